@@ -1,0 +1,68 @@
+"""Alembic runs as the table owner (DATABASE_MIGRATION_URL, else DATABASE_URL), never as the app role."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from spotless.db.base import metadata
+from spotless.domain import registry
+from spotless.settings import normalize_database_url
+
+registry.import_models()
+config = context.config
+
+
+def _url() -> str:
+    url = config.attributes.get("database_url") or os.environ.get("DATABASE_MIGRATION_URL") or os.environ.get(
+        "DATABASE_URL"
+    )
+    if not url:
+        raise RuntimeError("Set DATABASE_URL (or DATABASE_MIGRATION_URL) to run migrations")
+    return normalize_database_url(url)
+
+
+def _configure(connection: Connection | None = None, **kwargs: object) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        compare_server_default=False,
+        render_as_batch=False,
+        transaction_per_migration=True,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def run_offline() -> None:
+    _configure(url=_url(), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_online() -> None:
+    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_sync)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_offline()
+else:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_sync(connection)
+    else:
+        asyncio.run(run_online())

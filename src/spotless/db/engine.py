@@ -1,0 +1,65 @@
+"""Engine and session wiring, including the per-transaction organisation that RLS policies read."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+from spotless.settings import DatabaseSettings
+
+ORG_INFO_KEY = "org_id"
+_SET_ORG = text("SELECT set_config('app.org_id', :org_id, true)")
+
+
+def connect_args(db: DatabaseSettings, application_name: str) -> dict[str, Any]:
+    server_settings = {
+        "statement_timeout": str(db.statement_timeout_ms),
+        "application_name": application_name,
+        # Sessions idle inside a transaction hold locks; never let one linger.
+        "idle_in_transaction_session_timeout": str(max(db.statement_timeout_ms * 4, 60_000)),
+    }
+    if db.app_role:
+        # The login user may own the tables (dev, CI); acting as the app role keeps RLS in force anyway.
+        server_settings["role"] = db.app_role
+    return {"server_settings": server_settings, "timeout": 5}
+
+
+def create_engine(db: DatabaseSettings, application_name: str = "spotless", **overrides: Any) -> AsyncEngine:
+    options: dict[str, Any] = {
+        "pool_size": db.pool_size,
+        "max_overflow": db.max_overflow,
+        "pool_timeout": db.pool_timeout_seconds,
+        "pool_pre_ping": True,
+        "echo": db.echo,
+        "connect_args": connect_args(db, application_name),
+    }
+    options.update(overrides)
+    return create_async_engine(db.url, **options)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def bind_org(session: AsyncSession | Session, org_id: UUID | str | None) -> None:
+    """Scope this session to one organisation: every transaction it opens sets `app.org_id` locally."""
+    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
+    sync_session.info[ORG_INFO_KEY] = str(org_id) if org_id else None
+
+
+async def apply_org_now(session: AsyncSession, org_id: UUID | str | None) -> None:
+    """Bind and also apply to a transaction that is already open (after_begin has fired already)."""
+    bind_org(session, org_id)
+    if session.in_transaction():
+        await session.execute(_SET_ORG, {"org_id": str(org_id) if org_id else ""})
+
+
+@event.listens_for(Session, "after_begin")
+def _set_org_on_begin(session: Session, transaction: Any, connection: Any) -> None:
+    org_id = session.info.get(ORG_INFO_KEY)
+    if org_id:
+        connection.execute(_SET_ORG, {"org_id": org_id})

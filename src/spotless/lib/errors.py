@@ -1,0 +1,180 @@
+"""RFC 9457 problem details: one exception family, one handler, stable `type` URIs."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from advanced_alchemy.exceptions import (
+    DuplicateKeyError,
+    ForeignKeyError,
+    IntegrityError,
+    NotFoundError,
+)
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from spotless.lib.request_context import current_request_id, incoming_request_id
+
+logger = logging.getLogger("spotless.errors")
+
+PROBLEM_BASE = "/problems/"
+
+_TITLES_BY_STATUS = {
+    400: ("validation-error", "The request is not valid"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "You do not have permission for this action"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflicts with the current state"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("rate-limited", "Too many requests"),
+    500: ("internal-error", "Internal server error"),
+    503: ("service-unavailable", "A dependency is unavailable"),
+}
+
+
+class Problem(ProblemDetailsException):
+    """Raise anywhere: becomes problem+json with `type` = /problems/<slug>."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str = "",
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(
+            detail=detail or title,
+            status_code=status,
+            type_=PROBLEM_BASE + slug,
+            title=title,
+            headers=headers,
+            extra=extra or None,
+        )
+
+
+class FieldError(Problem):
+    """A 400 for a rule the schema cannot express (a bad timezone, a past date ...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(
+            400,
+            "validation-error",
+            "The request is not valid",
+            message,
+            errors=[{"field": field, "message": message}],
+        )
+
+
+def not_found(resource: str = "resource") -> Problem:
+    return Problem(404, "not-found", "Not found", f"The {resource} does not exist.")
+
+
+def conflict(slug: str, detail: str, **extra: Any) -> Problem:
+    return Problem(409, slug, "Conflicts with the current state", detail, **extra)
+
+
+def _status_default(status: int) -> tuple[str, str]:
+    return _TITLES_BY_STATUS.get(status, (f"http-{status}", "Request failed"))
+
+
+def _validation_errors(extra: Any) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    if isinstance(extra, Sequence) and not isinstance(extra, str):
+        for item in extra:
+            if isinstance(item, dict):
+                field = item.get("key") or item.get("source") or "body"
+                errors.append({"field": str(field), "message": str(item.get("message", "invalid"))})
+    return errors
+
+
+def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
+    slug, title = _status_default(exc.status_code)
+    extra: dict[str, Any] = {}
+    detail = exc.detail
+    if isinstance(exc, ValidationException):
+        extra["errors"] = _validation_errors(exc.extra)
+        # Litestar puts the whole msgspec message in detail; keep it, it names the field.
+    elif isinstance(exc.extra, dict):
+        extra.update(exc.extra)
+    if exc.status_code == 404 and detail in ("Not Found", ""):
+        detail = "The requested resource does not exist."
+    return ProblemDetailsException(
+        detail=detail, status_code=exc.status_code, type_=PROBLEM_BASE + slug, title=title,
+        headers=exc.headers, extra=extra or None,
+    )
+
+
+def _from_not_found(exc: NotFoundError) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        detail="The requested resource does not exist.", status_code=404,
+        type_=PROBLEM_BASE + "not-found", title="Not found",
+    )
+
+
+def _from_integrity(exc: IntegrityError) -> ProblemDetailsException:
+    # Constraint names are ours and say what conflicted; never echo the SQL or the row values.
+    slug = "duplicate" if isinstance(exc, DuplicateKeyError) else "conflict"
+    if isinstance(exc, ForeignKeyError):
+        slug = "invalid-reference"
+    return ProblemDetailsException(
+        detail="The change conflicts with existing data.", status_code=409,
+        type_=PROBLEM_BASE + slug, title="Conflicts with the current state",
+    )
+
+
+def _from_unhandled(exc: Exception) -> ProblemDetailsException:
+    logger.exception("unhandled error", exc_info=exc)
+    return ProblemDetailsException(
+        detail="An unexpected error occurred; it has been logged with this request's id.",
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR, type_=PROBLEM_BASE + "internal-error",
+        title="Internal server error",
+    )
+
+
+def _render(request: Request[Any, Any, Any], exc: ProblemDetailsException) -> Response[Any]:
+    if exc.type_ is None:
+        slug, title = _status_default(exc.status_code)
+        exc.type_ = PROBLEM_BASE + slug
+        exc.title = exc.title or title
+    exc.instance = exc.instance or request.url.path
+    response = exc.to_response(request)
+    body = dict(response.content)
+    request_id = current_request_id()
+    if request_id is None:
+        # Routing failed before our middleware ran (unknown path, wrong method): id and echo here.
+        request_id = incoming_request_id(request.scope) or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+    body["request_id"] = request_id
+    response.content = body
+    return response
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=_render))
+
+
+def _handler(convert: Callable[[Any], ProblemDetailsException]) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
+    def handle(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
+        return _render(request, convert(exc))
+
+    return handle
+
+
+def exception_handlers() -> dict[type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]]:
+    """Every exception becomes problem+json through `_render` (request id, instance, stable type)."""
+    return {
+        HTTPException: _handler(_from_http_exception),
+        NotFoundError: _handler(_from_not_found),
+        IntegrityError: _handler(_from_integrity),
+        Exception: _handler(_from_unhandled),
+    }

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import logging
+
+from spotless.app import create_app
+from tests.conftest import make_settings
+
+
+async def test_unknown_route_is_problem_json_with_request_id(client):
+    response = await client.get("/v1/nothing-here", headers={"X-Request-ID": "abc-123"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["type"] == "/problems/not-found"
+    assert body["status"] == 404
+    assert body["request_id"] == "abc-123"
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+async def test_wrong_method_is_405_problem(client):
+    response = await client.post("/healthz")
+    assert response.status_code == 405
+    assert response.json()["type"] == "/problems/method-not-allowed"
+
+
+async def test_request_id_generated_when_absent_and_replaced_when_malformed(client):
+    generated = await client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+    malformed = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert malformed.headers["x-request-id"] != "bad id\twith spaces"
+
+
+async def test_access_log_is_json_with_route_template_and_request_id(capsys):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app=create_app(make_settings(LOG_LEVEL="INFO"))) as client:
+        await client.get("/readyz", headers={"X-Request-ID": "log-check-1"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry.get("logger") == "spotless.access"]
+    assert access, "no access log line written"
+    entry = access[-1]
+    assert entry["request_id"] == "log-check-1"
+    assert entry["route"] == "/readyz" and entry["method"] == "GET" and entry["status"] == 200
+    assert "latency_ms" in entry
+
+
+def test_secrets_are_redacted_in_logs(capsys):
+    from spotless.lib.logging import configure_logging
+
+    configure_logging("INFO")
+    logging.getLogger("spotless.test").info("login", extra={"password": "hunter2", "refresh_token": "abc"})
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and '"password": "[redacted]"' in out
+
+
+async def test_metrics_count_requests_by_route_template_and_5xx():
+    from litestar.testing import AsyncTestClient
+
+    # An unreachable database makes /readyz answer 503: a server-side error the 5xx counter must see.
+    app = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none"))
+    async with AsyncTestClient(app=app) as client:
+        await client.get("/healthz")
+        assert (await client.get("/readyz")).status_code == 503
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    text = response.text
+    assert 'http_requests_total{' in text and 'path="/healthz"' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert 'http_5xx_total{method="GET",path="/readyz"}' in text
+
+
+async def test_metrics_token_is_enforced():
+    from litestar.testing import AsyncTestClient
+
+    app = create_app(make_settings(METRICS_TOKEN="s3cret-metrics-token"))
+    async with AsyncTestClient(app=app) as client:
+        refused = await client.get("/metrics")
+        assert refused.status_code == 401
+        assert refused.json()["type"] == "/problems/unauthenticated"
+        allowed = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics-token"})
+        assert allowed.status_code == 200
+
+
+async def test_openapi_schema_is_served(client):
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    assert "/readyz" in spec["paths"]
+    assert spec["paths"]["/healthz"]["get"]["operationId"] == "healthz"
