@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> Litestar:
         plugins=plugins,
         middleware=[m if isinstance(m, DefineMiddleware) else DefineMiddleware(m) for m in middleware],  # type: ignore[arg-type]
         lifespan=[lifespan],
-        state=State({"settings": settings, "redis": redis, "engine": engine, "expected_revision": expected_revision}),
+        state=State({"settings": settings, "redis": redis, "engine": engine, "expected_revision": expected_revision, "api_version": API_VERSION}),
         cors_config=CORSConfig(allow_origins=list(settings.http.cors_origins)) if settings.http.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="Spotless API", version=API_VERSION, path="/schema",

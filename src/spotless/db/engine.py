@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar, Token
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Session
 from spotless.settings import DatabaseSettings
 
 ORG_INFO_KEY = "org_id"
+# The authenticated request's organisation. Sessions opened while it is set (the request's own
+# session) scope every transaction to it; jobs bind their session explicitly with `bind_org`.
+_current_org: ContextVar[str | None] = ContextVar("current_org", default=None)
 _SET_ORG = text("SELECT set_config('app.org_id', :org_id, true)")
 
 
@@ -58,8 +62,20 @@ async def apply_org_now(session: AsyncSession, org_id: UUID | str | None) -> Non
         await session.execute(_SET_ORG, {"org_id": str(org_id) if org_id else ""})
 
 
+def set_request_org(org_id: UUID | str | None) -> Token[str | None]:
+    return _current_org.set(str(org_id) if org_id else None)
+
+
+def reset_request_org(token: Token[str | None]) -> None:
+    _current_org.reset(token)
+
+
+def current_org() -> str | None:
+    return _current_org.get()
+
+
 @event.listens_for(Session, "after_begin")
 def _set_org_on_begin(session: Session, transaction: Any, connection: Any) -> None:
-    org_id = session.info.get(ORG_INFO_KEY)
+    org_id = session.info.get(ORG_INFO_KEY) or _current_org.get()
     if org_id:
         connection.execute(_SET_ORG, {"org_id": org_id})

@@ -7,9 +7,9 @@ from typing import Any
 
 
 def controllers() -> list[Any]:
-    from spotless.domain.system.controllers import HealthController, MetricsController
+    from spotless.domain.system.controllers import HealthController, MetricsController, StatusController
 
-    return [HealthController, MetricsController]
+    return [HealthController, MetricsController, StatusController]
 
 
 def import_models() -> None:

@@ -41,6 +41,12 @@ class Check(msgspec.Struct):
     source: str | None = None
 
 
+class ServerStatus(msgspec.Struct):
+    status: str
+    server_time: datetime
+    api_version: str
+
+
 class Readiness(msgspec.Struct):
     status: str
     checks: list[Check]
@@ -134,6 +140,19 @@ class HealthController(Controller):
         return Response(
             Readiness(status="ready" if ready else "unavailable", checks=checks), status_code=200 if ready else 503
         )
+
+
+class StatusController(Controller):
+    """Public server status for the apps: they correct device clock skew against `server_time`."""
+
+    path = "/v1/status"
+    tags = ["system"]
+
+    @get(operation_id="getStatus", summary="Server status and database time", opt={"public": True})
+    async def status(self, state: State) -> ServerStatus:
+        async with state.engine.connect() as conn:
+            now = await conn.scalar(text("SELECT now()"))
+        return ServerStatus(status="ok", server_time=now, api_version=state.api_version)
 
 
 class MetricsController(Controller):

@@ -22,7 +22,7 @@ async def beat_postgres(
     await session.execute(
         text(
             "INSERT INTO job_heartbeats (name, last_beat_at, runner_id, last_error, last_error_at) "
-            "VALUES (:name, now(), :runner, :error, CASE WHEN :error IS NULL THEN NULL ELSE now() END) "
+            "VALUES (:name, now(), :runner, CAST(:error AS text), CASE WHEN CAST(:error AS text) IS NULL THEN NULL ELSE now() END) "
             "ON CONFLICT (name) DO UPDATE SET last_beat_at = now(), runner_id = EXCLUDED.runner_id, "
             "last_error = COALESCE(EXCLUDED.last_error, job_heartbeats.last_error), "
             "last_error_at = COALESCE(EXCLUDED.last_error_at, job_heartbeats.last_error_at)"

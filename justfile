@@ -1,0 +1,82 @@
+# Spotless — every command a newcomer, CI and an operator run. `just --list` shows them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set dotenv-load := false
+
+export PORT := env_var_or_default("PORT", "8000")
+export HOST := env_var_or_default("HOST", "127.0.0.1")
+export PYTHONPATH := justfile_directory() + "/src:" + justfile_directory()
+export PROMETHEUS_MULTIPROC_DIR := env_var_or_default("PROMETHEUS_MULTIPROC_DIR", justfile_directory() + "/.data/prometheus")
+
+# Private PostgreSQL + Redis under .data/ unless DATABASE_URL / REDIS_URL are set (CI, compose, prod).
+services := 'if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then lines="$(uv run --no-sync python scripts/dev_services.py env)"; eval "$lines"; fi'
+
+default:
+    @just --list
+
+# Install the locked dependencies (and uv itself when missing).
+setup:
+    command -v uv >/dev/null || python3 -m pip install --quiet uv
+    uv sync --frozen --quiet
+
+# API + worker + scheduler on $PORT, migrations applied. Ctrl-C stops all three.
+run: setup migrate
+    #!/usr/bin/env bash
+    set -euo pipefail
+    {{services}}
+    export JOB_HEARTBEAT_REQUIRED="${JOB_HEARTBEAT_REQUIRED:-true}"
+    rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    trap 'kill 0' EXIT INT TERM
+    uv run --no-sync dramatiq workers.worker --processes 1 --threads 8 &
+    uv run --no-sync python -m workers.scheduler &
+    uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --host "$HOST" --port "$PORT" &
+    wait -n
+
+# The API alone, on $HOST:$PORT.
+api: setup
+    {{services}}; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; exec uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --host "$HOST" --port "$PORT" --workers "${WEB_CONCURRENCY:-1}"
+
+# The Dramatiq worker pool alone.
+worker: setup
+    {{services}}; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; exec uv run --no-sync dramatiq workers.worker --processes "${WORKER_PROCESSES:-2}" --threads "${WORKER_THREADS:-8}"
+
+# The periodic scheduler (and outbox sweeper) alone.
+scheduler: setup
+    {{services}}; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; exec uv run --no-sync python -m workers.scheduler
+
+# Apply the migrations (as the table owner: DATABASE_MIGRATION_URL, else DATABASE_URL).
+migrate: setup
+    {{services}}; uv run --no-sync alembic -c config/alembic.ini upgrade head
+
+# Run one job now: just job system.tick
+job NAME *ARGS: setup
+    {{services}}; uv run --no-sync python -m workers.run --job {{NAME}} --once {{ARGS}}
+
+# Dead letters: `just dlq` lists, `just dlq replay [ID ...]` sends them back.
+dlq *ARGS="list": setup
+    {{services}}; uv run --no-sync python -m workers.dlq {{ARGS}}
+
+# The whole test suite on real PostgreSQL and Redis.
+test *ARGS: setup
+    {{services}}; uv run --no-sync pytest {{ARGS}}
+
+# ruff and mypy.
+lint: setup
+    uv run --no-sync ruff check src tests workers scripts
+    uv run --no-sync ruff format --check src tests workers scripts
+    uv run --no-sync mypy
+
+# Benchmarks (a real API node on loopback); areas: foundation identity scheduling ratelimit.
+bench *ARGS: setup
+    {{services}}; uv run --no-sync python -m scripts.bench {{ARGS}}
+
+# Seed the large data set the scheduling benchmarks compare against.
+seed-volume *ARGS: setup
+    {{services}}; uv run --no-sync python scripts/seed_volume.py {{ARGS}}
+
+# Stop the private PostgreSQL and Redis.
+services-stop:
+    uv run --no-sync python scripts/dev_services.py stop
+
+# Release: build the image, migrate, roll out, wait for /readyz, smoke. See scripts/deploy.sh.
+deploy *ARGS:
+    scripts/deploy.sh {{ARGS}}

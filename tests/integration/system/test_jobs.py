@@ -1,0 +1,234 @@
+"""The jobs platform end to end: outbox durability, the real broker and a real worker, the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from datetime import UTC, datetime
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spotless.db.engine import create_engine, session_factory
+from spotless.domain import registry
+from spotless.domain.system.actors import register_schedule
+from spotless.lib.jobs import enqueue
+from spotless.lib.jobs.broker import build_broker
+from spotless.lib.jobs.outbox import OutboxRelay, install_relay
+from spotless.lib.jobs.registry import SCHEDULE
+from spotless.lib.jobs.scheduler import Scheduler
+from spotless.settings import Settings
+from tests.conftest import make_settings
+
+registry.import_jobs()
+
+
+async def _records(redis: Redis, settings: Settings) -> list[str]:
+    return [m.decode() for m in await redis.lrange(f"{settings.jobs.namespace}:records", 0, -1)]
+
+
+async def _wait_for_record(redis: Redis, settings: Settings, marker: str, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in await _records(redis, settings):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings):
+    engine = create_engine(settings.database, application_name="test-jobs")
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def _pending(owner_engine: AsyncEngine) -> int:
+    async with owner_engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM job_outbox WHERE sent_at IS NULL")))
+
+
+async def test_async_job_runs_end_to_end_through_broker_and_worker(
+    settings, sessionmaker, redis, worker_process, owner_engine
+):
+    broker = build_broker(settings)
+    relay = OutboxRelay(sessionmaker, broker)
+    install_relay(relay)
+    try:
+        async with sessionmaker() as session, session.begin():
+            enqueue(session, "system.record", "committed-1")
+        await relay.drain()
+        assert await _wait_for_record(redis, settings, "committed-1"), worker_process.log()
+        assert await _pending(owner_engine) == 0
+    finally:
+        install_relay(None)
+        broker.close()
+
+
+async def test_job_from_rolled_back_transaction_never_runs(settings, sessionmaker, redis, worker_process, owner_engine):
+    broker = build_broker(settings)
+    relay = OutboxRelay(sessionmaker, broker)
+    install_relay(relay)
+    try:
+        with pytest.raises(RuntimeError):
+            async with sessionmaker() as session, session.begin():
+                enqueue(session, "system.record", "rolled-back")
+                raise RuntimeError("business rule failed after the job was requested")
+        async with sessionmaker() as session, session.begin():
+            enqueue(session, "system.record", "sentinel-after")
+        await relay.drain()
+        # The sentinel was requested later and has run: the rolled-back job would have run by now.
+        assert await _wait_for_record(redis, settings, "sentinel-after"), worker_process.log()
+        assert "rolled-back" not in await _records(redis, settings)
+        async with owner_engine.connect() as conn:
+            rows = await conn.scalar(text("SELECT count(*) FROM job_outbox WHERE args::text LIKE '%rolled-back%'"))
+        assert rows == 0
+    finally:
+        install_relay(None)
+        broker.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_committed_job_survives_redis_down_at_commit_and_runs_after(
+    settings, sessionmaker, redis, worker_process, owner_engine
+):
+    # At commit time the broker is unreachable (Redis down from the API's point of view).
+    dead_broker = build_broker(make_settings(REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0"))
+    relay = OutboxRelay(sessionmaker, dead_broker)
+    install_relay(relay)
+    try:
+        async with sessionmaker() as session, session.begin():
+            enqueue(session, "system.record", "survived-outage")
+        await relay.drain()
+    finally:
+        install_relay(None)
+        dead_broker.close()
+    assert await _pending(owner_engine) == 1
+    async with owner_engine.connect() as conn:
+        error = await conn.scalar(text("SELECT last_error FROM job_outbox"))
+    assert error  # the failed hand-over is recorded, not swallowed
+    assert "survived-outage" not in await _records(redis, settings)
+
+    # Redis is back: the sweep (the scheduler runs it every second) delivers the job.
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE job_outbox SET available_at = now()"))  # skip the retry backoff
+    live = build_broker(settings)
+    try:
+        delivered = await OutboxRelay(sessionmaker, live).relay()
+    finally:
+        live.close()
+    assert delivered == 1
+    assert await _wait_for_record(redis, settings, "survived-outage"), worker_process.log()
+    assert await _pending(owner_engine) == 0
+
+
+async def test_concurrent_relays_hand_each_job_over_once(settings, sessionmaker, owner_engine, redis):
+    async with sessionmaker() as session, session.begin():
+        for i in range(60):
+            enqueue(session, "system.noop", f"n{i}")
+    broker = build_broker(settings)
+    try:
+        relays = [OutboxRelay(sessionmaker, broker) for _ in range(4)]
+        delivered = await asyncio.gather(*(r.relay(limit=20) for r in relays), *(r.relay(limit=20) for r in relays))
+        assert sum(delivered) == 60
+        queued = await redis.hlen(f"{settings.jobs.namespace}:default.msgs")
+        assert queued == 60
+    finally:
+        broker.close()
+
+
+async def test_two_schedulers_never_fire_the_same_slot(settings, redis):
+    SCHEDULE.clear()
+    register_schedule(30)
+    broker = build_broker(settings)
+    try:
+        a = Scheduler(redis, broker, settings.jobs.namespace, "node-a")
+        b = Scheduler(Redis.from_url(settings.redis.url), broker, settings.jobs.namespace, "node-b")
+        now = datetime.now(UTC)
+        fired = await asyncio.gather(*(s.tick(now) for s in (a, b, a, b)))
+        ticks = [slot for batch in fired for (job, slot) in batch if job == "system.tick"]
+        assert len(ticks) == 1
+        queued = await redis.hlen(f"{settings.jobs.namespace}:default.msgs")
+        assert queued == len({job for batch in fired for job, _ in batch})
+        await b.redis.aclose()
+    finally:
+        broker.close()
+
+
+async def test_tick_writes_heartbeats_once_per_slot_and_readyz_sees_it(settings, owner_engine, redis):
+    from litestar.testing import AsyncTestClient
+
+    from spotless.app import create_app
+    from spotless.domain.system.actors import tick
+    from spotless.lib.jobs.runtime import build_runtime, set_runtime
+
+    runtime = build_runtime(settings)
+    set_runtime(runtime)
+    try:
+        slot = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+        await tick(slot=slot)
+        await tick(slot=slot)  # a redelivery of the same slot does nothing
+        async with owner_engine.connect() as conn:
+            runs = await conn.scalar(text("SELECT count(*) FROM scheduled_runs WHERE job_name = 'system.tick'"))
+            beat = (await conn.execute(text("SELECT runner_id, last_beat_at FROM job_heartbeats"))).one()
+        assert runs == 1
+        assert beat.runner_id == runtime.runner_id
+        assert await redis.exists(f"{settings.jobs.namespace}:heartbeat:jobs-runner")
+    finally:
+        await runtime.close()
+        set_runtime(None)
+    app = create_app(make_settings(JOB_HEARTBEAT_REQUIRED="true"))
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+
+
+async def test_scheduler_process_drives_worker_and_heartbeat(settings, owner_engine, redis):
+    """The whole path readiness proves: scheduler -> broker -> worker -> database."""
+    from tests.conftest import test_env
+    from tests.support import processes
+
+    env = test_env(JOB_TICK_INTERVAL_SECONDS="2")
+    worker = processes.start_worker(env)
+    scheduler = processes.start_scheduler(env)
+    try:
+        deadline = time.monotonic() + 30
+        beat = None
+        while time.monotonic() < deadline and beat is None:
+            async with owner_engine.connect() as conn:
+                beat = await conn.scalar(text("SELECT last_beat_at FROM job_heartbeats WHERE name = 'jobs-runner'"))
+            await asyncio.sleep(0.3)
+        assert beat is not None, scheduler.log() + worker.log()
+    finally:
+        scheduler.stop()
+        worker.stop()
+
+
+async def test_dead_letters_are_listed_and_replayed(settings, redis):
+    from dramatiq import Message
+
+    from spotless.lib.jobs.dlq import count_dead_letters, list_dead_letters, replay_dead_letters
+
+    broker = build_broker(settings)
+    try:
+        dead = Message(queue_name="default", actor_name="system.record", args=("from-dlq",), kwargs={}, options={})
+        # Put a message in the dead-letter set exactly as Dramatiq does after the last retry.
+        key = f"{settings.jobs.namespace}:default.XQ"
+        await redis.zadd(key, {"rid-1": int(time.time() * 1000)})
+        await redis.hset(f"{key}.msgs", "rid-1", dead.encode())
+        assert (await count_dead_letters(redis, settings.jobs.namespace))["default"] == 1
+        listed = list_dead_letters(broker)
+        assert [e["actor"] for e in listed] == ["system.record"]
+        assert replay_dead_letters(broker) == 1
+        assert (await count_dead_letters(redis, settings.jobs.namespace))["default"] == 0
+        assert await redis.hlen(f"{settings.jobs.namespace}:default.msgs") == 1
+    finally:
+        broker.close()

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from spotless.settings import ConfigError, load_settings
+
+BASE = {"DATABASE_URL": "postgresql://u:p@db:5432/spotless", "REDIS_URL": "redis://r:6379/0"}
+
+
+def test_plain_postgres_url_is_accepted_and_made_async():
+    settings = load_settings(BASE)
+    assert settings.database.url == "postgresql+asyncpg://u:p@db:5432/spotless"
+    assert load_settings({**BASE, "DATABASE_URL": "postgresql+asyncpg://x@y/z"}).database.url.startswith(
+        "postgresql+asyncpg://"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, "AUTH_SECRET_KEY"),
+        ({"AUTH_SECRET_KEY": "change-me"}, "AUTH_SECRET_KEY"),
+        ({"AUTH_SECRET_KEY": "short-but-not-placeholder"}, "AUTH_SECRET_KEY"),
+        ({"AUTH_SECRET_KEY": "x" * 40, "METRICS_TOKEN": "abc"}, "METRICS_TOKEN"),
+        ({"AUTH_SECRET_KEY": "x" * 40, "CORS_ORIGINS": "*"}, "CORS_ORIGINS"),
+    ],
+)
+def test_prod_refuses_missing_or_weak_secrets_by_name(env, names):
+    with pytest.raises(ConfigError, match=names):
+        load_settings({**BASE, "APP_ENV": "prod", **env})
+
+
+def test_prod_starts_with_strong_secrets():
+    settings = load_settings({**BASE, "APP_ENV": "prod", "AUTH_SECRET_KEY": "k" * 48, "METRICS_TOKEN": "t" * 24})
+    assert settings.is_prod
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DATABASE_POOL_SIZE", "ten"), ("JOB_HEARTBEAT_REQUIRED", "maybe"), ("APP_ENV", "staging"), ("DATABASE_URL", "mysql://x")],
+)
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**BASE, name: value})
+
+
+def test_missing_database_url_is_named():
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings({"REDIS_URL": "redis://r"})
