@@ -17,11 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from tests.support import processes
 
 from scripts.bench.common import HEADER, BenchContext
 from spotless.db.migrations import upgrade
 from spotless.settings import load_settings
-from tests.support import processes
 
 HERE = Path(__file__).parent
 SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput"}

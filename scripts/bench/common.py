@@ -33,7 +33,7 @@ class Result:
         data = sorted(self.latencies_ms)
         if not data:
             return 0.0
-        return data[min(len(data) - 1, int(round(q * (len(data) - 1))))]
+        return data[min(len(data) - 1, round(q * (len(data) - 1)))]
 
     def row(self) -> str:
         return (

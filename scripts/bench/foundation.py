@@ -9,9 +9,9 @@ import os
 import sys
 
 import httpx
+from tests.support import processes
 
 from scripts.bench.common import BenchContext, Result, measure
-from tests.support import processes
 
 TITLE = "Foundation — HTTP (16 concurrent keep-alive clients) and jobs"
 
@@ -19,9 +19,19 @@ TITLE = "Foundation — HTTP (16 concurrent keep-alive clients) and jobs"
 async def _bare_node(env: dict[str, str]) -> processes.ManagedProcess:
     port = processes.free_port()
     popen, log = processes._spawn(
-        [str(processes.BIN / "uvicorn"), "scripts.bench.bare_app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
-        env, "bare",
+        [
+            str(processes.BIN / "uvicorn"),
+            "scripts.bench.bare_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        "bare",
     )
     proc = processes.ManagedProcess(popen, log, port)
     for _ in range(100):
@@ -36,15 +46,23 @@ async def _bare_node(env: dict[str, str]) -> processes.ManagedProcess:
 
 async def _throughput(kind: str, total: int, env: dict[str, str]) -> Result:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scripts.bench.dramatiq_throughput", kind, str(total),
-        env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "scripts.bench.dramatiq_throughput",
+        kind,
+        str(total),
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
     data = json.loads(out.decode().strip().splitlines()[-1])
     per_message_ms = data["seconds"] * 1000 / total
     return Result(
         f"dramatiq no-op, {'our broker + middleware (async actor)' if kind == 'ours' else 'bare Dramatiq (sync actor)'}",
-        total, data["seconds"], [per_message_ms], note="worker: 1 process, 8 threads; ms = mean per message",
+        total,
+        data["seconds"],
+        [per_message_ms],
+        note="worker: 1 process, 8 threads; ms = mean per message",
     )
 
 

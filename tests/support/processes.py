@@ -58,7 +58,8 @@ def _spawn(args: list[str], env: dict[str, str], name: str) -> tuple[subprocess.
 def start_worker(env: dict[str, str], processes: int = 1, threads: int = 4) -> ManagedProcess:
     popen, log = _spawn(
         [str(BIN / "dramatiq"), "workers.worker", "--processes", str(processes), "--threads", str(threads)],
-        env, "worker",
+        env,
+        "worker",
     )
     return ManagedProcess(popen, log)
 
@@ -71,9 +72,20 @@ def start_scheduler(env: dict[str, str]) -> ManagedProcess:
 def start_api(env: dict[str, str], timeout: float = 30) -> ManagedProcess:
     port = free_port()
     popen, log = _spawn(
-        [str(BIN / "uvicorn"), "--factory", "spotless.app:create_app_from_env", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        env, f"api-{port}",
+        [
+            str(BIN / "uvicorn"),
+            "--factory",
+            "spotless.app:create_app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        f"api-{port}",
     )
     proc = ManagedProcess(popen, log, port)
     deadline = time.monotonic() + timeout
@@ -81,7 +93,7 @@ def start_api(env: dict[str, str], timeout: float = 30) -> ManagedProcess:
         if popen.poll() is not None:
             raise RuntimeError(f"API exited early:\n{proc.log()}")
         try:
-            with urllib.request.urlopen(f"{proc.base_url}/healthz", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"{proc.base_url}/healthz", timeout=1):
                 return proc
         except OSError:
             time.sleep(0.1)

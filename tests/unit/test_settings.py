@@ -37,7 +37,12 @@ def test_prod_starts_with_strong_secrets():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DATABASE_POOL_SIZE", "ten"), ("JOB_HEARTBEAT_REQUIRED", "maybe"), ("APP_ENV", "staging"), ("DATABASE_URL", "mysql://x")],
+    [
+        ("DATABASE_POOL_SIZE", "ten"),
+        ("JOB_HEARTBEAT_REQUIRED", "maybe"),
+        ("APP_ENV", "staging"),
+        ("DATABASE_URL", "mysql://x"),
+    ],
 )
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

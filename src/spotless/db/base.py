@@ -17,5 +17,5 @@ class TenantMixin:
     """Every tenant row belongs to exactly one organisation; RLS policies key on this column."""
 
     @declared_attr
-    def org_id(cls) -> Mapped[UUID]:  # noqa: N805
+    def org_id(cls) -> Mapped[UUID]:
         return mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True, nullable=False)

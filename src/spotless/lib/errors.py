@@ -109,15 +109,21 @@ def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     if exc.status_code == 404 and detail in ("Not Found", ""):
         detail = "The requested resource does not exist."
     return ProblemDetailsException(
-        detail=detail, status_code=exc.status_code, type_=PROBLEM_BASE + slug, title=title,
-        headers=exc.headers, extra=extra or None,
+        detail=detail,
+        status_code=exc.status_code,
+        type_=PROBLEM_BASE + slug,
+        title=title,
+        headers=exc.headers,
+        extra=extra or None,
     )
 
 
 def _from_not_found(exc: NotFoundError) -> ProblemDetailsException:
     return ProblemDetailsException(
-        detail="The requested resource does not exist.", status_code=404,
-        type_=PROBLEM_BASE + "not-found", title="Not found",
+        detail="The requested resource does not exist.",
+        status_code=404,
+        type_=PROBLEM_BASE + "not-found",
+        title="Not found",
     )
 
 
@@ -127,8 +133,10 @@ def _from_integrity(exc: IntegrityError) -> ProblemDetailsException:
     if isinstance(exc, ForeignKeyError):
         slug = "invalid-reference"
     return ProblemDetailsException(
-        detail="The change conflicts with existing data.", status_code=409,
-        type_=PROBLEM_BASE + slug, title="Conflicts with the current state",
+        detail="The change conflicts with existing data.",
+        status_code=409,
+        type_=PROBLEM_BASE + slug,
+        title="Conflicts with the current state",
     )
 
 
@@ -136,7 +144,8 @@ def _from_unhandled(exc: Exception) -> ProblemDetailsException:
     logger.exception("unhandled error", exc_info=exc)
     return ProblemDetailsException(
         detail="An unexpected error occurred; it has been logged with this request's id.",
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR, type_=PROBLEM_BASE + "internal-error",
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        type_=PROBLEM_BASE + "internal-error",
         title="Internal server error",
     )
 
@@ -163,7 +172,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=_render))
 
 
-def _handler(convert: Callable[[Any], ProblemDetailsException]) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
+def _handler(
+    convert: Callable[[Any], ProblemDetailsException],
+) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
     def handle(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
         return _render(request, convert(exc))
 

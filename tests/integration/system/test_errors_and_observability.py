@@ -65,7 +65,7 @@ async def test_metrics_count_requests_by_route_template_and_5xx():
         response = await client.get("/metrics")
     assert response.status_code == 200
     text = response.text
-    assert 'http_requests_total{' in text and 'path="/healthz"' in text
+    assert "http_requests_total{" in text and 'path="/healthz"' in text
     assert "http_request_duration_seconds_bucket" in text
     assert 'http_5xx_total{method="GET",path="/readyz"}' in text
 

@@ -66,6 +66,20 @@ async def test_async_job_runs_end_to_end_through_broker_and_worker(
     finally:
         install_relay(None)
         broker.close()
+    # The worker's per-actor counters reach the API's /metrics (shared multiprocess registry).
+    from litestar.testing import AsyncTestClient
+
+    from spotless.app import create_app
+
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            metrics = (await client.get("/metrics")).text
+            if 'actor_name="system.record"' in metrics:
+                break
+            await asyncio.sleep(0.2)
+    assert 'dramatiq_messages_total{actor_name="system.record",outcome="ok",queue_name="default"}' in metrics
+    assert "dramatiq_message_duration_seconds_bucket" in metrics
 
 
 async def test_job_from_rolled_back_transaction_never_runs(settings, sessionmaker, redis, worker_process, owner_engine):
@@ -232,3 +246,33 @@ async def test_dead_letters_are_listed_and_replayed(settings, redis):
         assert await redis.hlen(f"{settings.jobs.namespace}:default.msgs") == 1
     finally:
         broker.close()
+
+
+async def test_any_job_runs_once_by_name_from_the_command_line(owner_engine):
+    import subprocess
+    import sys
+
+    from tests.conftest import test_env
+    from tests.support.processes import REPO
+
+    env = {**__import__("os").environ, **test_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "workers.run", "--job", "system.tick", "--once"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    async with owner_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM job_heartbeats WHERE name = 'jobs-runner'")) == 1
+    unknown = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "workers.run", "--job", "no.such.job", "--once"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 2 and b"unknown job" in unknown.stderr

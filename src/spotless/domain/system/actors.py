@@ -28,7 +28,9 @@ async def tick(slot: str | None = None) -> None:
                 return
             await heartbeat.beat_postgres(session, rt.runner_id)
         try:
-            await heartbeat.beat_redis(rt.redis, settings.jobs.namespace, rt.runner_id, settings.jobs.heartbeat_ttl_seconds)
+            await heartbeat.beat_redis(
+                rt.redis, settings.jobs.namespace, rt.runner_id, settings.jobs.heartbeat_ttl_seconds
+            )
             for queue, count in (await count_dead_letters(rt.redis, settings.jobs.namespace)).items():
                 DEAD_LETTERS.labels(queue_name=queue).set(count)
         except Exception:

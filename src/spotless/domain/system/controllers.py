@@ -74,7 +74,9 @@ class HealthController(Controller):
         return Health(status="ok")
 
     @get(
-        "/readyz", operation_id="readyz", summary="Readiness: database, migrations, Redis, heartbeat",
+        "/readyz",
+        operation_id="readyz",
+        summary="Readiness: database, migrations, Redis, heartbeat",
         opt={"public": True, "rate_limit": "exempt"},
         responses={503: ResponseSpec(data_container=Readiness, description="Not ready: a gating check failed")},
     )
@@ -94,8 +96,12 @@ class HealthController(Controller):
                 current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
             ok = current == expected
             return Check(
-                name="migrations", ok=ok, ms=0, detail="at head" if ok else "database revision differs from code",
-                current_revision=current, expected_revision=expected,
+                name="migrations",
+                ok=ok,
+                ms=0,
+                detail="at head" if ok else "database revision differs from code",
+                current_revision=current,
+                expected_revision=expected,
             )
 
         async def redis_check() -> Check:
@@ -123,7 +129,11 @@ class HealthController(Controller):
             HEARTBEAT_AGE.labels(job=heartbeat.HEARTBEAT_NAME).set(age)
             ok = age <= ttl
             return Check(
-                name="heartbeat", ok=ok, ms=0, age_seconds=round(age, 1), source=source,
+                name="heartbeat",
+                ok=ok,
+                ms=0,
+                age_seconds=round(age, 1),
+                source=source,
                 detail="fresh" if ok else f"older than JOB_HEARTBEAT_TTL_SECONDS={ttl}",
             )
 
@@ -167,8 +177,13 @@ class MetricsController(Controller):
         if token:
             supplied = request.headers.get("authorization", "")
             if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-                raise Problem(401, "unauthenticated", "Authentication required", "A valid metrics token is required.",
-                              headers={"WWW-Authenticate": "Bearer"})
+                raise Problem(
+                    401,
+                    "unauthenticated",
+                    "Authentication required",
+                    "A valid metrics token is required.",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         registry = REGISTRY
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

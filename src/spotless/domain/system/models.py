@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from advanced_alchemy.base import orm_registry
 from sqlalchemy import DateTime, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
-
-from advanced_alchemy.base import orm_registry
 
 
 @orm_registry.mapped
@@ -30,4 +29,3 @@ class ScheduledRun:
     job_name: Mapped[str] = mapped_column(String(128), primary_key=True)
     slot: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-

@@ -28,11 +28,18 @@ def list_dead_letters(broker: RedisBroker, limit: int = 100) -> list[dict[str, A
             if raw is None:
                 continue
             message = Message.decode(raw)
-            entries.append({
-                "queue": queue, "redis_id": redis_id.decode(), "message_id": message.message_id,
-                "actor": message.actor_name, "args": message.args, "kwargs": message.kwargs,
-                "dead_at_ms": int(score), "error": message.options.get("traceback", "")[-500:],
-            })
+            entries.append(
+                {
+                    "queue": queue,
+                    "redis_id": redis_id.decode(),
+                    "message_id": message.message_id,
+                    "actor": message.actor_name,
+                    "args": message.args,
+                    "kwargs": message.kwargs,
+                    "dead_at_ms": int(score),
+                    "error": message.options.get("traceback", "")[-500:],
+                }
+            )
     return entries
 
 
@@ -48,11 +55,19 @@ def replay_dead_letters(broker: RedisBroker, redis_ids: list[str] | None = None)
             raw = broker.client.hget(f"{key}.msgs", redis_id)
             if raw is not None:
                 message = Message.decode(raw)
-                options = {k: v for k, v in message.options.items() if k not in ("retries", "traceback", "redis_message_id")}
-                broker.enqueue(Message(
-                    queue_name=message.queue_name, actor_name=message.actor_name, args=message.args,
-                    kwargs=message.kwargs, options=options, message_id=message.message_id,
-                ))
+                options = {
+                    k: v for k, v in message.options.items() if k not in ("retries", "traceback", "redis_message_id")
+                }
+                broker.enqueue(
+                    Message(
+                        queue_name=message.queue_name,
+                        actor_name=message.actor_name,
+                        args=message.args,
+                        kwargs=message.kwargs,
+                        options=options,
+                        message_id=message.message_id,
+                    )
+                )
                 replayed += 1
             broker.client.zrem(key, redis_id)
             broker.client.hdel(f"{key}.msgs", redis_id)

@@ -4,6 +4,7 @@ after commit. A rollback discards it; Redis being down at commit time only delay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -46,7 +47,11 @@ def enqueue(session: AsyncSession | Session, job_name: str, *args: Any, **kwargs
     """Record a job in the current transaction. Arguments must be JSON (ids, not ORM objects)."""
     spec = get_job(job_name)
     row = JobOutbox(
-        id=uuid7(), actor_name=spec.name, queue_name=spec.queue, args=list(args), kwargs=kwargs,
+        id=uuid7(),
+        actor_name=spec.name,
+        queue_name=spec.queue,
+        args=list(args),
+        kwargs=kwargs,
         attempts=0,
     )
     sync_session = session.sync_session if isinstance(session, AsyncSession) else session
@@ -115,8 +120,12 @@ class OutboxRelay:
         sent = 0
         for row in rows:
             message = Message(
-                queue_name=row.queue_name, actor_name=row.actor_name, args=tuple(row.args),
-                kwargs=row.kwargs, options={}, message_id=str(row.id),
+                queue_name=row.queue_name,
+                actor_name=row.actor_name,
+                args=tuple(row.args),
+                kwargs=row.kwargs,
+                options={},
+                message_id=str(row.id),
             )
             try:
                 self.broker.enqueue(message)
@@ -134,10 +143,8 @@ class OutboxRelay:
             if delivered:
                 continue  # more may be waiting
             await refresh_pending_gauge(self.sessionmaker)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
-            except TimeoutError:
-                pass
 
 
 async def refresh_pending_gauge(sessionmaker: async_sessionmaker[AsyncSession]) -> None:

@@ -42,8 +42,14 @@ def job(
         if name in JOBS and JOBS[name].fn is not fn:
             raise ValueError(f"job {name!r} is declared twice")
         JOBS[name] = JobSpec(
-            name=name, fn=fn, queue=queue, max_retries=max_retries, min_backoff_ms=min_backoff_ms,
-            max_backoff_ms=max_backoff_ms, time_limit_ms=time_limit_ms, max_age_ms=max_age_ms,
+            name=name,
+            fn=fn,
+            queue=queue,
+            max_retries=max_retries,
+            min_backoff_ms=min_backoff_ms,
+            max_backoff_ms=max_backoff_ms,
+            time_limit_ms=time_limit_ms,
+            max_age_ms=max_age_ms,
         )
         return fn
 

@@ -48,8 +48,11 @@ def runner_id() -> str:
 def build_runtime(settings: Settings, application_name: str = "spotless-worker") -> JobRuntime:
     engine = create_engine(settings.database, application_name=application_name, pool_size=5, max_overflow=5)
     return JobRuntime(
-        settings=settings, engine=engine, sessionmaker=session_factory(engine),
-        redis=create_redis(settings.redis), runner_id=runner_id(),
+        settings=settings,
+        engine=engine,
+        sessionmaker=session_factory(engine),
+        redis=create_redis(settings.redis),
+        runner_id=runner_id(),
     )
 
 

@@ -4,6 +4,7 @@ is sent, and the job itself is idempotent on (job, slot) in Postgres (see `claim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -72,10 +73,8 @@ class Scheduler:
     async def run_forever(self, stop: asyncio.Event, resolution_seconds: float = 1.0) -> None:
         while not stop.is_set():
             await self.tick()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=resolution_seconds)
-            except TimeoutError:
-                pass
 
 
 async def claim_run(session: AsyncSession, job_name: str, slot: str | None) -> bool:
