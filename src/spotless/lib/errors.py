@@ -181,7 +181,7 @@ def _handler(
     return handle
 
 
-def exception_handlers() -> dict[type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]]:
+def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]]:
     """Every exception becomes problem+json through `_render` (request id, instance, stable type)."""
     return {
         HTTPException: _handler(_from_http_exception),

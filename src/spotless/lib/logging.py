@@ -90,11 +90,11 @@ class AccessLogMiddleware:
         finally:
             route = scope.get("path_template") or "<unmatched>"
             if status >= 500:
-                HTTP_5XX.labels(method=scope["method"], path=route).inc()
+                HTTP_5XX.labels(method=scope.get("method", "GET"), path=route).inc()
             access_logger.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": scope.get("method", "GET"),
                     "route": route,
                     "status": status,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),

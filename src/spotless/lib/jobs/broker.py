@@ -85,4 +85,4 @@ def declare_jobs(broker: RedisBroker) -> None:
         }
         if spec.max_age_ms is not None:
             options["max_age"] = spec.max_age_ms
-        dramatiq.actor(spec.fn, actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)
+        dramatiq.actor(actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)(spec.fn)

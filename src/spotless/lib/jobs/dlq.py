@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
@@ -23,8 +23,8 @@ def list_dead_letters(broker: RedisBroker, limit: int = 100) -> list[dict[str, A
     entries: list[dict[str, Any]] = []
     for queue in sorted(_queues()):
         key = f"{broker.namespace}:{queue}.XQ"
-        for redis_id, score in broker.client.zrange(key, 0, limit - 1, withscores=True):
-            raw = broker.client.hget(f"{key}.msgs", redis_id)
+        for redis_id, score in cast(list[tuple[bytes, float]], broker.client.zrange(key, 0, limit - 1, withscores=True)):
+            raw = cast(bytes | None, broker.client.hget(f"{key}.msgs", redis_id))
             if raw is None:
                 continue
             message = Message.decode(raw)
@@ -48,11 +48,11 @@ def replay_dead_letters(broker: RedisBroker, redis_ids: list[str] | None = None)
     replayed = 0
     for queue in sorted(_queues()):
         key = f"{broker.namespace}:{queue}.XQ"
-        ids = [i.decode() for i in broker.client.zrange(key, 0, -1)]
+        ids = [i.decode() for i in cast(list[bytes], broker.client.zrange(key, 0, -1))]
         for redis_id in ids:
             if redis_ids is not None and redis_id not in redis_ids:
                 continue
-            raw = broker.client.hget(f"{key}.msgs", redis_id)
+            raw = cast(bytes | None, broker.client.hget(f"{key}.msgs", redis_id))
             if raw is not None:
                 message = Message.decode(raw)
                 options = {

@@ -119,7 +119,7 @@ class OutboxRelay:
     def _send(self, rows: list[JobOutbox]) -> int:
         sent = 0
         for row in rows:
-            message = Message(
+            message: Message[Any] = Message(
                 queue_name=row.queue_name,
                 actor_name=row.actor_name,
                 args=tuple(row.args),

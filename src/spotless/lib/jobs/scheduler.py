@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
@@ -55,7 +56,7 @@ class Scheduler:
             if not claimed:
                 continue
             spec = get_job(entry.job_name)
-            message = Message(
+            message: Message[Any] = Message(
                 queue_name=spec.queue, actor_name=spec.name, args=(), kwargs={"slot": slot.isoformat()}, options={}
             )
             try:
