@@ -8,7 +8,7 @@ export PYTHONPATH := justfile_directory() + "/src:" + justfile_directory()
 export PROMETHEUS_MULTIPROC_DIR := env_var_or_default("PROMETHEUS_MULTIPROC_DIR", justfile_directory() + "/.data/prometheus")
 
 # Private PostgreSQL + Redis under .data/ unless DATABASE_URL / REDIS_URL are set (CI, compose, prod).
-services := 'if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then lines="$(uv run --no-sync python scripts/dev_services.py env)"; eval "$lines"; fi'
+services := 'mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; if [ -z "${DATABASE_URL:-}" ] || [ -z "${REDIS_URL:-}" ]; then lines="$(uv run --no-sync python scripts/dev_services.py env)"; eval "$lines"; fi'
 
 default:
     @just --list
@@ -22,9 +22,10 @@ setup:
 run: setup migrate
     #!/usr/bin/env bash
     set -euo pipefail
+    # Files of processes from an earlier run would be summed in: start clean.
+    rm -rf "$PROMETHEUS_MULTIPROC_DIR"
     {{services}}
     export JOB_HEARTBEAT_REQUIRED="${JOB_HEARTBEAT_REQUIRED:-true}"
-    rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
     trap 'kill 0' EXIT INT TERM
     uv run --no-sync dramatiq workers.worker --processes 1 --threads 8 &
     uv run --no-sync python -m workers.scheduler &
@@ -33,15 +34,15 @@ run: setup migrate
 
 # The API alone, on $HOST:$PORT.
 api: setup
-    {{services}}; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; exec uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --host "$HOST" --port "$PORT" --workers "${WEB_CONCURRENCY:-1}"
+    {{services}}; exec uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --host "$HOST" --port "$PORT" --workers "${WEB_CONCURRENCY:-1}"
 
 # The Dramatiq worker pool alone.
 worker: setup
-    {{services}}; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; exec uv run --no-sync dramatiq workers.worker --processes "${WORKER_PROCESSES:-2}" --threads "${WORKER_THREADS:-8}"
+    {{services}}; exec uv run --no-sync dramatiq workers.worker --processes "${WORKER_PROCESSES:-2}" --threads "${WORKER_THREADS:-8}"
 
 # The periodic scheduler (and outbox sweeper) alone.
 scheduler: setup
-    {{services}}; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; exec uv run --no-sync python -m workers.scheduler
+    {{services}}; exec uv run --no-sync python -m workers.scheduler
 
 # Apply the migrations (as the table owner: DATABASE_MIGRATION_URL, else DATABASE_URL).
 migrate: setup
