@@ -29,12 +29,14 @@ class Health(msgspec.Struct):
     status: str
 
 
-class Check(msgspec.Struct):
+class Check(msgspec.Struct, omit_defaults=True):
+    """One readiness check; fields that do not apply to a check are left out."""
+
     name: str
     ok: bool
     ms: float
     detail: str
-    gating: bool = True
+    gating: bool | None = None  # set for every check by _timed
     current_revision: str | None = None
     expected_revision: str | None = None
     age_seconds: float | None = None
