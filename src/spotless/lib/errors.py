@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 from advanced_alchemy.exceptions import (
     DuplicateKeyError,
     ForeignKeyError,
     IntegrityError,
     NotFoundError,
 )
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -189,3 +190,62 @@ def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, A
         IntegrityError: _handler(_from_integrity),
         Exception: _handler(_from_unhandled),
     }
+
+
+class FieldIssue(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ProblemDocument(msgspec.Struct, omit_defaults=True):
+    """The RFC 9457 body every error response has (documented on every operation)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str
+    errors: list[FieldIssue] | None = None
+
+
+_DOCUMENTED = {
+    400: "The request is not valid (`/problems/validation-error`, with `errors`)",
+    401: "Missing or invalid credentials (`/problems/unauthenticated`)",
+    403: "Authenticated but lacking the permission (`/problems/forbidden`)",
+    404: "Not found, or belongs to another organisation (`/problems/not-found`)",
+    409: "Conflicts with the current state (see `type`)",
+    429: "Rate limited (`/problems/rate-limited`, with `Retry-After`)",
+}
+
+
+def document_problem_responses(app: Litestar) -> None:
+    """Add the problem+json responses each operation can answer to its OpenAPI entry."""
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.openapi.datastructures import ResponseSpec
+
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
+                continue
+            public = bool(handler.opt.get("public"))
+            methods = set(handler.http_methods)
+            statuses = {400, 429}
+            if not public:
+                statuses |= {401, 403}
+            if "{" in route.path:
+                statuses.add(404)
+            if methods & {"POST", "PUT", "PATCH", "DELETE"}:
+                statuses.add(409)
+            existing = dict(handler.responses or {})
+            for status in sorted(statuses):
+                existing.setdefault(
+                    status,
+                    ResponseSpec(
+                        data_container=ProblemDocument,
+                        description=_DOCUMENTED[status],
+                        media_type="application/problem+json",
+                        generate_examples=False,
+                    ),
+                )
+            handler.responses = existing
