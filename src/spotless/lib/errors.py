@@ -18,6 +18,7 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy import exc as sa_exc
 
 from spotless.lib.request_context import current_request_id, incoming_request_id
 
@@ -141,6 +142,34 @@ def _from_integrity(exc: IntegrityError) -> ProblemDetailsException:
     )
 
 
+def _sqlstate(exc: sa_exc.DBAPIError) -> str:
+    orig = exc.orig
+    return str(getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None) or "")
+
+
+def _from_database(exc: sa_exc.DBAPIError) -> ProblemDetailsException:
+    """Classes 22 (data) and 23 (integrity) are the client's doing: 400 and 409, never a 500.
+    Services map the constraints they expect to precise problems; this is the safety net."""
+    state = _sqlstate(exc)
+    if state.startswith("22"):
+        return ProblemDetailsException(
+            detail="A value in the request cannot be stored (out of range or containing invalid characters).",
+            status_code=400,
+            type_=PROBLEM_BASE + "validation-error",
+            title="The request is not valid",
+            extra={"errors": []},
+        )
+    if state.startswith("23"):
+        logger.warning("unmapped integrity error %s", state)
+        return ProblemDetailsException(
+            detail="The change conflicts with existing data.",
+            status_code=409,
+            type_=PROBLEM_BASE + "conflict",
+            title="Conflicts with the current state",
+        )
+    return _from_unhandled(exc)
+
+
 def _from_unhandled(exc: Exception) -> ProblemDetailsException:
     logger.exception("unhandled error", exc_info=exc)
     return ProblemDetailsException(
@@ -188,6 +217,7 @@ def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, A
         HTTPException: _handler(_from_http_exception),
         NotFoundError: _handler(_from_not_found),
         IntegrityError: _handler(_from_integrity),
+        sa_exc.DBAPIError: _handler(_from_database),
         Exception: _handler(_from_unhandled),
     }
 

@@ -88,3 +88,33 @@ async def test_openapi_schema_is_served(client):
     spec = response.json()
     assert "/readyz" in spec["paths"]
     assert spec["paths"]["/healthz"]["get"]["operationId"] == "healthz"
+
+
+async def test_database_refusals_are_client_errors_not_500(settings):
+    """A value Postgres refuses is a 400 and an unanticipated constraint a 409: never a 500."""
+    from litestar import post
+    from litestar.testing import AsyncTestClient
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    @post("/test/echo", opt={"public": True}, status_code=200)
+    async def echo(data: dict[str, str], db_session: AsyncSession) -> dict[str, str]:
+        value = await db_session.scalar(text("SELECT CAST(:v AS text)"), {"v": data["value"]})
+        return {"value": value}
+
+    @post("/test/twice", opt={"public": True}, status_code=200)
+    async def twice(db_session: AsyncSession) -> dict[str, str]:
+        for _ in range(2):
+            await db_session.execute(
+                text("INSERT INTO scheduled_runs (job_name, slot, started_at) VALUES ('x', now(), now())")
+            )
+        return {}
+
+    app = create_app(settings)
+    app.register(echo)
+    app.register(twice)
+    async with AsyncTestClient(app=app) as client:
+        nul = await client.post("/test/echo", json={"value": "a\u0000b"})
+        duplicate = await client.post("/test/twice")
+    assert nul.status_code == 400 and nul.json()["type"] == "/problems/validation-error"
+    assert duplicate.status_code == 409 and duplicate.json()["type"] == "/problems/conflict"
