@@ -29,12 +29,12 @@ run: setup migrate
     trap 'kill 0' EXIT INT TERM
     uv run --no-sync dramatiq workers.worker --processes 1 --threads 8 &
     uv run --no-sync python -m workers.scheduler &
-    uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --host "$HOST" --port "$PORT" &
+    uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --no-proxy-headers --host "$HOST" --port "$PORT" &
     wait -n
 
 # The API alone, on $HOST:$PORT.
 api: setup
-    {{services}}; exec uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --host "$HOST" --port "$PORT" --workers "${WEB_CONCURRENCY:-1}"
+    {{services}}; exec uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --no-proxy-headers --host "$HOST" --port "$PORT" --workers "${WEB_CONCURRENCY:-1}"
 
 # The Dramatiq worker pool alone.
 worker: setup

@@ -19,13 +19,13 @@ from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 import asyncpg  # noqa: E402
 import pytest  # noqa: E402
 from litestar import Litestar  # noqa: E402
-from litestar.testing import AsyncTestClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
 from spotless.db.migrations import upgrade  # noqa: E402
 from spotless.settings import Settings, load_settings  # noqa: E402
 from tests.support import processes  # noqa: E402
+from tests.support.client import Client, app_client  # noqa: E402
 
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
 BASE_REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -57,6 +57,10 @@ def test_env(**overrides: str) -> dict[str, str]:
         "RATE_LIMIT_ENABLED": "false",
         "EMAIL_MODE": "log",
         "PROMETHEUS_MULTIPROC_DIR": _PROM_DIR,
+        # Cheap argon2 in tests (the mechanism is the same; `just bench` measures the real cost).
+        "AUTH_ARGON2_TIME_COST": "1",
+        "AUTH_ARGON2_MEMORY_KIB": "1024",
+        "AUTH_ARGON2_PARALLELISM": "1",
     }
     env.update(overrides)
     return env
@@ -128,8 +132,8 @@ def app(settings: Settings) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
+async def client(app: Litestar) -> AsyncIterator[Client]:
+    async with app_client(app) as test_client:
         yield test_client
 
 

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from spotless.domain import registry
+from spotless.domain.scheduling.actors import register_schedule as register_scheduling
 from spotless.domain.system.actors import register_schedule
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay
@@ -24,6 +25,7 @@ async def main() -> None:
     configure_logging(settings.log_level)
     registry.import_jobs()
     register_schedule(settings.jobs.tick_interval_seconds)
+    register_scheduling(settings.scheduling.materialise_interval_seconds)
     broker = build_broker(settings)
     runtime = build_runtime(settings, application_name="spotless-scheduler")
     scheduler = Scheduler(runtime.redis, broker, settings.jobs.namespace, runtime.runner_id)

@@ -22,6 +22,7 @@ async def _bare_node(env: dict[str, str]) -> processes.ManagedProcess:
         [
             str(processes.BIN / "uvicorn"),
             "scripts.bench.bare_app:app",
+            "--no-proxy-headers",
             "--host",
             "127.0.0.1",
             "--port",

@@ -10,8 +10,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
-from litestar import Litestar
-from litestar.config.cors import CORSConfig
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -21,10 +20,14 @@ from litestar.plugins.prometheus import PrometheusConfig
 from spotless.db.engine import create_engine
 from spotless.db.migrations import head_revision
 from spotless.domain import registry
-from spotless.lib.errors import exception_handlers, problem_details_plugin
+from spotless.domain.identity.authn import build_identity
+from spotless.domain.identity.tokens import peek_subject
+from spotless.lib.edge import AllowedHostsMiddleware, cors_config, security_headers
+from spotless.lib.errors import document_problem_responses, exception_handlers, problem_details_plugin
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay, install_relay
 from spotless.lib.logging import AccessLogMiddleware, configure_logging
+from spotless.lib.ratelimit import Limiter, RateLimitMiddleware, bearer_principal_resolver, check_route_classes
 from spotless.lib.redis import create_redis
 from spotless.lib.request_context import RequestIdMiddleware
 from spotless.settings import Settings
@@ -45,9 +48,13 @@ def create_app(settings: Settings) -> Litestar:
     )
     redis = create_redis(settings.redis)
     expected_revision = head_revision()
+    identity = build_identity(settings, engine)
+    limiter = Limiter.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        check_route_classes(app)
+        await limiter.warm_up()
         broker = build_broker(settings)
         relay = OutboxRelay(db_config.create_session_maker(), broker)  # type: ignore[arg-type]
         install_relay(relay)
@@ -58,30 +65,62 @@ def create_app(settings: Settings) -> Litestar:
             await relay.drain()
             install_relay(None)
             await redis.aclose()
+            await identity.close()
+            await limiter.aclose()
             broker.close()
 
     middleware = [RequestIdMiddleware, AccessLogMiddleware]
     plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin()]
     if settings.metrics.enabled:
         prometheus = PrometheusConfig(
-            app_name="spotless", prefix="http", group_path=True, exclude_unhandled_paths=True,
+            app_name="spotless",
+            prefix="http",
+            group_path=True,
+            exclude_unhandled_paths=True,
             exclude=["^/metrics$"],
         )
         middleware.append(prometheus.middleware)  # type: ignore[arg-type]
+    # Innermost: a bad Host is refused before it spends quota; both run before guards and handlers.
+    middleware.append(DefineMiddleware(AllowedHostsMiddleware, settings=settings))  # type: ignore[arg-type]
+    if settings.rate_limit.enabled:
+        # The caller is the bearer token's user when the token verifies, else the client address.
+        resolver = bearer_principal_resolver(settings, peek_subject)
+        middleware.append(
+            DefineMiddleware(RateLimitMiddleware, limiter=limiter, settings=settings, principal_resolver=resolver)  # type: ignore[arg-type]
+        )
+
+    # Authentication last (innermost): the principal and its RLS scope wrap exactly the handler.
+    middleware.append(identity.middleware)  # type: ignore[arg-type]
 
     handlers = registry.controllers()
     if not settings.metrics.enabled:
         handlers = [h for h in handlers if getattr(h, "path", "") != "/metrics"]
 
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,
         plugins=plugins,
         middleware=[m if isinstance(m, DefineMiddleware) else DefineMiddleware(m) for m in middleware],  # type: ignore[arg-type]
         lifespan=[lifespan],
-        state=State({"settings": settings, "redis": redis, "engine": engine, "expected_revision": expected_revision, "api_version": API_VERSION}),
-        cors_config=CORSConfig(allow_origins=list(settings.http.cors_origins)) if settings.http.cors_origins else None,
+        guards=identity.guards,
+        dependencies=identity.dependencies,
+        state=State(
+            {
+                "settings": settings,
+                "redis": redis,
+                "engine": engine,
+                "expected_revision": expected_revision,
+                "api_version": API_VERSION,
+                "rate_limiter": limiter,
+            }
+        ),
+        cors_config=cors_config(settings),
+        before_send=[security_headers(settings)],
         openapi_config=OpenAPIConfig(
-            title="Spotless API", version=API_VERSION, path="/schema",
+            title="Spotless API",
+            version=API_VERSION,
+            path="/schema",
+            # The API documentation is public (identity's middleware and guard read `public`).
+            openapi_router=Router("/schema", route_handlers=[], include_in_schema=False, opt={"public": True}),
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         exception_handlers=exception_handlers(),
@@ -89,7 +128,8 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,  # ours (JSON lines, configured above) stays in charge
         debug=False,
     )
-
+    document_problem_responses(app)
+    return app
 
 
 def create_app_from_env() -> Litestar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -11,7 +12,15 @@ import msgspec
 AppEnv = Literal["dev", "test", "prod"]
 
 # Values that must never reach production: defaults from .env.example and obvious placeholders.
-_WEAK_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret", "dev-insecure-secret-change-me", "test"}
+_WEAK_SECRETS = {
+    "",
+    "change-me",
+    "changeme",
+    "secret",
+    "dev-secret",
+    "dev-insecure-secret-change-me-0123456789",
+    "test",
+}
 _MIN_SECRET_LENGTH = 32
 
 
@@ -56,6 +65,17 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     access_token_ttl_minutes: int = 15
     session_ttl_minutes: int = 60 * 24 * 30
     refresh_token_ttl_minutes: int = 60 * 24 * 14
+    # Identity (issue 3): argon2id cost, password policy, sign-in throttling, reset tokens.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65_536
+    argon2_parallelism: int = 4
+    password_min_length: int = 10
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_lockout_seconds: int = 900
+    password_reset_ttl_minutes: int = 30
+    password_reset_url: str = "http://localhost:3000/reset-password"
+    session_check_timeout_ms: int = 250
 
 
 class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +88,8 @@ class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
+    # Put temporary passwords in the onboarding/reset emails (else the email only notifies).
+    temp_passwords: bool = False
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,6 +102,10 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     expensive_per_minute: int = 5
     cleanup_minutes: int = 5
     redis_timeout_ms: int = 50
+    # While Redis is unavailable, how often one background PING checks whether it is back.
+    redis_retry_seconds: float = 1.0
+    # A Redis of its own for the counters if set; REDIS_URL otherwise.
+    redis_url: str | None = None
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +117,19 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True):
     trust_proxy_headers: bool = False
     trusted_proxy_ips: tuple[str, ...] = ()
     trusted_proxy_cidrs: tuple[str, ...] = ()
+    # The one header our trusted proxies write: honouring a second one would let clients forge it.
+    trusted_proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    strict_cors: bool = False
+
+
+class SchedulingConfig(msgspec.Struct, frozen=True, kw_only=True):
+    # Recurring series are materialised as bookings this many days ahead.
+    horizon_days: int = 60
+    materialise_interval_seconds: int = 3600
+    # Availability answers at most this many local days per request.
+    max_availability_days: int = 31
+    # Finishing more than this percentage over the planned minutes requires a reason.
+    overrun_percent: int = 20
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +143,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email: EmailSettings = msgspec.field(default_factory=EmailSettings)
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    scheduling: SchedulingConfig = msgspec.field(default_factory=SchedulingConfig)
 
     @property
     def is_prod(self) -> bool:
@@ -146,26 +186,26 @@ def _csv(value: str) -> tuple[str, ...]:
 
 
 class _Env:
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[builtins.str, builtins.str]) -> None:
         self.environ = environ
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str | None:
         value = self.environ.get(name)
         return default if value is None or value == "" else value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self.environ.get(name)
         return default if value is None else _bool(value, name)
 
-    def int(self, name: str, default: int) -> int:
+    def int(self, name: builtins.str, default: builtins.int) -> builtins.int:
         value = self.environ.get(name)
         return default if value is None or value == "" else _int(value, name)
 
-    def float(self, name: str, default: float) -> float:
+    def float(self, name: builtins.str, default: builtins.float) -> builtins.float:
         value = self.environ.get(name)
         return default if value is None or value == "" else _float(value, name)
 
-    def csv(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def csv(self, name: builtins.str, default: tuple[builtins.str, ...] = ()) -> tuple[builtins.str, ...]:
         value = self.environ.get(name)
         return default if value is None else _csv(value)
 
@@ -184,7 +224,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     redis_url = env.str("REDIS_URL")
     if not redis_url:
         raise ConfigError("REDIS_URL is required (redis://host:6379/0)")
-    secret = env.str("AUTH_SECRET_KEY", "" if is_prod else "dev-insecure-secret-change-me") or ""
+    secret = env.str("AUTH_SECRET_KEY", "" if is_prod else "dev-insecure-secret-change-me-0123456789") or ""
     if is_prod:
         _require_strong("AUTH_SECRET_KEY", secret)
         metrics_token = env.str("METRICS_TOKEN")
@@ -207,9 +247,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             statement_timeout_ms=env.int("DATABASE_STATEMENT_TIMEOUT_MS", 15_000),
             echo=env.bool("DATABASE_ECHO", False),
         ),
-        "redis": RedisSettings(
-            url=redis_url, socket_timeout_seconds=env.float("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0)
-        ),
+        "redis": RedisSettings(url=redis_url, socket_timeout_seconds=env.float("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0)),
         "jobs": JobSettings(
             heartbeat_required=env.bool("JOB_HEARTBEAT_REQUIRED", False),
             heartbeat_ttl_seconds=env.int("JOB_HEARTBEAT_TTL_SECONDS", 180),
@@ -227,6 +265,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             access_token_ttl_minutes=env.int("AUTH_ACCESS_TOKEN_TTL_MINUTES", 15),
             session_ttl_minutes=env.int("AUTH_SESSION_TTL_MINUTES", 60 * 24 * 30),
             refresh_token_ttl_minutes=env.int("AUTH_REFRESH_TOKEN_TTL_MINUTES", 60 * 24 * 14),
+            argon2_time_cost=env.int("AUTH_ARGON2_TIME_COST", 3),
+            argon2_memory_kib=env.int("AUTH_ARGON2_MEMORY_KIB", 65_536),
+            argon2_parallelism=env.int("AUTH_ARGON2_PARALLELISM", 4),
+            password_min_length=env.int("AUTH_PASSWORD_MIN_LENGTH", 10),
+            login_max_failures=env.int("AUTH_LOGIN_MAX_FAILURES", 5),
+            login_max_failures_per_ip=env.int("AUTH_LOGIN_MAX_FAILURES_PER_IP", 50),
+            login_lockout_seconds=env.int("AUTH_LOGIN_LOCKOUT_SECONDS", 900),
+            password_reset_ttl_minutes=env.int("AUTH_PASSWORD_RESET_TTL_MINUTES", 30),
+            password_reset_url=env.str("AUTH_PASSWORD_RESET_URL", "http://localhost:3000/reset-password")
+            or "http://localhost:3000/reset-password",
+            session_check_timeout_ms=env.int("AUTH_SESSION_CHECK_TIMEOUT_MS", 250),
         ),
         "email": EmailSettings(
             mode=_email_mode(env.str("EMAIL_MODE", "log") or "log"),
@@ -238,6 +287,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             smtp_password=env.str("SMTP_PASSWORD"),
             smtp_starttls=env.bool("SMTP_STARTTLS", False),
             smtp_timeout_seconds=env.float("SMTP_TIMEOUT_SECONDS", 10.0),
+            temp_passwords=env.bool("EMAIL_TEMP_PASSWORDS", False),
         ),
         "rate_limit": RateLimitSettings(
             enabled=env.bool("RATE_LIMIT_ENABLED", True),
@@ -249,6 +299,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             expensive_per_minute=env.int("EXPENSIVE_RATE_LIMIT_PER_MINUTE", 5),
             cleanup_minutes=env.int("RATE_LIMIT_CLEANUP_MINUTES", 5),
             redis_timeout_ms=env.int("RATE_LIMIT_REDIS_TIMEOUT_MS", 50),
+            redis_retry_seconds=env.float("RATE_LIMIT_REDIS_RETRY_SECONDS", 1.0),
+            redis_url=env.str("RATE_LIMIT_REDIS_URL"),
+        ),
+        "scheduling": SchedulingConfig(
+            horizon_days=env.int("SCHEDULING_HORIZON_DAYS", 60),
+            materialise_interval_seconds=env.int("SCHEDULING_MATERIALISE_INTERVAL_SECONDS", 3600),
+            max_availability_days=env.int("SCHEDULING_MAX_AVAILABILITY_DAYS", 31),
+            overrun_percent=env.int("SCHEDULING_OVERRUN_PERCENT", 20),
         ),
         "http": HttpSettings(
             host=env.str("HOST", "127.0.0.1") or "127.0.0.1",
@@ -259,11 +317,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             trust_proxy_headers=env.bool("TRUST_PROXY_HEADERS", False),
             trusted_proxy_ips=env.csv("TRUSTED_PROXY_IPS"),
             trusted_proxy_cidrs=env.csv("TRUSTED_PROXY_CIDRS"),
+            trusted_proxy_header=_proxy_header(env.str("TRUSTED_PROXY_HEADER", "x-forwarded-for") or ""),
+            strict_cors=env.bool("STRICT_CORS", is_prod),
         ),
     }
-    if is_prod and "*" in values["http"].cors_origins:
-        raise ConfigError("CORS_ORIGINS must list explicit origins in prod, not '*'")
+    if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
+        raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
     return Settings(**values)
+
+
+def _proxy_header(value: str) -> Literal["x-forwarded-for", "forwarded"]:
+    lowered = value.strip().lower()
+    if lowered not in ("x-forwarded-for", "forwarded"):
+        raise ConfigError(f"TRUSTED_PROXY_HEADER must be x-forwarded-for or forwarded, got {value!r}")
+    return lowered  # type: ignore[return-value]
 
 
 def _email_mode(value: str) -> Literal["smtp", "log", "off"]:

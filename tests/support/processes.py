@@ -76,6 +76,7 @@ def start_api(env: dict[str, str], timeout: float = 30) -> ManagedProcess:
             str(BIN / "uvicorn"),
             "--factory",
             "spotless.app:create_app_from_env",
+            "--no-proxy-headers",
             "--host",
             "127.0.0.1",
             "--port",

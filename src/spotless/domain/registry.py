@@ -7,15 +7,56 @@ from typing import Any
 
 
 def controllers() -> list[Any]:
+    from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
+    from spotless.domain.clients.controllers import ClientController
+    from spotless.domain.identity.controllers import AuthController, IamUsersController, OrganizationController
+    from spotless.domain.scheduling.controllers import (
+        AvailabilityController,
+        BookingController,
+        SchedulingSettingsController,
+        SeriesController,
+        WorkerJobsController,
+    )
     from spotless.domain.system.controllers import HealthController, MetricsController, StatusController
+    from spotless.domain.workforce.controllers import TeamController, WorkerController
 
-    return [HealthController, MetricsController, StatusController]
+    return [
+        HealthController,
+        MetricsController,
+        StatusController,
+        AuthController,
+        OrganizationController,
+        IamUsersController,
+        AuditController,
+        ClientController,
+        WorkerController,
+        TeamController,
+        ServiceController,
+        AddonController,
+        PricingController,
+        BookingController,
+        AvailabilityController,
+        SeriesController,
+        WorkerJobsController,
+        SchedulingSettingsController,
+    ]
 
 
 def import_models() -> None:
+    import spotless.domain.audit.models
+    import spotless.domain.catalog.models
+    import spotless.domain.clients.models
+    import spotless.domain.identity.models
+    import spotless.domain.scheduling.models
     import spotless.domain.system.models
+    import spotless.domain.workforce.models
+    import spotless.lib.idempotency
     import spotless.lib.jobs.outbox  # noqa: F401
 
 
 def import_jobs() -> None:
+    import spotless.domain.identity.actors
+    import spotless.domain.messaging.actors
+    import spotless.domain.scheduling.actors
     import spotless.domain.system.actors  # noqa: F401

@@ -16,6 +16,7 @@ from advanced_alchemy.exceptions import (
 )
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy import exc as sa_exc
@@ -252,7 +253,6 @@ _DOCUMENTED = {
 def document_problem_responses(app: Litestar) -> None:
     """Add the problem+json responses each operation can answer to its OpenAPI entry."""
     from litestar.handlers import HTTPRouteHandler
-    from litestar.openapi.datastructures import ResponseSpec
 
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
@@ -279,3 +279,17 @@ def document_problem_responses(app: Litestar) -> None:
                     ),
                 )
             handler.responses = existing
+
+
+def problems(*codes: int) -> dict[int, ResponseSpec]:
+    """Explicit error responses for a route whose codes the defaults above would not guess (e.g. a 404
+    for an id in the body); `document_problem_responses` fills in the rest."""
+    return {
+        code: ResponseSpec(
+            data_container=ProblemDocument,
+            description=_DOCUMENTED.get(code, "Request failed"),
+            media_type="application/problem+json",
+            generate_examples=False,
+        )
+        for code in sorted({401, 403, *codes})
+    }

@@ -36,6 +36,7 @@ RATELIMIT_BACKEND_ERRORS = Counter(
     "ratelimit_backend_errors_total", "Rate-limit decisions or probes Redis failed or answered too slowly", ["reason"]
 )
 RATELIMIT_FALLBACK_ACTIVE = Gauge(
-    "ratelimit_fallback_active", "1 while a process limits from its own memory because Redis is unavailable",
+    "ratelimit_fallback_active",
+    "1 while a process limits from its own memory because Redis is unavailable",
     multiprocess_mode="livemax",
 )

@@ -32,9 +32,9 @@ async def test_request_id_generated_when_absent_and_replaced_when_malformed(clie
 
 
 async def test_access_log_is_json_with_route_template_and_request_id(capsys):
-    from litestar.testing import AsyncTestClient
+    from tests.support.client import app_client
 
-    async with AsyncTestClient(app=create_app(make_settings(LOG_LEVEL="INFO"))) as client:
+    async with app_client(create_app(make_settings(LOG_LEVEL="INFO"))) as client:
         await client.get("/readyz", headers={"X-Request-ID": "log-check-1"})
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     access = [entry for entry in lines if entry.get("logger") == "spotless.access"]
@@ -55,11 +55,11 @@ def test_secrets_are_redacted_in_logs(capsys):
 
 
 async def test_metrics_count_requests_by_route_template_and_5xx():
-    from litestar.testing import AsyncTestClient
+    from tests.support.client import app_client
 
     # An unreachable database makes /readyz answer 503: a server-side error the 5xx counter must see.
     app = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none"))
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(app) as client:
         await client.get("/healthz")
         assert (await client.get("/readyz")).status_code == 503
         response = await client.get("/metrics")
@@ -71,10 +71,10 @@ async def test_metrics_count_requests_by_route_template_and_5xx():
 
 
 async def test_metrics_token_is_enforced():
-    from litestar.testing import AsyncTestClient
+    from tests.support.client import app_client
 
     app = create_app(make_settings(METRICS_TOKEN="s3cret-metrics-token"))
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(app) as client:
         refused = await client.get("/metrics")
         assert refused.status_code == 401
         assert refused.json()["type"] == "/problems/unauthenticated"
@@ -93,9 +93,10 @@ async def test_openapi_schema_is_served(client):
 async def test_database_refusals_are_client_errors_not_500(settings):
     """A value Postgres refuses is a 400 and an unanticipated constraint a 409: never a 500."""
     from litestar import post
-    from litestar.testing import AsyncTestClient
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tests.support.client import app_client
 
     @post("/test/echo", opt={"public": True}, status_code=200)
     async def echo(data: dict[str, str], db_session: AsyncSession) -> dict[str, str]:
@@ -113,7 +114,7 @@ async def test_database_refusals_are_client_errors_not_500(settings):
     app = create_app(settings)
     app.register(echo)
     app.register(twice)
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(app) as client:
         nul = await client.post("/test/echo", json={"value": "a\u0000b"})
         duplicate = await client.post("/test/twice")
     assert nul.status_code == 400 and nul.json()["type"] == "/problems/validation-error"

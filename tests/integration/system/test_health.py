@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.app import create_app
 from spotless.domain.system import heartbeat
 from tests.conftest import make_settings
+from tests.support.client import app_client
 
 
 def _checks(body: dict) -> dict[str, dict]:
@@ -37,7 +37,7 @@ async def test_readyz_ready_with_database_migrations_and_redis(client):
 
 
 async def _with_app(**env: str):
-    return AsyncTestClient(app=create_app(make_settings(**env)), raise_server_exceptions=False)
+    return app_client(create_app(make_settings(**env)))
 
 
 async def test_readyz_503_on_stale_heartbeat_and_200_on_fresh(owner_engine: AsyncEngine, redis):

@@ -67,11 +67,10 @@ async def test_async_job_runs_end_to_end_through_broker_and_worker(
         install_relay(None)
         broker.close()
     # The worker's per-actor counters reach the API's /metrics (shared multiprocess registry).
-    from litestar.testing import AsyncTestClient
-
     from spotless.app import create_app
+    from tests.support.client import app_client
 
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with app_client(create_app(settings)) as client:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             metrics = (await client.get("/metrics")).text
@@ -178,11 +177,10 @@ async def test_two_schedulers_never_fire_the_same_slot(settings, redis):
 
 
 async def test_tick_writes_heartbeats_once_per_slot_and_readyz_sees_it(settings, owner_engine, redis):
-    from litestar.testing import AsyncTestClient
-
     from spotless.app import create_app
     from spotless.domain.system.actors import tick
     from spotless.lib.jobs.runtime import build_runtime, set_runtime
+    from tests.support.client import app_client
 
     runtime = build_runtime(settings)
     set_runtime(runtime)
@@ -200,7 +198,7 @@ async def test_tick_writes_heartbeats_once_per_slot_and_readyz_sees_it(settings,
         await runtime.close()
         set_runtime(None)
     app = create_app(make_settings(JOB_HEARTBEAT_REQUIRED="true"))
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(app) as client:
         response = await client.get("/readyz")
     assert response.status_code == 200, response.text
 

@@ -23,7 +23,9 @@ def list_dead_letters(broker: RedisBroker, limit: int = 100) -> list[dict[str, A
     entries: list[dict[str, Any]] = []
     for queue in sorted(_queues()):
         key = f"{broker.namespace}:{queue}.XQ"
-        for redis_id, score in cast(list[tuple[bytes, float]], broker.client.zrange(key, 0, limit - 1, withscores=True)):
+        for redis_id, score in cast(
+            list[tuple[bytes, float]], broker.client.zrange(key, 0, limit - 1, withscores=True)
+        ):
             raw = cast(bytes | None, broker.client.hget(f"{key}.msgs", redis_id))
             if raw is None:
                 continue

@@ -1,0 +1,251 @@
+"""Catalogue rules and the bridge from stored prices to the pure pricing engine.
+Sessions are scoped to one organisation by RLS: another organisation's service is not found."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.catalog.models import FREQUENCIES, FrequencyDiscount, Service, ServiceAddon
+from spotless.domain.catalog.pricing import Quote, QuoteParams, quote
+from spotless.domain.catalog.schemas import (
+    AddonCreate,
+    AddonUpdate,
+    FrequencyDiscounts,
+    ServiceCreate,
+    ServiceUpdate,
+)
+from spotless.domain.identity.models import Organization
+from spotless.lib.errors import FieldError, Problem, conflict, not_found
+
+# --- services ----------------------------------------------------------------------------------
+
+
+async def _service_name_free(session: AsyncSession, name: str, service_id: UUID | None) -> None:
+    stmt = select(Service.id).where(func.lower(Service.name) == name.lower())
+    if service_id is not None:
+        stmt = stmt.where(Service.id != service_id)
+    if await session.scalar(stmt) is not None:
+        raise conflict("duplicate", f"A service named {name!r} already exists.")
+
+
+async def _flush_unique(session: AsyncSession, what: str) -> None:
+    """Two concurrent creates can both pass the pre-check; the unique key decides, as a 409."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise conflict("duplicate", f"A {what} with this name already exists.") from None
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise FieldError("name", "name cannot be blank")
+    return cleaned
+
+
+async def create_service(session: AsyncSession, org_id: UUID, data: ServiceCreate) -> Service:
+    fields = msgspec.structs.asdict(data)
+    fields["name"] = _clean_name(data.name)
+    await _service_name_free(session, fields["name"], None)
+    service = Service(org_id=org_id, **fields)
+    session.add(service)
+    await _flush_unique(session, "service")
+    return service
+
+
+async def list_services(
+    session: AsyncSession, *, limit: int, offset: int, include_inactive: bool = False
+) -> tuple[list[Service], int]:
+    stmt: Select[Any] = select(Service)
+    if not include_inactive:
+        stmt = stmt.where(Service.active.is_(True))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = await session.scalars(stmt.order_by(Service.name, Service.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def get_service(session: AsyncSession, service_id: UUID) -> Service:
+    service = await session.get(Service, service_id)
+    if service is None:
+        raise not_found("service")
+    return service
+
+
+async def update_service(session: AsyncSession, service_id: UUID, patch: ServiceUpdate) -> Service:
+    service = await get_service(session, service_id)
+    for field, value in msgspec.structs.asdict(patch).items():
+        if value is msgspec.UNSET:
+            continue
+        if field == "name":
+            value = _clean_name(value)
+            await _service_name_free(session, value, service.id)
+        setattr(service, field, value)
+    await _flush_unique(session, "service")
+    return service
+
+
+async def deactivate_service(session: AsyncSession, service_id: UUID) -> None:
+    """Soft: existing bookings keep their service; it is no longer offered or quotable."""
+    service = await get_service(session, service_id)
+    if service.active:
+        service.active = False
+        await session.flush()
+
+
+# --- add-ons -----------------------------------------------------------------------------------
+
+
+async def list_addons(
+    session: AsyncSession, service_id: UUID | None, *, include_inactive: bool = False, include_global: bool = True
+) -> list[ServiceAddon]:
+    """A service's add-ons (plus, by default, the organisation-wide ones offered with every
+    service); with `service_id=None`, only the organisation-wide ones."""
+    if service_id is not None:
+        await get_service(session, service_id)
+        scope = ServiceAddon.service_id == service_id
+        if include_global:
+            scope = or_(scope, ServiceAddon.service_id.is_(None))
+    else:
+        scope = ServiceAddon.service_id.is_(None)
+    stmt = select(ServiceAddon).where(scope)
+    if not include_inactive:
+        stmt = stmt.where(ServiceAddon.active.is_(True))
+    return list(await session.scalars(stmt.order_by(ServiceAddon.name, ServiceAddon.id)))
+
+
+async def create_addon(session: AsyncSession, org_id: UUID, service_id: UUID | None, data: AddonCreate) -> ServiceAddon:
+    if service_id is not None:
+        await get_service(session, service_id)
+    fields = msgspec.structs.asdict(data)
+    fields["name"] = _clean_name(data.name)
+    addon = ServiceAddon(org_id=org_id, service_id=service_id, **fields)
+    session.add(addon)
+    await session.flush()
+    return addon
+
+
+async def get_addon(session: AsyncSession, addon_id: UUID, service_id: UUID | None) -> ServiceAddon:
+    """`service_id=None` addresses an organisation-wide add-on; otherwise one of that service's."""
+    addon = await session.get(ServiceAddon, addon_id)
+    if addon is None or addon.service_id != service_id:
+        raise not_found("add-on")
+    return addon
+
+
+async def update_addon(
+    session: AsyncSession, addon_id: UUID, service_id: UUID | None, patch: AddonUpdate
+) -> ServiceAddon:
+    addon = await get_addon(session, addon_id, service_id)
+    for field, value in msgspec.structs.asdict(patch).items():
+        if value is not msgspec.UNSET:
+            setattr(addon, field, _clean_name(value) if field == "name" else value)
+    await session.flush()
+    return addon
+
+
+async def deactivate_addon(session: AsyncSession, addon_id: UUID, service_id: UUID | None) -> None:
+    addon = await get_addon(session, addon_id, service_id)
+    if addon.active:
+        addon.active = False
+        await session.flush()
+
+
+# --- frequency discounts -----------------------------------------------------------------------
+
+
+async def get_frequency_discounts(session: AsyncSession) -> FrequencyDiscounts:
+    rows = await session.execute(select(FrequencyDiscount.frequency, FrequencyDiscount.discount_bps))
+    return FrequencyDiscounts(**{frequency: bps for frequency, bps in rows if frequency in FREQUENCIES})
+
+
+async def set_frequency_discounts(
+    session: AsyncSession, org_id: UUID, values: FrequencyDiscounts
+) -> FrequencyDiscounts:
+    # An upsert, so two first-time PUTs racing each other cannot trip the unique key.
+    rows = [{"org_id": org_id, "frequency": f, "discount_bps": getattr(values, f)} for f in FREQUENCIES]
+    stmt = pg_insert(FrequencyDiscount).values(rows)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            constraint="uq_frequency_discount_org_id_frequency",
+            set_={"discount_bps": stmt.excluded.discount_bps, "updated_at": func.now()},
+        )
+    )
+    return values
+
+
+async def discount_for(session: AsyncSession, frequency: str) -> int:
+    if frequency not in FREQUENCIES:
+        return 0
+    bps = await session.scalar(select(FrequencyDiscount.discount_bps).where(FrequencyDiscount.frequency == frequency))
+    return int(bps or 0)
+
+
+# --- quotes (also used by scheduling to price bookings) ----------------------------------------
+
+
+async def _organization(session: AsyncSession, org: Organization | UUID) -> Organization:
+    if isinstance(org, Organization):
+        return org
+    found = await session.get(Organization, org)
+    if found is None:
+        raise not_found("organisation")
+    return found
+
+
+async def bookable_addons(
+    session: AsyncSession, service_id: UUID, addon_ids: tuple[UUID, ...] | list[UUID]
+) -> list[ServiceAddon]:
+    """The chosen add-ons in the order given. Each must be active and offered with this service
+    (its own or organisation-wide); anything else is a 400 naming the offending index."""
+    if len(set(addon_ids)) != len(addon_ids):
+        raise FieldError("addon_ids", "an add-on can be chosen only once")
+    if not addon_ids:
+        return []
+    rows = {
+        addon.id: addon
+        for addon in await session.scalars(select(ServiceAddon).where(ServiceAddon.id.in_(list(addon_ids))))
+    }
+    chosen: list[ServiceAddon] = []
+    for index, addon_id in enumerate(addon_ids):
+        addon = rows.get(addon_id)
+        if addon is None:
+            raise FieldError(f"addon_ids[{index}]", f"unknown add-on {addon_id}")
+        if addon.service_id not in (None, service_id):
+            raise FieldError(f"addon_ids[{index}]", f"add-on {addon_id} is not offered with this service")
+        if not addon.active:
+            raise FieldError(f"addon_ids[{index}]", f"add-on {addon_id} is no longer offered")
+        chosen.append(addon)
+    return chosen
+
+
+async def quote_for(session: AsyncSession, org: Organization | UUID, service_id: UUID, params: QuoteParams) -> Quote:
+    """Price one visit of `service_id` with the organisation's currency, tax rate and frequency
+    discount. 404 unknown service; 409 /problems/service-inactive; 400 bad add-ons or parameters."""
+    organization = await _organization(session, org)
+    service = await get_service(session, service_id)
+    if not service.active:
+        raise Problem(
+            409,
+            "service-inactive",
+            "The service is not offered",
+            "This service has been deactivated and cannot be quoted or booked.",
+            service_id=str(service_id),
+        )
+    addons = await bookable_addons(session, service_id, params.addon_ids)
+    discount_bps = await discount_for(session, params.frequency)
+    return quote(
+        service,
+        addons,
+        params,
+        params.frequency,
+        tax_rate_bps=organization.tax_rate_bps,
+        currency=organization.currency,
+        discount_bps=discount_bps,
+    )

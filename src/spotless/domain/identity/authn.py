@@ -1,0 +1,203 @@
+"""Authentication middleware, the permission guard, and their wiring into the app.
+
+Every route is authenticated unless its handler says `opt={"public": True}`. An authenticated
+request carries a `Principal` in `scope["user"]`, and its database session is scoped to the
+principal's organisation (RLS) for the whole request."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.middleware._utils import should_bypass_middleware
+from litestar.types import Receive, Scope, Send
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spotless.db.engine import reset_request_org, set_request_org
+from spotless.domain.audit.services import reset_client_ip, set_client_ip
+from spotless.domain.identity.permissions import permissions_for
+from spotless.domain.identity.principal import Principal, provide_principal, unauthenticated
+from spotless.domain.identity.session_cache import SessionChecker
+from spotless.domain.identity.throttle import FailureThrottle
+from spotless.domain.identity.tokens import bearer_token, decode_access_token
+from spotless.lib.edge import client_ip
+from spotless.lib.errors import Problem
+from spotless.lib.redis import create_redis
+from spotless.lib.request_context import annotate
+from spotless.settings import Settings
+
+logger = logging.getLogger("spotless.identity.authn")
+
+PUBLIC_OPT = "public"
+PERMISSION_OPT = "permission"
+# Routes a member with a temporary password may still call (to replace it, or to leave).
+PASSWORD_CHANGE_OPT = "allowed_with_temp_password"
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, checker: SessionChecker) -> None:
+        self.settings = settings
+        self.checker = checker
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        token = bearer_token(authorization)
+        if token is None:
+            raise unauthenticated()
+        claims = decode_access_token(self.settings, token)
+        if claims is None:
+            raise unauthenticated("The access token is invalid or has expired.")
+        try:
+            state = await self.checker.check(claims.org_id, claims.user_id, claims.session_id)
+        except Exception:
+            # Neither Redis nor Postgres could say whether the session stands: that is an outage
+            # (503, retry), not a client error and not a reason to let the request through.
+            logger.exception("session check failed on both Redis and Postgres")
+            raise Problem(
+                503,
+                "service-unavailable",
+                "A dependency is unavailable",
+                "Sessions cannot be verified right now; retry shortly.",
+                headers={"Retry-After": "2"},
+            ) from None
+        if not state.usable:
+            raise unauthenticated("The session has ended; sign in again.")
+        return Principal(
+            user_id=claims.user_id,
+            org_id=claims.org_id,
+            session_id=claims.session_id,
+            role=state.role,
+            permissions=permissions_for(state.role),
+            email=claims.email,
+            password_change_required=state.password_change_required,
+        )
+
+
+class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(self, app: Any, authenticator: Authenticator) -> None:
+        super().__init__(app, exclude_from_auth_key=PUBLIC_OPT, scopes={"http"})  # type: ignore[arg-type]
+        self.authenticator = authenticator
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        principal = await self.authenticator.authenticate(connection.headers.get("authorization"))
+        return AuthenticationResult(user=principal, auth=None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if should_bypass_middleware(
+            exclude_http_methods=self.exclude_http_methods,
+            exclude_opt_key=self.exclude_opt_key,
+            exclude_path_pattern=self.exclude,
+            scope=scope,
+            scopes=self.scopes,
+        ):
+            await self.app(scope, receive, send)
+            return
+        result = await self.authenticate_request(ASGIConnection(scope))
+        principal: Principal = result.user
+        scope["user"] = principal
+        scope["auth"] = result.auth
+        annotate(org_id=principal.org_id, user_id=principal.user_id, role=principal.role)
+        ip_token = set_client_ip(client_ip(scope, self.authenticator.settings))
+        token = set_request_org(principal.org_id)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            reset_request_org(token)
+            reset_client_ip(ip_token)
+
+
+def forbidden(detail: str = "Your role does not allow this action.") -> Problem:
+    return Problem(403, "forbidden", "You do not have permission for this action", detail)
+
+
+def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: HTTPRouteHandler) -> None:
+    """Every non-public route names its permission; a route that forgot is refused, not opened."""
+    opt = handler.opt
+    # Litestar's automatic OPTIONS (CORS preflight) handlers carry no opt; they reveal nothing.
+    if opt.get(PUBLIC_OPT) or handler.http_methods == {"OPTIONS"}:
+        return
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):
+        raise unauthenticated()
+    if principal.password_change_required and not opt.get(PASSWORD_CHANGE_OPT):
+        raise Problem(
+            403,
+            "password-change-required",
+            "Change your temporary password first",
+            "Your password was issued by an administrator; set your own with POST /v1/auth/change-password.",
+        )
+    permission = opt.get(PERMISSION_OPT)
+    if not permission:
+        raise forbidden("This route declares no permission.")
+    if permission not in principal.permissions:
+        raise forbidden(f"Your role does not include the '{permission}' permission.")
+
+
+@dataclass
+class IdentityRuntime:
+    """What identity handlers need besides the db session; injected as `identity`."""
+
+    settings: Settings
+    checker: SessionChecker
+    login_throttle: FailureThrottle
+    reset_throttle: FailureThrottle
+
+
+@dataclass
+class IdentityWiring:
+    middleware: DefineMiddleware
+    guards: list[Any]
+    dependencies: dict[str, Provide]
+    redis: Redis
+    checker: SessionChecker
+    authenticator: Authenticator
+    runtime: IdentityRuntime
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def build_identity(settings: Settings, engine: AsyncEngine) -> IdentityWiring:
+    """Everything create_app needs from identity; the session-check Redis client has a tight
+    timeout of its own so a slow Redis degrades to Postgres instead of stalling every request."""
+    redis = create_redis(settings.redis, socket_timeout=settings.auth.session_check_timeout_ms / 1000)
+    checker = SessionChecker(redis, engine, settings.jobs.namespace, settings.auth.access_token_ttl_minutes * 60)
+    authenticator = Authenticator(settings, checker)
+    auth = settings.auth
+    runtime = IdentityRuntime(
+        settings=settings,
+        checker=checker,
+        login_throttle=FailureThrottle(
+            redis,
+            settings.jobs.namespace,
+            "login",
+            max_per_account=auth.login_max_failures,
+            max_per_ip=auth.login_max_failures_per_ip,
+            window_seconds=auth.login_lockout_seconds,
+        ),
+        # Reset emails: a few per hour per address, so the endpoint cannot be used to flood a mailbox.
+        reset_throttle=FailureThrottle(
+            redis, settings.jobs.namespace, "reset", max_per_account=3, max_per_ip=30, window_seconds=3600
+        ),
+    )
+
+    def provide_identity() -> IdentityRuntime:
+        return runtime
+
+    return IdentityWiring(
+        middleware=DefineMiddleware(AuthenticationMiddleware, authenticator=authenticator),
+        guards=[permission_guard],
+        dependencies={
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "identity": Provide(provide_identity, sync_to_thread=False),
+        },
+        redis=redis,
+        checker=checker,
+        authenticator=authenticator,
+        runtime=runtime,
+    )

@@ -1,0 +1,312 @@
+"""/v1/auth/*, /v1/org and /v1/iam/users/*: thin handlers over the identity services."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from advanced_alchemy.service import OffsetPagination
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.identity import iam, orgs, services
+from spotless.domain.identity.authn import PASSWORD_CHANGE_OPT, IdentityRuntime
+from spotless.domain.identity.principal import Principal
+from spotless.domain.identity.schemas import (
+    Accepted,
+    AuthResult,
+    ChangePasswordRequest,
+    CreatedMember,
+    LoginRequest,
+    Me,
+    Member,
+    NewMember,
+    Organization,
+    OrganizationPatch,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    RoleChange,
+    SessionsRevoked,
+    SignupRequest,
+    TempPassword,
+    TokenPair,
+)
+from spotless.domain.identity.sessions import commit_and_publish
+from spotless.lib.edge import client_ip
+from spotless.lib.errors import ProblemDocument
+from spotless.lib.idempotency import idempotent
+
+PUBLIC_AUTH = {"public": True, "rate_limit": "auth"}
+SELF = {"permission": "core.view", PASSWORD_CHANGE_OPT: True}
+USERS = {"permission": "users.manage", "rate_limit": "admin"}
+Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (max 200)")]
+Offset = Annotated[int, Parameter(ge=0)]
+
+
+def _problem(status: int, description: str) -> dict[int, ResponseSpec]:
+    """Responses specific to a route (the generic ones are added for every route by lib.errors)."""
+    return {
+        status: ResponseSpec(
+            data_container=ProblemDocument,
+            description=description,
+            media_type="application/problem+json",
+            generate_examples=False,
+        )
+    }
+
+
+def _client(request: Request[Any, Any, Any], identity: IdentityRuntime) -> services.Client:
+    return services.Client(ip=client_ip(request.scope, identity.settings), user_agent=request.headers.get("user-agent"))
+
+
+class AuthController(Controller):
+    path = "/v1/auth"
+    tags = ["auth"]
+
+    @post(
+        "/signup",
+        operation_id="signup",
+        summary="Create an organisation and its owner; returns tokens",
+        opt=PUBLIC_AUTH,
+    )
+    async def signup(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: SignupRequest
+    ) -> AuthResult:
+        return await services.signup(db_session, identity, data, _client(request, identity))
+
+    @post(
+        "/login",
+        operation_id="login",
+        summary="Sign in with email and password (org_slug for several organisations)",
+        opt=PUBLIC_AUTH,
+        status_code=HTTP_200_OK,
+        responses={
+            **_problem(401, "Wrong email or password, or no active membership (`/problems/invalid-credentials`)"),
+            **_problem(429, "Too many failed attempts for this account or address (`/problems/too-many-attempts`)"),
+        },
+    )
+    async def login(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: LoginRequest
+    ) -> AuthResult:
+        return await services.login(db_session, identity, data, _client(request, identity))
+
+    @post(
+        "/refresh",
+        operation_id="refreshTokens",
+        summary="Exchange a refresh token (single use) for a new pair",
+        opt=PUBLIC_AUTH,
+        status_code=HTTP_200_OK,
+        responses=_problem(401, "Invalid, expired or already used (which revokes the session) refresh token"),
+    )
+    async def refresh(self, db_session: AsyncSession, identity: IdentityRuntime, data: RefreshRequest) -> TokenPair:
+        return await services.refresh(db_session, identity, data.refresh_token)
+
+    @post(
+        "/logout",
+        operation_id="logout",
+        summary="End the current session",
+        opt=SELF,
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def logout(self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal) -> None:
+        await services.logout(db_session, identity, principal)
+
+    @get("/me", operation_id="getMe", summary="The caller: user, organisation, role, permissions", opt=SELF)
+    async def me(self, db_session: AsyncSession, principal: Principal) -> Me:
+        return await services.me(db_session, principal)
+
+    @post(
+        "/change-password",
+        operation_id="changePassword",
+        summary="Replace the password (ends other sessions)",
+        opt=SELF,
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        identity: IdentityRuntime,
+        principal: Principal,
+        data: ChangePasswordRequest,
+    ) -> None:
+        await services.change_password(
+            db_session, identity, principal, data.current_password, data.new_password, _client(request, identity)
+        )
+
+    @post(
+        "/password-reset/request",
+        operation_id="requestPasswordReset",
+        summary="Email a single-use reset link (same answer whether or not the email exists)",
+        opt=PUBLIC_AUTH,
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def request_reset(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        identity: IdentityRuntime,
+        data: PasswordResetRequest,
+    ) -> Accepted:
+        await services.request_password_reset(db_session, identity, data.email, _client(request, identity))
+        return Accepted(detail="If an account exists for this email, a reset link is on its way.")
+
+    @post(
+        "/password-reset/confirm",
+        operation_id="confirmPasswordReset",
+        summary="Set a new password with an emailed token (ends every session)",
+        opt=PUBLIC_AUTH,
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def confirm_reset(
+        self, db_session: AsyncSession, identity: IdentityRuntime, data: PasswordResetConfirm
+    ) -> None:
+        await services.confirm_password_reset(db_session, identity, data.token, data.new_password)
+
+
+class OrganizationController(Controller):
+    path = "/v1/org"
+    tags = ["organization"]
+
+    @get(
+        operation_id="getOrganization",
+        summary="The caller's organisation and its settings",
+        opt={"permission": "core.view"},
+    )
+    async def get_org(self, db_session: AsyncSession, principal: Principal) -> Organization:
+        return orgs.to_schema(await orgs.get_organization(db_session, principal.org_id))
+
+    @patch(
+        operation_id="updateOrganization",
+        summary="Change organisation settings (audited)",
+        opt={"permission": "settings.manage"},
+    )
+    async def update_org(self, db_session: AsyncSession, principal: Principal, data: OrganizationPatch) -> Organization:
+        return await orgs.update_organization(db_session, principal, data)
+
+
+class IamUsersController(Controller):
+    """Admin-issued onboarding. `{user_id}` is the user's id; a user of another organisation is 404."""
+
+    path = "/v1/iam/users"
+    tags = ["iam"]
+
+    @get(operation_id="listUsers", summary="Members of the organisation", opt={"permission": "users.manage"})
+    async def list_users(
+        self, db_session: AsyncSession, principal: Principal, limit: Limit = 50, offset: Offset = 0
+    ) -> OffsetPagination[Member]:
+        return await iam.list_members(db_session, principal, limit, offset)
+
+    @post(
+        operation_id="createUser",
+        summary="Add a member; a new account gets a temporary password, shown once (Idempotency-Key supported)",
+        opt=USERS,
+    )
+    async def create_user(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        identity: IdentityRuntime,
+        principal: Principal,
+        data: NewMember,
+    ) -> Response[CreatedMember]:
+        return await idempotent(
+            request,
+            db_session,
+            principal,
+            lambda: iam.create_member(db_session, identity, principal, data),
+            status_code=201,
+        )
+
+    @get("/{user_id:uuid}", operation_id="getUser", summary="One member", opt={"permission": "users.manage"})
+    async def get_user(self, db_session: AsyncSession, principal: Principal, user_id: UUID) -> Member:
+        return await iam.get_member(db_session, principal, user_id)
+
+    @post(
+        "/{user_id:uuid}/reset-temp-password",
+        operation_id="resetTempPassword",
+        summary="Issue a new temporary password, shown once; ends the member's sessions (Idempotency-Key supported)",
+        opt=USERS,
+        status_code=HTTP_200_OK,
+    )
+    async def reset_temp_password(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        identity: IdentityRuntime,
+        principal: Principal,
+        user_id: UUID,
+    ) -> Response[TempPassword]:
+        response = await idempotent(
+            request,
+            db_session,
+            principal,
+            lambda: iam.reset_temp_password(db_session, identity, principal, user_id),
+        )
+        await commit_and_publish(db_session, identity.checker)
+        return response
+
+    @post(
+        "/{user_id:uuid}/role",
+        operation_id="changeUserRole",
+        summary="Change a member's role",
+        opt=USERS,
+        status_code=HTTP_200_OK,
+    )
+    async def change_role(
+        self,
+        db_session: AsyncSession,
+        identity: IdentityRuntime,
+        principal: Principal,
+        user_id: UUID,
+        data: RoleChange,
+    ) -> Member:
+        member = await iam.change_role(db_session, principal, user_id, data.role)
+        await commit_and_publish(db_session, identity.checker)
+        return member
+
+    @post(
+        "/{user_id:uuid}/deactivate",
+        operation_id="deactivateUser",
+        summary="Deactivate a member and end their sessions",
+        opt=USERS,
+        status_code=HTTP_200_OK,
+    )
+    async def deactivate(
+        self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
+    ) -> Member:
+        member = await iam.set_active(db_session, principal, user_id, False)
+        await commit_and_publish(db_session, identity.checker)
+        return member
+
+    @post(
+        "/{user_id:uuid}/activate",
+        operation_id="activateUser",
+        summary="Reactivate a member",
+        opt=USERS,
+        status_code=HTTP_200_OK,
+    )
+    async def activate(
+        self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
+    ) -> Member:
+        member = await iam.set_active(db_session, principal, user_id, True)
+        await commit_and_publish(db_session, identity.checker)
+        return member
+
+    @post(
+        "/{user_id:uuid}/logout",
+        operation_id="logoutUser",
+        summary="End all of a member's sessions",
+        opt=USERS,
+        status_code=HTTP_200_OK,
+    )
+    async def logout(
+        self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
+    ) -> SessionsRevoked:
+        result = await iam.logout_member(db_session, principal, user_id)
+        await commit_and_publish(db_session, identity.checker)
+        return result

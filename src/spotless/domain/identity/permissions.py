@@ -1,0 +1,109 @@
+"""Permission keys and the roles that bundle them.
+
+Every route declares the one key it needs (`opt={"permission": "bookings.edit"}`) or is listed as
+public (`opt={"public": True}`); `tests/integration/test_route_permissions.py` fails on a route with
+neither. Roles, highest rank first:
+
+- ``owner`` (rank 50): every key. Only an owner can make or demote an owner; an organisation
+  always keeps at least one active owner.
+- ``admin`` (rank 40): every key. Runs the organisation day to day: people, settings, integrations.
+- ``dispatcher`` (rank 30): core.view, bookings.view, bookings.edit, bookings.assign, bookings.status,
+  contacts.view, contacts.edit, invoices.view, reports.view. Plans and runs the calendar.
+- ``finance`` (rank 30): core.view, bookings.view, contacts.view, invoices.view, invoices.edit,
+  invoices.send, payments.record, finance.view, finance.manage, pricing.manage, exports.run,
+  reports.view. Bills and reconciles; does not move bookings.
+- ``viewer`` (rank 20): core.view, bookings.view, contacts.view, invoices.view, reports.view. Read only.
+- ``worker`` (rank 10): core.view, bookings.view, bookings.status. A cleaner in the field: sees the
+  bookings (services narrow that to their own assignments) and moves them through their states.
+
+`core.view` is held by every role: it is what `/v1/auth/me`, `/v1/org` (read), logout and
+change-password need, so any member of an organisation can use them.
+"""
+
+from __future__ import annotations
+
+PERMISSIONS: tuple[str, ...] = (
+    "core.view",
+    "bookings.view",
+    "bookings.edit",
+    "bookings.assign",
+    "bookings.status",
+    "contacts.view",
+    "contacts.edit",
+    "invoices.view",
+    "invoices.edit",
+    "invoices.send",
+    "payments.record",
+    "finance.view",
+    "finance.manage",
+    "pricing.manage",
+    "settings.manage",
+    "users.manage",
+    "exports.run",
+    "reports.view",
+    "integrations.manage",
+    "audit.view",
+)
+
+ROLES: tuple[str, ...] = ("owner", "admin", "dispatcher", "finance", "viewer", "worker")
+
+ROLE_RANK: dict[str, int] = {
+    "owner": 50,
+    "admin": 40,
+    "dispatcher": 30,
+    "finance": 30,
+    "viewer": 20,
+    "worker": 10,
+}
+
+_ALL = frozenset(PERMISSIONS)
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "owner": _ALL,
+    "admin": _ALL,
+    "dispatcher": frozenset(
+        {
+            "core.view",
+            "bookings.view",
+            "bookings.edit",
+            "bookings.assign",
+            "bookings.status",
+            "contacts.view",
+            "contacts.edit",
+            "invoices.view",
+            "reports.view",
+        }
+    ),
+    "finance": frozenset(
+        {
+            "core.view",
+            "bookings.view",
+            "contacts.view",
+            "invoices.view",
+            "invoices.edit",
+            "invoices.send",
+            "payments.record",
+            "finance.view",
+            "finance.manage",
+            "pricing.manage",
+            "exports.run",
+            "reports.view",
+        }
+    ),
+    "viewer": frozenset({"core.view", "bookings.view", "contacts.view", "invoices.view", "reports.view"}),
+    "worker": frozenset({"core.view", "bookings.view", "bookings.status"}),
+}
+
+
+def permissions_for(role: str) -> frozenset[str]:
+    """Unknown roles get nothing: a role removed from code must not keep its old powers."""
+    return ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def rank(role: str) -> int:
+    return ROLE_RANK.get(role, 0)
+
+
+def can_grant(actor_role: str, role: str) -> bool:
+    """An actor may give a role up to their own rank, never above it."""
+    return role in ROLE_RANK and rank(role) <= rank(actor_role)

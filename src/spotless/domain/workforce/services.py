@@ -1,0 +1,408 @@
+"""Worker, hours, time-off and team rules. Sessions are scoped to one organisation by RLS, so
+another organisation's worker is simply not found (404)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.identity.models import Membership
+from spotless.domain.workforce.hours import (
+    HoursInterval,
+    TimeOffInterval,
+    WorkerSchedule,
+    validate_weekly_hours,
+)
+from spotless.domain.workforce.models import Team, TeamMember, TimeOff, Worker, WorkingHours
+from spotless.domain.workforce.schemas import TeamCreate, TeamUpdate, TimeOffCreate, WorkerCreate, WorkerUpdate
+from spotless.lib.errors import FieldError, Problem, conflict, not_found
+
+# Longer absences are a deactivation, not time off; the cap also keeps availability queries bounded.
+MAX_TIME_OFF = timedelta(days=366)
+
+
+def clean_skills(skills: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for skill in skills:
+        cleaned = " ".join(skill.split()).lower()
+        if not cleaned:
+            raise FieldError("skills", "skills cannot be blank")
+        seen.setdefault(cleaned, None)
+    return list(seen)
+
+
+async def _flush_or_conflict(session: AsyncSession, slug: str, detail: str) -> None:
+    """Pre-checks give the friendly answer; a concurrent writer that slips past them still meets
+    the unique key, and that too must be a 409, never a 500."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise conflict(slug, detail) from None
+
+
+# --- workers -----------------------------------------------------------------------------------
+
+
+async def _check_worker_login(session: AsyncSession, org_id: UUID, user_id: UUID) -> None:
+    """A worker's login must be a member of this organisation with the `worker` role."""
+    membership = await session.scalar(
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )
+    if membership is None or not membership.is_active:
+        raise FieldError("user_id", "no active member of this organisation has this user id")
+    role = membership.role
+    if role != "worker":
+        raise FieldError("user_id", f"the member's role is {role!r}; a worker login needs the 'worker' role")
+
+
+async def create_worker(session: AsyncSession, org_id: UUID, data: WorkerCreate) -> Worker:
+    if data.user_id is not None:
+        await _check_worker_login(session, org_id, data.user_id)
+        await _ensure_login_free(session, data.user_id, None)
+    worker = Worker(
+        org_id=org_id,
+        user_id=data.user_id,
+        name=data.name.strip() or data.name,
+        phone=data.phone,
+        email=data.email,
+        skills=clean_skills(data.skills),
+        hourly_rate_cents=data.hourly_rate_cents,
+        active=data.active,
+    )
+    session.add(worker)
+    await _flush_or_conflict(session, "worker-login-taken", "This login already belongs to another worker profile.")
+    return worker
+
+
+async def _ensure_login_free(session: AsyncSession, user_id: UUID, worker_id: UUID | None) -> None:
+    stmt = select(Worker.id).where(Worker.user_id == user_id)
+    if worker_id is not None:
+        stmt = stmt.where(Worker.id != worker_id)
+    existing = await session.scalar(stmt)
+    if existing is not None:
+        raise conflict(
+            "worker-login-taken", "This login already belongs to another worker profile.", worker_id=str(existing)
+        )
+
+
+async def list_workers(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    active: bool | None = True,
+    q: str | None = None,
+    skill: str | None = None,
+) -> tuple[list[Worker], int]:
+    stmt: Select[Any] = select(Worker)
+    if active is not None:
+        stmt = stmt.where(Worker.active.is_(active))
+    if q and q.strip():
+        like = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                Worker.name.ilike(like, escape="\\"),
+                Worker.email.ilike(like, escape="\\"),
+                Worker.phone.ilike(like, escape="\\"),
+            )
+        )
+    if skill:
+        stmt = stmt.where(Worker.skills.contains([" ".join(skill.split()).lower()]))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = await session.scalars(stmt.order_by(Worker.name, Worker.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def get_worker(session: AsyncSession, worker_id: UUID) -> Worker:
+    worker = await session.get(Worker, worker_id)
+    if worker is None:
+        raise not_found("worker")
+    return worker
+
+
+async def get_worker_for_user(session: AsyncSession, user_id: UUID) -> Worker | None:
+    """The caller's own worker profile in the session's organisation (field app), if any."""
+    return await session.scalar(select(Worker).where(Worker.user_id == user_id))
+
+
+async def update_worker(session: AsyncSession, org_id: UUID, worker_id: UUID, patch: WorkerUpdate) -> Worker:
+    worker = await get_worker(session, worker_id)
+    if patch.user_id is not msgspec.UNSET and patch.user_id is not None and patch.user_id != worker.user_id:
+        await _check_worker_login(session, org_id, patch.user_id)
+        await _ensure_login_free(session, patch.user_id, worker.id)
+    for field, value in msgspec.structs.asdict(patch).items():
+        if value is msgspec.UNSET:
+            continue
+        if field == "name" and value is None:
+            raise FieldError("name", "name cannot be null")
+        setattr(worker, field, clean_skills(value) if field == "skills" else value)
+    await _flush_or_conflict(session, "worker-login-taken", "This login already belongs to another worker profile.")
+    return worker
+
+
+async def deactivate_worker(session: AsyncSession, worker_id: UUID) -> None:
+    """Soft: bookings keep their assignee; the worker just stops being bookable. Idempotent."""
+    worker = await get_worker(session, worker_id)
+    if worker.active:
+        worker.active = False
+        await session.flush()
+
+
+# --- weekly hours ------------------------------------------------------------------------------
+
+
+async def get_weekly_hours(session: AsyncSession, worker_id: UUID) -> list[WorkingHours]:
+    await get_worker(session, worker_id)
+    rows = await session.scalars(
+        select(WorkingHours)
+        .where(WorkingHours.worker_id == worker_id)
+        .order_by(WorkingHours.weekday, WorkingHours.start_time)
+    )
+    return list(rows)
+
+
+async def replace_weekly_hours(
+    session: AsyncSession, org_id: UUID, worker_id: UUID, items: Sequence[tuple[int, str, str]]
+) -> list[WorkingHours]:
+    """PUT semantics: the given intervals become the whole week, atomically."""
+    intervals = validate_weekly_hours(items)
+    # Lock the worker row so two concurrent replacements serialise instead of interleaving.
+    worker = await session.scalar(select(Worker).where(Worker.id == worker_id).with_for_update())
+    if worker is None:
+        raise not_found("worker")
+    await session.execute(delete(WorkingHours).where(WorkingHours.worker_id == worker_id))
+    rows = [
+        WorkingHours(org_id=org_id, worker_id=worker_id, weekday=i.weekday, start_time=i.start, end_time=i.end)
+        for i in intervals
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+# --- time off ----------------------------------------------------------------------------------
+
+
+def check_time_off(starts_at: datetime, ends_at: datetime) -> None:
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise FieldError("starts_at", "timestamps need a UTC offset")
+    if ends_at <= starts_at:
+        raise FieldError("ends_at", "ends_at must be after starts_at")
+    if ends_at - starts_at > MAX_TIME_OFF:
+        raise FieldError("ends_at", "time off cannot exceed 366 days; deactivate the worker instead")
+
+
+async def list_time_off(
+    session: AsyncSession,
+    worker_id: UUID,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[TimeOff], int]:
+    await get_worker(session, worker_id)
+    stmt: Select[Any] = select(TimeOff).where(TimeOff.worker_id == worker_id)
+    if start is not None:
+        stmt = stmt.where(TimeOff.ends_at > start)
+    if end is not None:
+        stmt = stmt.where(TimeOff.starts_at < end)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = await session.scalars(stmt.order_by(TimeOff.starts_at, TimeOff.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def create_time_off(session: AsyncSession, org_id: UUID, worker_id: UUID, data: TimeOffCreate) -> TimeOff:
+    check_time_off(data.starts_at, data.ends_at)
+    await get_worker(session, worker_id)
+    entry = TimeOff(
+        org_id=org_id,
+        worker_id=worker_id,
+        starts_at=data.starts_at.astimezone(UTC),
+        ends_at=data.ends_at.astimezone(UTC),
+        reason=data.reason,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def delete_time_off(session: AsyncSession, worker_id: UUID, time_off_id: UUID) -> None:
+    entry = await session.get(TimeOff, time_off_id)
+    if entry is None or entry.worker_id != worker_id:
+        raise not_found("time off")
+    await session.delete(entry)
+    await session.flush()
+
+
+# --- teams -------------------------------------------------------------------------------------
+
+
+async def _require_workers(session: AsyncSession, worker_ids: Sequence[UUID], field: str = "worker_ids") -> list[UUID]:
+    unique = list(dict.fromkeys(worker_ids))
+    if not unique:
+        return []
+    found = set(await session.scalars(select(Worker.id).where(Worker.id.in_(unique))))
+    for index, worker_id in enumerate(unique):
+        if worker_id not in found:
+            raise FieldError(f"{field}[{index}]" if field == "worker_ids" else field, f"unknown worker {worker_id}")
+    return unique
+
+
+async def _team_name_free(session: AsyncSession, name: str, team_id: UUID | None) -> None:
+    stmt = select(Team.id).where(func.lower(Team.name) == name.lower())
+    if team_id is not None:
+        stmt = stmt.where(Team.id != team_id)
+    if await session.scalar(stmt) is not None:
+        raise conflict("duplicate", f"A team named {name!r} already exists.")
+
+
+async def create_team(session: AsyncSession, org_id: UUID, data: TeamCreate) -> tuple[Team, list[UUID]]:
+    name = " ".join(data.name.split())
+    if not name:
+        raise FieldError("name", "name cannot be blank")
+    await _team_name_free(session, name, None)
+    worker_ids = await _require_workers(session, data.worker_ids)
+    team = Team(org_id=org_id, name=name)
+    session.add(team)
+    await _flush_or_conflict(session, "duplicate", f"A team named {name!r} already exists.")
+    session.add_all([TeamMember(org_id=org_id, team_id=team.id, worker_id=w) for w in worker_ids])
+    await session.flush()
+    return team, worker_ids
+
+
+async def get_team(session: AsyncSession, team_id: UUID) -> Team:
+    team = await session.get(Team, team_id)
+    if team is None:
+        raise not_found("team")
+    return team
+
+
+async def member_ids(session: AsyncSession, team_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
+    result: dict[UUID, list[UUID]] = {team_id: [] for team_id in team_ids}
+    if team_ids:
+        rows = await session.execute(
+            select(TeamMember.team_id, TeamMember.worker_id)
+            .where(TeamMember.team_id.in_(team_ids))
+            .order_by(TeamMember.created_at, TeamMember.id)
+        )
+        for team_id, worker_id in rows:
+            result[team_id].append(worker_id)
+    return result
+
+
+async def list_teams(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[Team], int]:
+    total = await session.scalar(select(func.count()).select_from(Team))
+    rows = await session.scalars(select(Team).order_by(Team.name, Team.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def update_team(session: AsyncSession, org_id: UUID, team_id: UUID, patch: TeamUpdate) -> Team:
+    team = await get_team(session, team_id)
+    if patch.name is not msgspec.UNSET:
+        name = " ".join(patch.name.split())
+        if not name:
+            raise FieldError("name", "name cannot be blank")
+        await _team_name_free(session, name, team.id)
+        team.name = name
+    if patch.worker_ids is not msgspec.UNSET:
+        worker_ids = await _require_workers(session, patch.worker_ids)
+        await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
+        session.add_all([TeamMember(org_id=org_id, team_id=team.id, worker_id=w) for w in worker_ids])
+    await _flush_or_conflict(session, "duplicate", "A team with this name already exists.")
+    return team
+
+
+async def delete_team(session: AsyncSession, team_id: UUID) -> None:
+    team = await get_team(session, team_id)
+    await session.delete(team)
+    await session.flush()
+
+
+async def add_team_member(session: AsyncSession, org_id: UUID, team_id: UUID, worker_id: UUID) -> None:
+    """Idempotent: adding a member twice leaves one membership."""
+    await get_team(session, team_id)
+    await _require_workers(session, [worker_id], field="worker_id")
+    exists = await session.scalar(
+        select(TeamMember.id).where(TeamMember.team_id == team_id, TeamMember.worker_id == worker_id)
+    )
+    if exists is None:
+        session.add(TeamMember(org_id=org_id, team_id=team_id, worker_id=worker_id))
+        await _flush_or_conflict(session, "conflict", "The team membership changed concurrently; retry.")
+
+
+async def remove_team_member(session: AsyncSession, team_id: UUID, worker_id: UUID) -> None:
+    await get_team(session, team_id)
+    result = await session.execute(
+        delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.worker_id == worker_id)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise not_found("team member")
+
+
+# --- used by scheduling ------------------------------------------------------------------------
+
+
+async def team_worker_ids(session: AsyncSession, team_id: UUID) -> list[UUID]:
+    """The team's active workers, in the order they joined. 404 when the team is not found."""
+    await get_team(session, team_id)
+    rows = await session.scalars(
+        select(TeamMember.worker_id)
+        .join(Worker, Worker.id == TeamMember.worker_id)
+        .where(TeamMember.team_id == team_id, Worker.active.is_(True))
+        .order_by(TeamMember.created_at, TeamMember.id)
+    )
+    return list(rows)
+
+
+async def get_active_workers(session: AsyncSession, worker_ids: Sequence[UUID]) -> list[Worker]:
+    """The workers, in the order given (duplicates dropped). 404 if any is missing, another
+    organisation's, or inactive: none of those can take a booking."""
+    unique = list(dict.fromkeys(worker_ids))
+    if not unique:
+        return []
+    rows = {w.id: w for w in await session.scalars(select(Worker).where(Worker.id.in_(unique)))}
+    for worker_id in unique:
+        worker = rows.get(worker_id)
+        if worker is None:
+            raise not_found("worker")
+        if not worker.active:
+            raise Problem(
+                404, "not-found", "Not found", f"The worker {worker_id} is not active.", worker_id=str(worker_id)
+            )
+    return [rows[w] for w in unique]
+
+
+async def schedules(
+    session: AsyncSession, worker_ids: Sequence[UUID], start_utc: datetime, end_utc: datetime
+) -> dict[UUID, WorkerSchedule]:
+    """Weekly hours (org local wall-clock) and the time off overlapping [start_utc, end_utc) for
+    each worker. Workers not found are absent from the result."""
+    unique = list(dict.fromkeys(worker_ids))
+    if not unique:
+        return {}
+    known = list(await session.scalars(select(Worker.id).where(Worker.id.in_(unique))))
+    hours: dict[UUID, list[HoursInterval]] = {w: [] for w in known}
+    off: dict[UUID, list[TimeOffInterval]] = {w: [] for w in known}
+    for row in await session.scalars(
+        select(WorkingHours)
+        .where(WorkingHours.worker_id.in_(known))
+        .order_by(WorkingHours.weekday, WorkingHours.start_time)
+    ):
+        hours[row.worker_id].append(HoursInterval(weekday=row.weekday, start=row.start_time, end=row.end_time))
+    for entry in await session.scalars(
+        select(TimeOff)
+        .where(TimeOff.worker_id.in_(known), TimeOff.starts_at < end_utc, TimeOff.ends_at > start_utc)
+        .order_by(TimeOff.starts_at)
+    ):
+        off[entry.worker_id].append(
+            TimeOffInterval(id=entry.id, starts_at=entry.starts_at, ends_at=entry.ends_at, reason=entry.reason)
+        )
+    return {w: WorkerSchedule(worker_id=w, hours=tuple(hours[w]), time_off=tuple(off[w])) for w in unique if w in hours}

@@ -1,0 +1,263 @@
+"""The limiter: one EVALSHA per decision against Redis, bounded by a short deadline, with a
+node-local fallback that takes over while Redis is slow or down and hands back by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+from spotless.lib.metrics import RATELIMIT_BACKEND_ERRORS, RATELIMIT_FALLBACK_ACTIVE
+from spotless.lib.ratelimit.fallback import MemoryGCRA, Outcome
+from spotless.lib.ratelimit.policies import Policy, policies_from_settings
+from spotless.lib.ratelimit.resp import RespClient, RespError
+from spotless.settings import Settings
+
+logger = logging.getLogger("spotless.ratelimit")
+
+GCRA_LUA = resources.files("spotless.lib.ratelimit").joinpath("gcra.lua").read_text(encoding="utf-8")
+GCRA_SHA = hashlib.sha1(GCRA_LUA.encode(), usedforsecurity=False).hexdigest()
+# While Redis stays down, repeat the warning at most this often (the counter has every failure).
+_LOG_EVERY_SECONDS = 30.0
+
+
+class Decision(msgspec.Struct, frozen=True):
+    allowed: bool
+    remaining: int
+    retry_after: float  # seconds until one more request is admitted (0 when allowed)
+    reset_after: float  # seconds until the caller's quota is whole again
+    backend: str  # "redis", "memory" (fallback) or "off"
+
+
+UNLIMITED = Decision(allowed=True, remaining=0, retry_after=0.0, reset_after=0.0, backend="off")
+
+
+def create_limiter_client(settings: Settings) -> RespClient:
+    """A connection of its own (RATE_LIMIT_REDIS_URL, else REDIS_URL); see resp.py for why."""
+    return RespClient(
+        settings.rate_limit.redis_url or settings.redis.url,
+        connect_timeout=max(0.25, 5 * settings.rate_limit.redis_timeout_ms / 1000),
+    )
+
+
+class Deadline:
+    """`asyncio.timeout` for a Redis reply, fair to a busy event loop.
+
+    A plain timeout fires from the loop's timer list: when the loop is busy with other requests, a
+    reply that reached the socket in time can be waiting for the same loop turn and would be thrown
+    away, and the limiter would fall back for nothing. Here, at the deadline, a reply already read
+    (`track`ed future done) is kept; otherwise the check is repeated once after the next turn's I/O
+    has been read. Only a reply that had not reached this process by then counts as too slow."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._handle: asyncio.Handle | None = None
+        self._expired = False
+        self._tracked: asyncio.Future[Any] | None = None
+
+    def track(self, future: asyncio.Future[Any]) -> None:
+        """The reply being waited for (the latest, if there are several in turn)."""
+        self._tracked = future
+
+    async def __aenter__(self) -> Deadline:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._handle = loop.call_later(self.seconds, self._check, loop, True)
+        return self
+
+    def _check(self, loop: asyncio.AbstractEventLoop, first: bool) -> None:
+        self._handle = None
+        if self._tracked is not None and self._tracked.done():
+            # The reply is here and the task resumes on the next turn. Keep watching (once more)
+            # in case it then waits again, e.g. EVAL after NOSCRIPT.
+            self._tracked = None
+            self._handle = loop.call_at(loop.time(), self._check, loop, False)
+            return
+        if first:
+            # A timer due now runs on the next turn after that turn's I/O callbacks.
+            self._handle = loop.call_at(loop.time(), self._check, loop, False)
+            return
+        self._expired = True
+        self._task.cancel()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._expired and exc_type is asyncio.CancelledError and self._task.uncancel() <= self._cancelling:
+            raise TimeoutError(f"no reply within {self.seconds * 1000:.0f} ms") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError):  # ConnectionError included
+        return "connection"
+    return "error"
+
+
+class Limiter:
+    """`await limiter.hit(bucket, key, policy)` admits or refuses one request of `key` in `bucket`.
+
+    Redis holds one GCRA key per (bucket, key), shared by every node and process; the Lua script
+    reads Redis' clock, decides and writes in one atomic step. Any Redis error or a reply slower
+    than `timeout_seconds` switches this process to the in-memory GCRA; while switched, a background
+    PING every `retry_seconds` notices Redis is back and switches back. Nothing here raises."""
+
+    def __init__(
+        self,
+        client: RespClient | None,
+        *,
+        policies: dict[str, Policy],
+        prefix: str = "spotless:rl",
+        timeout_seconds: float = 0.05,
+        retry_seconds: float = 1.0,
+        cleanup_seconds: float = 300.0,
+        enabled: bool = True,
+    ) -> None:
+        self.client = client
+        self.policies = policies
+        self.prefix = prefix
+        self.timeout = timeout_seconds
+        self.retry_seconds = retry_seconds
+        self.enabled = enabled
+        self.memory = MemoryGCRA(cleanup_seconds)
+        self._fallback = client is None
+        self._next_probe = 0.0
+        self._probe_task: asyncio.Task[None] | None = None
+        self._last_log = -_LOG_EVERY_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: RespClient | None = None) -> Limiter:
+        rl = settings.rate_limit
+        if client is None and rl.enabled:
+            client = create_limiter_client(settings)
+        return cls(
+            client,
+            policies=policies_from_settings(rl),
+            prefix=f"{settings.jobs.namespace}:rl",
+            timeout_seconds=rl.redis_timeout_ms / 1000,
+            retry_seconds=rl.redis_retry_seconds,
+            cleanup_seconds=rl.cleanup_minutes * 60,
+            enabled=rl.enabled,
+        )
+
+    @property
+    def fallback_active(self) -> bool:
+        return self._fallback
+
+    def redis_key(self, bucket: str, key: str) -> str:
+        return f"{self.prefix}:{bucket}:{key}"
+
+    async def hit(self, bucket: str, key: str, policy: Policy, cost: int = 1) -> Decision:
+        if not self.enabled or not policy.enabled:
+            return UNLIMITED
+        full_key = self.redis_key(bucket, key)
+        if not self._fallback and self.client is not None:
+            try:
+                async with Deadline(self.timeout) as deadline:
+                    raw = await self._evaluate(deadline, full_key, policy.interval_us, policy.burst, cost)
+                allowed, remaining, retry_us, reset_us = raw  # type: ignore[misc]
+                return _decision((allowed == 1, remaining, retry_us, reset_us), "redis")
+            except Exception as exc:  # any failure of the backend must not fail the request
+                self._enter_fallback(exc)
+        else:
+            self._maybe_probe()
+        return _decision(self.memory.hit(full_key, policy.interval_us, policy.burst, cost), "memory")
+
+    async def _evaluate(self, deadline: Deadline, key: str, interval_us: int, burst: int, cost: int) -> Any:
+        assert self.client is not None
+        try:
+            return await self.client.call("EVALSHA", GCRA_SHA, 1, key, interval_us, burst, cost, sent=deadline.track)
+        except RespError as exc:
+            if not exc.no_script:
+                raise
+            # Redis restarted or flushed its scripts: EVAL runs it and caches it again.
+            return await self.client.call("EVAL", GCRA_LUA, 1, key, interval_us, burst, cost, sent=deadline.track)
+
+    async def warm_up(self, timeout_seconds: float = 1.0) -> None:
+        """At start: connect and load the script, so the first request is one round trip too.
+        If Redis is not there, start in fallback (the probe brings Redis in when it comes)."""
+        if not self.enabled or self.client is None:
+            return
+        try:
+            async with Deadline(timeout_seconds):
+                await self.client.call("SCRIPT", "LOAD", GCRA_LUA)
+        except Exception as exc:
+            self._enter_fallback(exc)
+
+    def _enter_fallback(self, exc: BaseException) -> None:
+        reason = _reason(exc)
+        RATELIMIT_BACKEND_ERRORS.labels(reason=reason).inc()
+        if reason == "timeout" and self.client is not None:
+            self.client.reset()  # a hung server's socket is not reused
+        if self._fallback:
+            return  # a request that was already in flight when another one switched over
+        self._fallback = True
+        RATELIMIT_FALLBACK_ACTIVE.set(1)
+        self._next_probe = time.monotonic() + self.retry_seconds
+        self._log(
+            logging.WARNING,
+            "rate limiter: Redis unavailable, limiting from node-local memory until it is back",
+            force=True,
+            reason=reason,
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
+
+    def _maybe_probe(self) -> None:
+        if self.client is None or self._probe_task is not None or time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + self.retry_seconds
+        self._probe_task = asyncio.get_running_loop().create_task(self._probe())
+
+    async def _probe(self) -> None:
+        assert self.client is not None
+        try:
+            async with Deadline(self.timeout) as deadline:
+                await self.client.call("PING", sent=deadline.track)
+            # A restarted Redis has lost its script cache: load it here, not on a request's clock.
+            async with Deadline(max(self.timeout, 0.25)) as deadline:
+                await self.client.call("SCRIPT", "LOAD", GCRA_LUA, sent=deadline.track)
+        except Exception as exc:
+            reason = _reason(exc)
+            RATELIMIT_BACKEND_ERRORS.labels(reason=reason).inc()
+            self.client.reset()
+            self._log(logging.WARNING, "rate limiter: Redis still unavailable", reason=reason)
+        else:
+            self._fallback = False
+            RATELIMIT_FALLBACK_ACTIVE.set(0)
+            self._log(logging.WARNING, "rate limiter: Redis is back, shared limits restored", force=True)
+        finally:
+            self._probe_task = None
+
+    def _log(self, level: int, message: str, *, force: bool = False, **fields: Any) -> None:
+        now = time.monotonic()
+        if force or now - self._last_log >= _LOG_EVERY_SECONDS:
+            self._last_log = now
+            logger.log(level, message, extra=fields)
+
+    async def aclose(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+        RATELIMIT_FALLBACK_ACTIVE.set(0)
+        if self.client is not None:
+            await self.client.aclose()
+
+
+def _decision(outcome: Outcome, backend: str) -> Decision:
+    allowed, remaining, retry_us, reset_us = outcome
+    return Decision(
+        allowed=bool(allowed),
+        remaining=max(0, int(remaining)),
+        retry_after=max(0, retry_us) / 1_000_000,
+        reset_after=max(0, reset_us) / 1_000_000,
+        backend=backend,
+    )

@@ -1,0 +1,136 @@
+"""Idempotency-Key on POSTs that create things (here: members and temporary passwords)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from spotless.lib.idempotency import IN_FLIGHT_LEASE_SECONDS, request_hash
+from tests.support.identity import add_member, signup, unique_email
+
+
+def _json(body: dict) -> bytes:
+    return json.dumps(body).encode()
+
+
+async def _post(client, path: str, member, key: str, body: dict | None = None):
+    headers = {**member.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
+    return await client.post(path, content=_json(body) if body is not None else b"", headers=headers)
+
+
+async def _users(owner_engine, org_id) -> int:
+    async with owner_engine.connect() as conn:
+        return (
+            await conn.execute(text("SELECT count(*) FROM memberships WHERE org_id = :o"), {"o": org_id})
+        ).scalar_one()
+
+
+async def test_same_key_and_body_replays_the_first_response(client, owner_engine):
+    owner = await signup(client)
+    body = {"email": unique_email(), "role": "dispatcher"}
+    first = await _post(client, "/v1/iam/users", owner, "create-1", body)
+    assert first.status_code == 201, first.text
+    again = await _post(client, "/v1/iam/users", owner, "create-1", body)
+    assert again.status_code == 201
+    assert again.json() == first.json()  # same user, same (once-shown) temporary password
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await _users(owner_engine, owner.org_id) == 2
+    audit = (await client.get("/v1/admin/audit", params={"action": "user.create"}, headers=owner.headers)).json()
+    assert audit["total"] == 1
+
+
+async def test_same_key_with_another_body_is_a_conflict(client):
+    owner = await signup(client)
+    await _post(client, "/v1/iam/users", owner, "k", {"email": unique_email(), "role": "viewer"})
+    other = await _post(client, "/v1/iam/users", owner, "k", {"email": unique_email(), "role": "viewer"})
+    assert other.status_code == 409
+    assert other.json()["type"] == "/problems/idempotency-key-mismatch"
+
+
+async def test_a_key_still_in_flight_is_a_conflict_with_retry_after(client, owner_engine):
+    owner = await signup(client)
+    body = {"email": unique_email(), "role": "viewer"}
+    digest = request_hash("POST", "/v1/iam/users", _json(body))
+
+    async def claim(locked_at: datetime) -> None:
+        async with owner_engine.begin() as conn:
+            await conn.execute(text("DELETE FROM idempotency_keys"))
+            await conn.execute(
+                text(
+                    "INSERT INTO idempotency_keys (id, org_id, user_id, key, method, path, request_hash, status,"
+                    " locked_at, created_at, updated_at) VALUES (:id, :org, :user, 'busy', 'POST', '/v1/iam/users',"
+                    " :hash, 'in_flight', :at, now(), now())"
+                ),
+                {"id": uuid.uuid4(), "org": owner.org_id, "user": owner.user_id, "hash": digest, "at": locked_at},
+            )
+
+    await claim(datetime.now(UTC))
+    busy = await _post(client, "/v1/iam/users", owner, "busy", body)
+    assert busy.status_code == 409
+    assert busy.json()["type"] == "/problems/idempotency-key-in-flight"
+    assert int(busy.headers["retry-after"]) >= 1
+    # A claim abandoned by a crashed process is taken over once its lease has passed.
+    await claim(datetime.now(UTC) - timedelta(seconds=IN_FLIGHT_LEASE_SECONDS + 5))
+    taken_over = await _post(client, "/v1/iam/users", owner, "busy", body)
+    assert taken_over.status_code == 201, taken_over.text
+
+
+async def test_concurrent_retries_create_exactly_one_member(client, owner_engine):
+    owner = await signup(client)
+    body = {"email": unique_email(), "role": "viewer"}
+    responses = await asyncio.gather(*(_post(client, "/v1/iam/users", owner, "race", body) for _ in range(5)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}, statuses
+    created = {r.json()["user"]["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
+    assert await _users(owner_engine, owner.org_id) == 2
+
+
+async def test_a_failed_request_releases_its_key(client, owner_engine):
+    owner = await signup(client)
+    admin = await add_member(client, owner, "admin")
+    body = {"email": unique_email(), "role": "owner"}
+    refused = await _post(client, "/v1/iam/users", admin, "retry-me", body)
+    assert refused.status_code == 403
+    async with owner_engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM idempotency_keys"))).scalar_one() == 0
+    # Not replayed: the request runs again (and is refused again, for the same reason).
+    assert (await _post(client, "/v1/iam/users", admin, "retry-me", body)).status_code == 403
+
+
+async def test_keys_belong_to_one_user(client):
+    owner = await signup(client)
+    admin = await add_member(client, owner, "admin")
+    body = {"email": unique_email(), "role": "viewer"}
+    first = await _post(client, "/v1/iam/users", owner, "shared-key", body)
+    second = await _post(client, "/v1/iam/users", admin, "shared-key", body)
+    assert first.status_code == 201
+    # The admin's own request ran: the owner's response (and its temporary password) is not theirs.
+    assert second.status_code == 409 and second.json()["type"] == "/problems/email-taken"
+
+
+async def test_temp_password_reset_is_idempotent(client):
+    owner = await signup(client)
+    member = await add_member(client, owner, "viewer")
+    path = f"/v1/iam/users/{member.user_id}/reset-temp-password"
+    first = await _post(client, path, owner, "reset-1")
+    again = await _post(client, path, owner, "reset-1")
+    assert first.status_code == again.status_code == 200
+    assert first.json()["temp_password"] == again.json()["temp_password"]
+    audit = (
+        await client.get("/v1/admin/audit", params={"action": "user.reset_temp_password"}, headers=owner.headers)
+    ).json()
+    assert audit["total"] == 1
+    # The member's sessions ended with the first reset, not later.
+    assert (await client.get("/v1/auth/me", headers=member.headers)).status_code == 401
+
+
+async def test_a_malformed_key_is_400(client):
+    owner = await signup(client)
+    response = await _post(client, "/v1/iam/users", owner, "x" * 300, {"email": unique_email(), "role": "viewer"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"

@@ -1,0 +1,145 @@
+"""Password reset by emailed single-use token, delivered over SMTP by the jobs platform."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import text
+
+from spotless.domain.messaging.actors import send_email
+from spotless.lib.jobs.runtime import build_runtime, set_runtime
+from tests.conftest import make_settings
+from tests.conftest import test_env as child_env
+from tests.support.identity import login, signup
+from tests.support.processes import start_worker
+from tests.support.smtp import SmtpServer
+
+NEW_PASSWORD = "a-brand-new-secret-8"
+
+
+async def _queued_emails(owner_engine) -> list:
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT kwargs FROM job_outbox WHERE actor_name = 'messaging.send_email' ORDER BY id")
+        )
+        return [r[0] for r in rows]
+
+
+async def _run_email_jobs(owner_engine, server: SmtpServer) -> None:
+    """Run the queued email jobs in-process, as a worker would, against the SMTP server."""
+    runtime = build_runtime(make_settings(**server.env()), application_name="email-test")
+    set_runtime(runtime)
+    try:
+        for kwargs in await _queued_emails(owner_engine):
+            await send_email(**kwargs)
+    finally:
+        set_runtime(None)
+        await runtime.close()
+
+
+def _token(body: str) -> str:
+    link = re.search(r"https?://\S+", body)
+    assert link, body
+    return parse_qs(urlsplit(link.group(0)).query)["token"][0]
+
+
+async def test_reset_by_email_end_to_end(client, owner_engine, smtp_server: SmtpServer):
+    owner = await signup(client)
+    elsewhere = (await login(client, owner.email, owner.password)).json()
+    response = await client.post("/v1/auth/password-reset/request", json={"email": owner.email.upper()})
+    assert response.status_code == 202
+    await _run_email_jobs(owner_engine, smtp_server)
+    [message] = smtp_server.messages
+    assert message.rcpt_tos == [owner.email]
+    assert message.message["From"].endswith("<no-reply@spotless.test>")
+    assert message.message["Subject"] == "Reset your Spotless password"
+    token = _token(message.body)
+
+    weak = await client.post("/v1/auth/password-reset/confirm", json={"token": token, "new_password": "password1"})
+    assert weak.status_code == 400 and weak.json()["type"] == "/problems/weak-password"
+    done = await client.post("/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD})
+    assert done.status_code == 204, done.text
+    # Every session ended, the old password no longer works, the new one does.
+    assert (await client.get("/v1/auth/me", headers=owner.headers)).status_code == 401
+    other = {"Authorization": f"Bearer {elsewhere['access_token']}"}
+    assert (await client.get("/v1/auth/me", headers=other)).status_code == 401
+    assert (await login(client, owner.email, owner.password)).status_code == 401
+    assert (await login(client, owner.email, NEW_PASSWORD)).status_code == 200
+    # Single use.
+    reused = await client.post(
+        "/v1/auth/password-reset/confirm", json={"token": token, "new_password": "yet-another-9x"}
+    )
+    assert reused.status_code == 400 and reused.json()["type"] == "/problems/invalid-reset-token"
+
+
+async def test_the_answer_is_the_same_whether_or_not_the_email_exists(client, owner_engine):
+    owner = await signup(client)
+    known = await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+    unknown = await client.post("/v1/auth/password-reset/request", json={"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    assert len(await _queued_emails(owner_engine)) == 1  # only the real account gets mail
+
+
+async def test_reset_requests_are_throttled_per_address(client, owner_engine):
+    owner = await signup(client)
+    for _ in range(5):
+        response = await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+        assert response.status_code == 202  # the same answer, throttled or not
+    assert len(await _queued_emails(owner_engine)) == 3
+
+
+async def test_expired_forged_and_superseded_tokens_are_refused(client, owner_engine, smtp_server: SmtpServer):
+    owner = await signup(client)
+    await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+    await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+    await _run_email_jobs(owner_engine, smtp_server)
+    first, second = (_token(m.body) for m in smtp_server.messages)
+    user_hex = first.split(".")[0]
+    for forged in ("garbage", f"{user_hex}.not-the-secret", "0" * 32 + "." + first.split(".")[1]):
+        response = await client.post(
+            "/v1/auth/password-reset/confirm", json={"token": forged, "new_password": NEW_PASSWORD}
+        )
+        assert response.status_code == 400, forged
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE password_reset_tokens SET expires_at = now() - interval '1 minute'"))
+    expired = await client.post("/v1/auth/password-reset/confirm", json={"token": second, "new_password": NEW_PASSWORD})
+    assert expired.status_code == 400
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE password_reset_tokens SET expires_at = now() + interval '10 minutes'"))
+    assert (
+        await client.post("/v1/auth/password-reset/confirm", json={"token": second, "new_password": NEW_PASSWORD})
+    ).status_code == 204
+    # Using one link kills the other.
+    superseded = await client.post(
+        "/v1/auth/password-reset/confirm", json={"token": first, "new_password": "zz-other-pass-1"}
+    )
+    assert superseded.status_code == 400
+
+
+async def test_a_redelivered_email_job_sends_once(owner_engine, client, smtp_server: SmtpServer):
+    owner = await signup(client)
+    await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+    await _run_email_jobs(owner_engine, smtp_server)
+    await _run_email_jobs(owner_engine, smtp_server)  # at-least-once delivery: a second run
+    assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.slow
+async def test_reset_email_through_a_real_worker(client, smtp_server: SmtpServer):
+    """API commit -> outbox -> broker -> `dramatiq workers.worker` process -> SMTP."""
+    owner = await signup(client)
+    worker = start_worker(child_env(**smtp_server.env()))
+    try:
+        response = await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+        assert response.status_code == 202
+        messages = await smtp_server.wait_for(1, timeout=30)
+        assert len(messages) == 1, worker.log()[-3000:]
+    finally:
+        worker.stop()
+    token = _token(messages[0].body)
+    done = await client.post("/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD})
+    assert done.status_code == 204
+    assert (await login(client, owner.email, NEW_PASSWORD)).status_code == 200

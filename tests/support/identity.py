@@ -1,0 +1,129 @@
+"""Sign up organisations and add members through the API, as a client would.
+
+owner = await signup(client)                     # a new organisation and its owner
+dispatcher = await add_member(client, owner, "dispatcher")
+await client.get("/v1/auth/me", headers=dispatcher.headers)
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from httpx import Response
+
+_counter = itertools.count(1)
+DEFAULT_PASSWORD = "correct-horse-battery-9"
+
+
+@dataclass
+class Member:
+    email: str
+    password: str
+    role: str
+    org_id: UUID
+    user_id: UUID
+    org_slug: str
+    access_token: str
+    refresh_token: str
+    session_id: UUID | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def _expect(response: Response, status: int, what: str) -> dict[str, Any]:
+    assert response.status_code == status, f"{what}: {response.status_code} {response.text}"
+    return response.json() if response.content else {}
+
+
+def _member(body: dict[str, Any], email: str, password: str) -> Member:
+    return Member(
+        email=email,
+        password=password,
+        role=body["role"],
+        org_id=UUID(body["organization"]["id"]),
+        user_id=UUID(body["user"]["id"]),
+        org_slug=body["organization"]["slug"],
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+    )
+
+
+async def signup(
+    client: Any,
+    *,
+    name: str = "Sparkle Cleaning",
+    slug: str | None = None,
+    timezone: str = "America/Toronto",
+    currency: str = "CAD",
+    email: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    locale: str = "en-CA",
+) -> Member:
+    """A new organisation and its owner (201), signed in."""
+    email = email or unique_email("owner")
+    body: dict[str, Any] = {
+        "org_name": name,
+        "email": email,
+        "password": password,
+        "timezone": timezone,
+        "currency": currency,
+        "locale": locale,
+        "full_name": "Owner Person",
+    }
+    if slug is not None:
+        body["slug"] = slug
+    data = _expect(await client.post("/v1/auth/signup", json=body), 201, "signup")
+    return _member(data, email, password)
+
+
+async def login(client: Any, email: str, password: str, org_slug: str | None = None) -> Response:
+    body: dict[str, Any] = {"email": email, "password": password}
+    if org_slug:
+        body["org_slug"] = org_slug
+    return await client.post("/v1/auth/login", json=body)
+
+
+async def add_member(
+    client: Any,
+    owner: Member,
+    role: str,
+    *,
+    email: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    full_name: str = "Team Member",
+) -> Member:
+    """Admin-issued onboarding end to end: create (temporary password), first sign-in, then the
+    required password change. The returned member is signed in and unrestricted."""
+    email = email or unique_email(role)
+    created = _expect(
+        await client.post(
+            "/v1/iam/users", json={"email": email, "role": role, "full_name": full_name}, headers=owner.headers
+        ),
+        201,
+        "create member",
+    )
+    temp = created["temp_password"]
+    assert temp, "a new account gets a temporary password"
+    data = _expect(await login(client, email, temp, owner.org_slug), 200, "first login")
+    member = _member(data, email, password)
+    _expect(
+        await client.post(
+            "/v1/auth/change-password",
+            json={"current_password": temp, "new_password": password},
+            headers=member.headers,
+        ),
+        204,
+        "change temporary password",
+    )
+    return member
