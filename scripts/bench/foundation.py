@@ -17,32 +17,9 @@ TITLE = "Foundation — HTTP (16 concurrent keep-alive clients) and jobs"
 
 
 async def _bare_node(env: dict[str, str]) -> processes.ManagedProcess:
-    port = processes.free_port()
-    popen, log = processes._spawn(
-        [
-            str(processes.BIN / "uvicorn"),
-            "scripts.bench.bare_app:app",
-            "--no-proxy-headers",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env,
-        "bare",
+    return await asyncio.to_thread(
+        processes.start_asgi, "scripts.bench.bare_app:app", env, factory=False, probe="/json"
     )
-    proc = processes.ManagedProcess(popen, log, port)
-    for _ in range(100):
-        try:
-            async with httpx.AsyncClient() as c:
-                await c.get(f"{proc.base_url}/json")
-            return proc
-        except httpx.HTTPError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(proc.log())
 
 
 async def _throughput(kind: str, total: int, env: dict[str, str]) -> Result:

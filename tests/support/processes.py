@@ -69,34 +69,25 @@ def start_scheduler(env: dict[str, str]) -> ManagedProcess:
     return ManagedProcess(popen, log)
 
 
-def start_api(env: dict[str, str], timeout: float = 30) -> ManagedProcess:
+def start_asgi(target: str, env: dict[str, str], *, factory: bool, probe: str, timeout: float = 30) -> ManagedProcess:
+    """A uvicorn node on a free loopback port, returned once `probe` answers."""
     port = free_port()
-    popen, log = _spawn(
-        [
-            str(BIN / "uvicorn"),
-            "--factory",
-            "spotless.app:create_app_from_env",
-            "--no-proxy-headers",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env,
-        f"api-{port}",
-    )
+    args = [str(BIN / "uvicorn"), *(["--factory"] if factory else []), target, "--no-proxy-headers"]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    popen, log = _spawn(args, env, f"{target.split(':')[0]}-{port}")
     proc = ManagedProcess(popen, log, port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if popen.poll() is not None:
-            raise RuntimeError(f"API exited early:\n{proc.log()}")
+            raise RuntimeError(f"{target} exited early:\n{proc.log()}")
         try:
-            with urllib.request.urlopen(f"{proc.base_url}/healthz", timeout=1):
+            with urllib.request.urlopen(f"{proc.base_url}{probe}", timeout=1):
                 return proc
         except OSError:
             time.sleep(0.1)
     proc.stop()
-    raise RuntimeError(f"API did not start:\n{proc.log()}")
+    raise RuntimeError(f"{target} did not start:\n{proc.log()}")
+
+
+def start_api(env: dict[str, str], timeout: float = 30) -> ManagedProcess:
+    return start_asgi("spotless.app:create_app_from_env", env, factory=True, probe="/healthz", timeout=timeout)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from spotless.domain.clients.models import Client, ClientAddress
 from spotless.domain.clients.schemas import AddressCreate, AddressUpdate, ClientCreate, ClientUpdate
 from spotless.lib.errors import FieldError, Problem, not_found
+from spotless.lib.labels import clean_labels
 
 
 class ClientFilters(msgspec.Struct, kw_only=True, frozen=True):
@@ -24,17 +25,6 @@ class ClientFilters(msgspec.Struct, kw_only=True, frozen=True):
     blocked: bool | None = None
     # False (default): active clients only; True: archived only; None: both.
     archived: bool | None = False
-
-
-def clean_tags(tags: Sequence[str]) -> list[str]:
-    """Tags are case-insensitive labels: trimmed, lower-cased, de-duplicated, order kept."""
-    seen: dict[str, None] = {}
-    for tag in tags:
-        cleaned = " ".join(tag.split()).lower()
-        if not cleaned:
-            raise FieldError("tags", "tags cannot be blank")
-        seen.setdefault(cleaned, None)
-    return list(seen)
 
 
 def _like(term: str) -> str:
@@ -87,7 +77,7 @@ async def create_client(session: AsyncSession, org_id: UUID, data: ClientCreate)
         email=data.email,
         phone=data.phone,
         notes=data.notes,
-        tags=clean_tags(data.tags),
+        tags=clean_labels(data.tags, "tags"),
         blocked=data.blocked,
         blocked_reason=data.blocked_reason if data.blocked else None,
     )
@@ -111,7 +101,7 @@ async def update_client(session: AsyncSession, client_id: UUID, patch: ClientUpd
         if changes[field] is not msgspec.UNSET:
             setattr(client, field, changes[field])
     if patch.tags is not msgspec.UNSET:
-        client.tags = clean_tags(patch.tags)
+        client.tags = clean_labels(patch.tags, "tags")
     if patch.blocked is not msgspec.UNSET:
         client.blocked = patch.blocked
         if not patch.blocked:

@@ -23,19 +23,10 @@ from spotless.domain.workforce.hours import (
 from spotless.domain.workforce.models import Team, TeamMember, TimeOff, Worker, WorkingHours
 from spotless.domain.workforce.schemas import TeamCreate, TeamUpdate, TimeOffCreate, WorkerCreate, WorkerUpdate
 from spotless.lib.errors import FieldError, Problem, conflict, not_found
+from spotless.lib.labels import clean_labels
 
 # Longer absences are a deactivation, not time off; the cap also keeps availability queries bounded.
 MAX_TIME_OFF = timedelta(days=366)
-
-
-def clean_skills(skills: Sequence[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for skill in skills:
-        cleaned = " ".join(skill.split()).lower()
-        if not cleaned:
-            raise FieldError("skills", "skills cannot be blank")
-        seen.setdefault(cleaned, None)
-    return list(seen)
 
 
 async def _flush_or_conflict(session: AsyncSession, slug: str, detail: str) -> None:
@@ -72,7 +63,7 @@ async def create_worker(session: AsyncSession, org_id: UUID, data: WorkerCreate)
         name=data.name.strip() or data.name,
         phone=data.phone,
         email=data.email,
-        skills=clean_skills(data.skills),
+        skills=clean_labels(data.skills, "skills"),
         hourly_rate_cents=data.hourly_rate_cents,
         active=data.active,
     )
@@ -142,7 +133,7 @@ async def update_worker(session: AsyncSession, org_id: UUID, worker_id: UUID, pa
             continue
         if field == "name" and value is None:
             raise FieldError("name", "name cannot be null")
-        setattr(worker, field, clean_skills(value) if field == "skills" else value)
+        setattr(worker, field, clean_labels(value, "skills") if field == "skills" else value)
     await _flush_or_conflict(session, "worker-login-taken", "This login already belongs to another worker profile.")
     return worker
 
