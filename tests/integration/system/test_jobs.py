@@ -274,3 +274,22 @@ async def test_any_job_runs_once_by_name_from_the_command_line(owner_engine):
         timeout=60,
     )
     assert unknown.returncode == 2 and b"unknown job" in unknown.stderr
+
+
+async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmaker, owner_engine):
+    """A broker that accepts connections and never answers: the relay gives up, the job stays pending."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)
+    try:
+        hung = build_broker(make_settings(REDIS_URL=f"redis://127.0.0.1:{hole.getsockname()[1]}/0"))
+        async with sessionmaker() as session, session.begin():
+            enqueue(session, "system.record", "during-hang")
+        started = time.monotonic()
+        delivered = await asyncio.wait_for(OutboxRelay(sessionmaker, hung).relay(), timeout=30)
+        elapsed = time.monotonic() - started
+        hung.close()
+    finally:
+        hole.close()
+    assert delivered == 0 and elapsed < 15
+    assert await _pending(owner_engine) == 1

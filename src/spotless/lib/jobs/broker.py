@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -66,7 +67,13 @@ def middleware() -> list[Middleware]:
 
 def build_broker(settings: Settings, *, declare: bool = True) -> RedisBroker:
     """Create the broker, make it the global one, and bind every declared job to it."""
-    broker = RedisBroker(url=settings.redis.url, namespace=settings.jobs.namespace, middleware=middleware())
+    # Dramatiq's own client has no socket timeout: a hung Redis would hold the outbox relay's row
+    # locks (and a worker thread) forever. Dramatiq polls with short Lua calls, so a bound is safe.
+    timeout = max(settings.redis.socket_timeout_seconds, 5.0)
+    pool = redis.ConnectionPool.from_url(
+        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+    )
+    broker = RedisBroker(connection_pool=pool, namespace=settings.jobs.namespace, middleware=middleware())
     dramatiq.set_broker(broker)
     if declare:
         declare_jobs(broker)
