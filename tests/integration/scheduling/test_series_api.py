@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -205,7 +206,8 @@ async def test_cancel_one_then_following(client, job_runtime: None) -> None:
 async def test_monthly_and_validation(client) -> None:
     owner = await signup(client)
     world = await api_world(client, owner, workers=1)
-    today = datetime.now(UTC).date()
+    # "Today" is the organisation's local day (signup's default timezone), not UTC's.
+    today = datetime.now(ZoneInfo("America/Toronto")).date()
     # The next 31st (a month with 31 days), with its following short month clamped.
     anchor = today + timedelta(days=1)
     while anchor.day != 31:
