@@ -40,3 +40,13 @@ RATELIMIT_FALLBACK_ACTIVE = Gauge(
     "1 while a process limits from its own memory because Redis is unavailable",
     multiprocess_mode="livemax",
 )
+SCHEDULED_RUNS = Counter(
+    "scheduled_runs_total",
+    "Deliveries of periodic (job, slot) runs: claimed (ran), skipped (done or running elsewhere), failed",
+    ["job", "outcome"],
+)
+SERIES_MATERIALISE_FAILURES = Counter(
+    "series_materialise_failures_total",
+    "Recurring series the materialiser could not expand (left due, retried after a back-off)",
+    ["reason"],
+)

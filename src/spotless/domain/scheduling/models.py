@@ -87,6 +87,10 @@ class BookingSeries(UUIDv7AuditBase, TenantMixin):
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Occurrences up to this local date exist as bookings or conflicts.
     materialised_until: Mapped[date | None] = mapped_column(Date, default=None)
+    # Why the materialiser last failed on this series (service deactivated, pricing ...), and
+    # when: it is retried after a back-off and cleared by the next success.
+    materialise_error: Mapped[str | None] = mapped_column(Text, default=None)
+    materialise_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     parent_series_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("booking_series.id", ondelete="SET NULL"), default=None
     )

@@ -173,6 +173,15 @@ class SeriesOut(msgspec.Struct, frozen=True, kw_only=True):
     notes: str | None = None
     materialised_until: date | None = None
     parent_series_id: UUID | None = None
+    # Set while the periodic materialiser cannot book this series (e.g. its service was
+    # deactivated); cleared by its next success. Nothing is skipped meanwhile.
+    materialise_error: MaterialiseErrorOut | None = None
+
+
+class MaterialiseErrorOut(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str  # a problem slug such as "service-inactive", or "error"
+    detail: str
+    failed_at: datetime
 
 
 class SeriesConflictOut(msgspec.Struct, frozen=True, kw_only=True):

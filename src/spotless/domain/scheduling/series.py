@@ -31,6 +31,7 @@ from spotless.domain.scheduling import recurrence, timeutil
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import Booking, BookingSeries, SeriesConflict
 from spotless.domain.scheduling.schemas import (
+    MaterialiseErrorOut,
     OccurrenceCancel,
     OccurrenceEdit,
     SeriesConflictOut,
@@ -109,7 +110,16 @@ def series_out(series: BookingSeries) -> SeriesOut:
         notes=series.notes,
         materialised_until=series.materialised_until,
         parent_series_id=series.parent_series_id,
+        materialise_error=materialise_error_out(series),
     )
+
+
+def materialise_error_out(series: BookingSeries) -> MaterialiseErrorOut | None:
+    """Why the periodic materialiser last failed on this series (stored as "reason: detail")."""
+    if series.materialise_error is None or series.materialise_failed_at is None:
+        return None
+    reason, _, detail = series.materialise_error.partition(": ")
+    return MaterialiseErrorOut(reason=reason, detail=detail or reason, failed_at=series.materialise_failed_at)
 
 
 def conflict_out(row: SeriesConflict, ctx: OrgContext) -> SeriesConflictOut:
@@ -284,8 +294,10 @@ async def materialise(
         todo = [d for d in dates if d not in taken]
         if todo:
             await _book_dates(session, ctx, series, principal, todo, out)
-    if last >= first:
-        series.materialised_until = max(series.materialised_until or last, last)
+    # The marker advances even when nothing was due (anchored past the horizon, ended before
+    # today): occurrences up to `last` are all handled, so the series leaves the due set instead
+    # of being re-read by every run.
+    series.materialised_until = max(series.materialised_until or last, last)
     await session.flush()
     return out
 
