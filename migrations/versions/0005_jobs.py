@@ -57,7 +57,7 @@ def upgrade() -> None:
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
             SELECT s.org_id, s.id FROM booking_series s
             WHERE s.status = 'active'
-              AND (p_after IS NULL OR s.id > p_after)
+              AND s.id > COALESCE(p_after, '00000000-0000-0000-0000-000000000000'::uuid)
               AND (s.materialised_until IS NULL OR s.materialised_until < p_horizon)
               AND (s.until_date IS NULL OR s.materialised_until IS NULL OR s.materialised_until < s.until_date)
               AND (s.materialise_failed_at IS NULL OR s.materialise_failed_at < p_retry_before)
