@@ -69,7 +69,12 @@ async def failures_metric(client, reason: str) -> float:
 
 
 async def clone_series(
-    owner_engine: AsyncEngine, org_id: UUID, template_id: str, ids: Sequence[UUID], anchor: date
+    owner_engine: AsyncEngine,
+    org_id: UUID,
+    template_id: str,
+    ids: Sequence[UUID],
+    anchor: date,
+    until: date | None = None,
 ) -> None:
     """Copies of a series as they were left by the materialiser before this fix: never
     materialised (`materialised_until` NULL). Written as the table owner, in the org's RLS scope."""
@@ -83,10 +88,10 @@ async def clone_series(
                 " created_at, updated_at)"
                 " SELECT u.id, s.org_id, s.client_id, s.address_id, s.service_id, s.team_id, s.worker_ids,"
                 " s.frequency, s.interval, s.day_of_month, s.start_time, s.timezone, s.duration_minutes, :anchor,"
-                " NULL, s.params, s.addon_ids, s.notes, 'active', NULL, NULL, s.created_by, now(), now()"
+                " :until, s.params, s.addon_ids, s.notes, 'active', NULL, NULL, s.created_by, now(), now()"
                 " FROM booking_series s, unnest(CAST(:ids AS uuid[])) AS u(id) WHERE s.id = :template"
             ),
-            {"ids": list(ids), "template": UUID(template_id), "anchor": anchor},
+            {"ids": list(ids), "template": UUID(template_id), "anchor": anchor, "until": until},
         )
 
 
@@ -113,10 +118,15 @@ async def test_more_stuck_series_than_a_page_do_not_hold_up_another_organisation
     # 250 series that make no progress, all sorted before any series made through the API (their
     # ids are the smallest there are): half anchored far past the horizon, half booked on a
     # service that is then deactivated.
+    # A few more ended before they were ever materialised (the materialiser was down meanwhile).
     far = [UUID(int=i) for i in range(1, 126)]
     broken = [UUID(int=i) for i in range(126, 251)]
+    ended = [UUID(int=i) for i in range(251, 261)]
     assert len(far) + len(broken) > PAGE
     await clone_series(owner_engine, stuck_owner.org_id, template, far, today + timedelta(days=400))
+    await clone_series(
+        owner_engine, stuck_owner.org_id, template, ended, today - timedelta(days=30), today - timedelta(days=10)
+    )
     await clone_series(owner_engine, stuck_owner.org_id, template, broken, today)
     gone = await client.delete(f"/v1/services/{stuck_world.service_id}", headers=stuck_owner.headers)
     assert gone.status_code == 204, gone.text
@@ -134,6 +144,8 @@ async def test_more_stuck_series_than_a_page_do_not_hold_up_another_organisation
     assert booked and booked[0] == (today + timedelta(days=70)).isoformat()
     # The series with nothing due have their marker advanced: they leave the due set.
     assert all(until is not None for _, until, _, _ in await series_state(owner_engine, stuck_owner.org_id, far))
+    finished = await series_state(owner_engine, stuck_owner.org_id, ended)
+    assert {until for _, until, _, _ in finished} == {today - timedelta(days=10)}
     # The broken ones say why, keep their marker (nothing skipped) and are counted.
     states = await series_state(owner_engine, stuck_owner.org_id, broken)
     assert {(until, (error or "").split(":")[0]) for _, until, error, _ in states} == {(None, "service-inactive")}
