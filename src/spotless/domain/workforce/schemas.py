@@ -43,13 +43,17 @@ class WorkerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class WorkerRead(msgspec.Struct, kw_only=True):
+    """A worker profile. `phone` and `email` are present only for the worker themselves and holders
+    of `workers.contact.view`, `hourly_rate_cents` only for the worker and holders of
+    `workers.pay.view`; absent means "not yours to see", null means "not set"."""
+
     id: UUID
     user_id: UUID | None
     name: str
-    phone: str | None
-    email: str | None
+    phone: str | UnsetType | None = UNSET
+    email: str | UnsetType | None = UNSET
     skills: list[str]
-    hourly_rate_cents: int | None
+    hourly_rate_cents: int | UnsetType | None = UNSET
     currency: str
     active: bool
     created_at: datetime
@@ -79,11 +83,14 @@ class TimeOffCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class TimeOffRead(msgspec.Struct, kw_only=True):
+    """A period of time off. `reason` is present only for the worker themselves and holders of
+    `workers.contact.view` (absent: not yours to see; null: none given)."""
+
     id: UUID
     worker_id: UUID
     starts_at: datetime
     ends_at: datetime
-    reason: str | None
+    reason: str | UnsetType | None = UNSET
     created_at: datetime
 
 
