@@ -42,6 +42,11 @@ class WorkerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     active: bool | UnsetType = UNSET
 
 
+_CONTACT = "Present for the worker themselves and holders of workers.contact.view, absent otherwise; null: not set."
+_PAY = "Present for the worker themselves and holders of workers.pay.view, absent otherwise; null: not set."
+_REASON = "Present for the worker themselves and holders of workers.contact.view, absent otherwise; null: none given."
+
+
 class WorkerRead(msgspec.Struct, kw_only=True):
     """A worker profile. `phone` and `email` are present only for the worker themselves and holders
     of `workers.contact.view`, `hourly_rate_cents` only for the worker and holders of
@@ -50,10 +55,10 @@ class WorkerRead(msgspec.Struct, kw_only=True):
     id: UUID
     user_id: UUID | None
     name: str
-    phone: str | UnsetType | None = UNSET
-    email: str | UnsetType | None = UNSET
+    phone: Annotated[str | UnsetType | None, Meta(description=_CONTACT)] = UNSET
+    email: Annotated[str | UnsetType | None, Meta(description=_CONTACT)] = UNSET
     skills: list[str]
-    hourly_rate_cents: int | UnsetType | None = UNSET
+    hourly_rate_cents: Annotated[int | UnsetType | None, Meta(description=_PAY)] = UNSET
     currency: str
     active: bool
     created_at: datetime
@@ -90,7 +95,7 @@ class TimeOffRead(msgspec.Struct, kw_only=True):
     worker_id: UUID
     starts_at: datetime
     ends_at: datetime
-    reason: str | UnsetType | None = UNSET
+    reason: Annotated[str | UnsetType | None, Meta(description=_REASON)] = UNSET
     created_at: datetime
 
 
