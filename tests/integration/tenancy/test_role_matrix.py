@@ -479,6 +479,9 @@ async def test_a_cleaner_sees_only_their_own_bookings_and_jobs(client) -> None:
     other = await client.get("/v1/bookings", params={"worker_id": colleague}, headers=cleaner)
     assert other.json()["items"] == []
     assert (await client.get(f"/v1/bookings/{made['theirs']}", headers=cleaner)).status_code == 404
+    assert (await client.get(f"/v1/bookings/{made['mine']}", headers=cleaner)).status_code == 200
+    started = await client.post(f"/v1/worker/jobs/{made['theirs']}/start", headers=cleaner)
+    assert started.status_code == 404
     jobs = (await client.get("/v1/worker/jobs", params={"date": day.isoformat()}, headers=cleaner)).json()
     assert [j["booking_id"] for j in jobs] == [made["mine"]]
 
