@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import msgspec
+
+from spotless.app import create_app
+from tests.conftest import make_settings
 from tests.integration.ratelimit.conftest import build_app, serve
 
 
@@ -55,7 +59,9 @@ async def test_security_headers_on_api_answers_and_on_errors():
 
 
 async def test_hsts_in_prod():
-    app = build_app(APP_ENV="prod", AUTH_SECRET_KEY="k" * 48)
+    # Prod behaviour on the local test services: load_settings refuses localhost in prod, so the
+    # prod flag is set on already-validated test settings.
+    app = create_app(msgspec.structs.replace(make_settings(), app_env="prod"))
     async with serve(app) as client:
         response = await client.get("/healthz")
     assert response.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"

@@ -8,16 +8,28 @@ neither. Roles, highest rank first:
   always keeps at least one active owner.
 - ``admin`` (rank 40): every key. Runs the organisation day to day: people, settings, integrations.
 - ``dispatcher`` (rank 30): core.view, bookings.view, bookings.edit, bookings.assign, bookings.status,
-  contacts.view, contacts.edit, invoices.view, reports.view. Plans and runs the calendar.
+  contacts.view, contacts.edit, invoices.view, reports.view, workers.contact.view. Plans and runs the
+  calendar.
 - ``finance`` (rank 30): core.view, bookings.view, contacts.view, invoices.view, invoices.edit,
   invoices.send, payments.record, finance.view, finance.manage, pricing.manage, exports.run,
-  reports.view. Bills and reconciles; does not move bookings.
-- ``viewer`` (rank 20): core.view, bookings.view, contacts.view, invoices.view, reports.view. Read only.
+  reports.view, workers.contact.view, workers.pay.view. Bills, reconciles and pays; does not move
+  bookings.
+- ``viewer`` (rank 20): core.view, bookings.view, contacts.view, invoices.view, reports.view,
+  workers.contact.view. Read only.
 - ``worker`` (rank 10): core.view, bookings.view, bookings.status. A cleaner in the field: sees the
-  bookings (services narrow that to their own assignments) and moves them through their states.
+  bookings and recurring series they are assigned to (services narrow the queries to their own
+  assignments) and moves their jobs through their states. They see their colleagues' names, skills
+  and hours, but not their contact or pay details.
 
 `core.view` is held by every role: it is what `/v1/auth/me`, `/v1/org` (read), logout and
 change-password need, so any member of an organisation can use them.
+
+Workers' personal details are keys of their own, so an office role can be given them without a
+cleaner getting them. Without the key the field is absent from the answer (not null, which would
+read as "not set"), and the query never selects it; everyone sees their own worker profile whole:
+
+- ``workers.contact.view``: another worker's phone and email, and the reasons of their time off.
+- ``workers.pay.view``: another worker's hourly rate.
 """
 
 from __future__ import annotations
@@ -43,6 +55,9 @@ PERMISSIONS: tuple[str, ...] = (
     "reports.view",
     "integrations.manage",
     "audit.view",
+    # Workers' personal details (see the module docstring).
+    "workers.contact.view",
+    "workers.pay.view",
 )
 
 ROLES: tuple[str, ...] = ("owner", "admin", "dispatcher", "finance", "viewer", "worker")
@@ -72,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "contacts.edit",
             "invoices.view",
             "reports.view",
+            "workers.contact.view",
         }
     ),
     "finance": frozenset(
@@ -88,9 +104,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "pricing.manage",
             "exports.run",
             "reports.view",
+            "workers.contact.view",
+            "workers.pay.view",
         }
     ),
-    "viewer": frozenset({"core.view", "bookings.view", "contacts.view", "invoices.view", "reports.view"}),
+    "viewer": frozenset(
+        {"core.view", "bookings.view", "contacts.view", "invoices.view", "reports.view", "workers.contact.view"}
+    ),
     "worker": frozenset({"core.view", "bookings.view", "bookings.status"}),
 }
 

@@ -341,25 +341,37 @@ class SeriesController(Controller):
 
         return await idempotent(request, db_session, principal, produce, status_code=201)
 
-    @get(operation_id="listSeries", opt=VIEW, responses=problems(400), summary="Recurring bookings")
+    @get(
+        operation_id="listSeries",
+        opt=VIEW,
+        responses=problems(400),
+        summary="Recurring bookings (cleaners see the series they are assigned to)",
+    )
     async def list_series(
         self,
         db_session: AsyncSession,
+        principal: Principal,
         client_id: UUID | None = None,
         status: Annotated[str | None, Parameter(max_length=20)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> OffsetPagination[SeriesOut]:
         rows, total = await series_service.list_series(
-            db_session, client_id=client_id, status=status, limit=limit, offset=offset
+            db_session, principal, client_id=client_id, status=status, limit=limit, offset=offset
         )
         return OffsetPagination(
             items=[series_service.series_out(s) for s in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{series_id:uuid}", operation_id="getSeries", opt=VIEW, responses=problems(404), summary="One series")
-    async def get_series(self, db_session: AsyncSession, series_id: UUID) -> SeriesOut:
-        return series_service.series_out(await series_service.get_series(db_session, series_id))
+    @get(
+        "/{series_id:uuid}",
+        operation_id="getSeries",
+        opt=VIEW,
+        responses=problems(404),
+        summary="One series (404 to a cleaner not assigned to it)",
+    )
+    async def get_series(self, db_session: AsyncSession, principal: Principal, series_id: UUID) -> SeriesOut:
+        return series_service.series_out(await series_service.get_series(db_session, series_id, principal=principal))
 
     @get(
         "/{series_id:uuid}/conflicts",
@@ -372,7 +384,7 @@ class SeriesController(Controller):
         self, db_session: AsyncSession, principal: Principal, series_id: UUID, limit: Limit = 50, offset: Offset = 0
     ) -> OffsetPagination[SeriesConflictOut]:
         ctx = await org_context(db_session, principal.org_id)
-        rows, total = await series_service.list_conflicts(db_session, series_id, limit=limit, offset=offset)
+        rows, total = await series_service.list_conflicts(db_session, principal, series_id, limit=limit, offset=offset)
         return OffsetPagination(
             items=[series_service.conflict_out(c, ctx) for c in rows], total=total, limit=limit, offset=offset
         )

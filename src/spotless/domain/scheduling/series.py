@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, false, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,11 +45,13 @@ from spotless.domain.scheduling.services import (
     assign,
     default_params,
     move,
+    narrows_to_own,
     place,
     price,
     resolve_workers,
     set_status,
     unassign,
+    worker_id_for,
 )
 from spotless.domain.workforce import services as workforce
 from spotless.domain.workforce.hours import parse_clock
@@ -142,8 +144,13 @@ class Materialised:
     conflicts: list[SeriesConflict] = field(default_factory=list)
 
 
-async def get_series(session: AsyncSession, series_id: UUID, *, for_update: bool = False) -> BookingSeries:
+async def get_series(
+    session: AsyncSession, series_id: UUID, *, for_update: bool = False, principal: Principal | None = None
+) -> BookingSeries:
+    """The series; with `principal`, only if they may see it (cleaners: series they are on), else 404."""
     stmt = select(BookingSeries).where(BookingSeries.id == series_id)
+    if principal is not None:
+        stmt = await _visible_to(session, principal, stmt)
     if for_update:
         stmt = stmt.with_for_update()
     series = await session.scalar(stmt)
@@ -152,12 +159,29 @@ async def get_series(session: AsyncSession, series_id: UUID, *, for_update: bool
     return series
 
 
+async def _visible_to(session: AsyncSession, principal: Principal, stmt: Select[Any]) -> Select[Any]:
+    """Narrow a series query to what the caller may see: a cleaner sees the series they are
+    assigned to (a team series lists its workers too), nothing when they have no profile."""
+    if not narrows_to_own(principal):
+        return stmt
+    own = await worker_id_for(session, principal)
+    if own is None:
+        return stmt.where(false())
+    return stmt.where(BookingSeries.worker_ids.contains([own]))
+
+
 async def list_series(
-    session: AsyncSession, *, client_id: UUID | None, status: str | None, limit: int, offset: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    client_id: UUID | None,
+    status: str | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[BookingSeries], int]:
     from sqlalchemy import func
 
-    stmt = select(BookingSeries)
+    stmt = await _visible_to(session, principal, select(BookingSeries))
     if client_id:
         stmt = stmt.where(BookingSeries.client_id == client_id)
     if status:
@@ -168,11 +192,11 @@ async def list_series(
 
 
 async def list_conflicts(
-    session: AsyncSession, series_id: UUID, *, limit: int, offset: int
+    session: AsyncSession, principal: Principal, series_id: UUID, *, limit: int, offset: int
 ) -> tuple[list[SeriesConflict], int]:
     from sqlalchemy import func
 
-    await get_series(session, series_id)
+    await get_series(session, series_id, principal=principal)
     stmt = select(SeriesConflict).where(SeriesConflict.series_id == series_id)
     total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = await session.scalars(stmt.order_by(SeriesConflict.occurrence_date).limit(limit).offset(offset))

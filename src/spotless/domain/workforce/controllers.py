@@ -4,20 +4,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from advanced_alchemy.service.pagination import OffsetPagination
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.identity.models import Organization
 from spotless.domain.identity.principal import Principal
 from spotless.domain.workforce import services
 from spotless.domain.workforce.hours import format_clock
-from spotless.domain.workforce.models import TimeOff, Worker, WorkingHours
+from spotless.domain.workforce.models import TimeOff, WorkingHours
 from spotless.domain.workforce.schemas import (
     HoursItem,
     TeamCreate,
@@ -32,6 +33,7 @@ from spotless.domain.workforce.schemas import (
     WorkerRead,
     WorkerUpdate,
 )
+from spotless.domain.workforce.services import WorkerVisibility
 from spotless.lib.errors import FieldError, not_found
 
 VIEW = {"permission": "core.view"}
@@ -47,19 +49,29 @@ async def _org(session: AsyncSession, org_id: UUID) -> Organization:
     return org
 
 
-def worker_read(worker: Worker, currency: str) -> WorkerRead:
+def visibility(principal: Principal) -> WorkerVisibility:
+    return WorkerVisibility(
+        user_id=principal.user_id,
+        contact=principal.can("workers.contact.view"),
+        pay=principal.can("workers.pay.view"),
+    )
+
+
+def worker_read(row: Row[Any], currency: str) -> WorkerRead:
+    """From a row of `services.read_worker`/`list_workers`: groups the query did not select are
+    left out of the answer."""
     return WorkerRead(
-        id=worker.id,
-        user_id=worker.user_id,
-        name=worker.name,
-        phone=worker.phone,
-        email=worker.email,
-        skills=list(worker.skills),
-        hourly_rate_cents=worker.hourly_rate_cents,
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        phone=row.phone if row.contact_shown else msgspec.UNSET,
+        email=row.email if row.contact_shown else msgspec.UNSET,
+        skills=list(row.skills),
+        hourly_rate_cents=row.hourly_rate_cents if row.pay_shown else msgspec.UNSET,
         currency=currency,
-        active=worker.active,
-        created_at=worker.created_at,
-        updated_at=worker.updated_at,
+        active=row.active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -73,8 +85,15 @@ def hours_read(worker_id: UUID, timezone: str, rows: list[WorkingHours]) -> Week
     )
 
 
-def time_off_read(entry: TimeOff) -> TimeOffRead:
-    return msgspec.convert(entry, TimeOffRead, from_attributes=True)
+def time_off_read(entry: TimeOff | Row[Any], reason_shown: bool = True) -> TimeOffRead:
+    return TimeOffRead(
+        id=entry.id,
+        worker_id=entry.worker_id,
+        starts_at=entry.starts_at,
+        ends_at=entry.ends_at,
+        reason=entry.reason if reason_shown else msgspec.UNSET,
+        created_at=entry.created_at,
+    )
 
 
 class WorkerController(Controller):
@@ -86,31 +105,47 @@ class WorkerController(Controller):
     )
     async def create_worker(self, db_session: AsyncSession, principal: Principal, data: WorkerCreate) -> WorkerRead:
         worker = await services.create_worker(db_session, principal.org_id, data)
-        return worker_read(worker, (await _org(db_session, principal.org_id)).currency)
+        row = await services.read_worker(db_session, visibility(principal), worker.id)
+        return worker_read(row, (await _org(db_session, principal.org_id)).currency)
 
-    @get(operation_id="listWorkers", summary="List workers", opt=VIEW)
+    @get(
+        operation_id="listWorkers",
+        summary="List workers (phone, email and rate only where the caller may see them)",
+        opt=VIEW,
+    )
     async def list_workers(
         self,
         db_session: AsyncSession,
         principal: Principal,
         q: Annotated[
-            str | None, Parameter(max_length=200, pattern=r"^[^\x00]*$", description="matches name, email or phone")
+            str | None,
+            Parameter(
+                max_length=200,
+                pattern=r"^[^\x00]*$",
+                description="matches the name; also email and phone for holders of workers.contact.view",
+            ),
         ] = None,
         skill: Annotated[str | None, Parameter(max_length=50, pattern=r"^[^\x00]*$")] = None,
         include_inactive: bool = False,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> OffsetPagination[WorkerRead]:
-        rows, total = await services.list_workers(
-            db_session, limit=limit, offset=offset, active=None if include_inactive else True, q=q, skill=skill
+        rows, total = await services.list_worker_views(
+            db_session,
+            visibility(principal),
+            limit=limit,
+            offset=offset,
+            active=None if include_inactive else True,
+            q=q,
+            skill=skill,
         )
         currency = (await _org(db_session, principal.org_id)).currency
         return OffsetPagination(items=[worker_read(w, currency) for w in rows], total=total, limit=limit, offset=offset)
 
     @get("/{worker_id:uuid}", operation_id="getWorker", summary="One worker", opt=VIEW)
     async def get_worker(self, db_session: AsyncSession, principal: Principal, worker_id: UUID) -> WorkerRead:
-        worker = await services.get_worker(db_session, worker_id)
-        return worker_read(worker, (await _org(db_session, principal.org_id)).currency)
+        row = await services.read_worker(db_session, visibility(principal), worker_id)
+        return worker_read(row, (await _org(db_session, principal.org_id)).currency)
 
     @patch(
         "/{worker_id:uuid}",
@@ -121,8 +156,9 @@ class WorkerController(Controller):
     async def update_worker(
         self, db_session: AsyncSession, principal: Principal, worker_id: UUID, data: WorkerUpdate
     ) -> WorkerRead:
-        worker = await services.update_worker(db_session, principal.org_id, worker_id, data)
-        return worker_read(worker, (await _org(db_session, principal.org_id)).currency)
+        await services.update_worker(db_session, principal.org_id, worker_id, data)
+        row = await services.read_worker(db_session, visibility(principal), worker_id)
+        return worker_read(row, (await _org(db_session, principal.org_id)).currency)
 
     @delete(
         "/{worker_id:uuid}",
@@ -164,12 +200,13 @@ class WorkerController(Controller):
     @get(
         "/{worker_id:uuid}/time-off",
         operation_id="listWorkerTimeOff",
-        summary="Time off, optionally only what overlaps [from, to)",
+        summary="Time off, optionally only what overlaps [from, to) (reasons only where the caller may see them)",
         opt=VIEW,
     )
     async def list_time_off(
         self,
         db_session: AsyncSession,
+        principal: Principal,
         worker_id: UUID,
         from_: Annotated[datetime | None, Parameter(query="from", description="ISO 8601 with offset")] = None,
         to: Annotated[datetime | None, Parameter(description="ISO 8601 with offset")] = None,
@@ -179,10 +216,12 @@ class WorkerController(Controller):
         for name, value in (("from", from_), ("to", to)):
             if value is not None and value.tzinfo is None:
                 raise FieldError(name, "timestamps need a UTC offset")
-        rows, total = await services.list_time_off(
-            db_session, worker_id, start=from_, end=to, limit=limit, offset=offset
+        rows, total, reasons = await services.list_time_off(
+            db_session, visibility(principal), worker_id, start=from_, end=to, limit=limit, offset=offset
         )
-        return OffsetPagination(items=[time_off_read(t) for t in rows], total=total, limit=limit, offset=offset)
+        return OffsetPagination(
+            items=[time_off_read(t, reasons) for t in rows], total=total, limit=limit, offset=offset
+        )
 
     @post("/{worker_id:uuid}/time-off", operation_id="createWorkerTimeOff", summary="Record time off", opt=MANAGE)
     async def create_time_off(

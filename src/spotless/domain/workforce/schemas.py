@@ -42,14 +42,23 @@ class WorkerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     active: bool | UnsetType = UNSET
 
 
+_CONTACT = "Present for the worker themselves and holders of workers.contact.view, absent otherwise; null: not set."
+_PAY = "Present for the worker themselves and holders of workers.pay.view, absent otherwise; null: not set."
+_REASON = "Present for the worker themselves and holders of workers.contact.view, absent otherwise; null: none given."
+
+
 class WorkerRead(msgspec.Struct, kw_only=True):
+    """A worker profile. `phone` and `email` are present only for the worker themselves and holders
+    of `workers.contact.view`, `hourly_rate_cents` only for the worker and holders of
+    `workers.pay.view`; absent means "not yours to see", null means "not set"."""
+
     id: UUID
     user_id: UUID | None
     name: str
-    phone: str | None
-    email: str | None
+    phone: Annotated[str | UnsetType | None, Meta(description=_CONTACT)] = UNSET
+    email: Annotated[str | UnsetType | None, Meta(description=_CONTACT)] = UNSET
     skills: list[str]
-    hourly_rate_cents: int | None
+    hourly_rate_cents: Annotated[int | UnsetType | None, Meta(description=_PAY)] = UNSET
     currency: str
     active: bool
     created_at: datetime
@@ -79,11 +88,14 @@ class TimeOffCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class TimeOffRead(msgspec.Struct, kw_only=True):
+    """A period of time off. `reason` is present only for the worker themselves and holders of
+    `workers.contact.view` (absent: not yours to see; null: none given)."""
+
     id: UUID
     worker_id: UUID
     starts_at: datetime
     ends_at: datetime
-    reason: str | None
+    reason: Annotated[str | UnsetType | None, Meta(description=_REASON)] = UNSET
     created_at: datetime
 
 

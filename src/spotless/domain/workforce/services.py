@@ -4,12 +4,13 @@ another organisation's worker is simply not found (404)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, case, delete, func, literal, null, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +37,59 @@ async def _flush_or_conflict(session: AsyncSession, slug: str, detail: str) -> N
         await session.flush()
     except IntegrityError:
         raise conflict(slug, detail) from None
+
+
+# --- who may see what of a worker ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerVisibility:
+    """What the caller may read of worker profiles other than their own (their own they see whole).
+
+    `contact` (permission workers.contact.view): phone, email and the reasons of time off.
+    `pay` (workers.pay.view): the hourly rate. Hidden values are never selected: the queries below
+    put NULL in their place and say which groups were shown, so nothing is filtered afterwards."""
+
+    user_id: UUID
+    contact: bool
+    pay: bool
+
+    @classmethod
+    def everything(cls, user_id: UUID) -> WorkerVisibility:
+        return cls(user_id=user_id, contact=True, pay=True)
+
+
+def _own(vis: WorkerVisibility) -> ColumnElement[bool]:
+    # user_id is NULL for profiles without a login: coalesce so "not own" is false, not NULL.
+    return func.coalesce(Worker.user_id == vis.user_id, False)
+
+
+def _shown(allowed: bool, vis: WorkerVisibility) -> ColumnElement[bool]:
+    return literal(True) if allowed else _own(vis)
+
+
+def _guarded(column: Any, allowed: bool, vis: WorkerVisibility, name: str) -> Any:
+    if allowed:
+        return column.label(name)
+    return case((_own(vis), column), else_=null()).label(name)
+
+
+def _worker_view(vis: WorkerVisibility) -> Select[Any]:
+    """Worker columns as `vis` may see them, plus `contact_shown` and `pay_shown`."""
+    return select(
+        Worker.id,
+        Worker.user_id,
+        Worker.name,
+        _guarded(Worker.phone, vis.contact, vis, "phone"),
+        _guarded(Worker.email, vis.contact, vis, "email"),
+        Worker.skills,
+        _guarded(Worker.hourly_rate_cents, vis.pay, vis, "hourly_rate_cents"),
+        Worker.active,
+        Worker.created_at,
+        Worker.updated_at,
+        _shown(vis.contact, vis).label("contact_shown"),
+        _shown(vis.pay, vis).label("pay_shown"),
+    )
 
 
 # --- workers -----------------------------------------------------------------------------------
@@ -84,31 +138,51 @@ async def _ensure_login_free(session: AsyncSession, user_id: UUID, worker_id: UU
 
 
 async def list_workers(
+    session: AsyncSession, *, limit: int, offset: int, active: bool | None = True
+) -> tuple[list[Worker], int]:
+    """Whole profiles, for other contexts' internal use (availability); never answered as is."""
+    stmt: Select[Any] = select(Worker)
+    if active is not None:
+        stmt = stmt.where(Worker.active.is_(active))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = await session.scalars(stmt.order_by(Worker.name, Worker.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def list_worker_views(
     session: AsyncSession,
+    vis: WorkerVisibility,
     *,
     limit: int,
     offset: int,
     active: bool | None = True,
     q: str | None = None,
     skill: str | None = None,
-) -> tuple[list[Worker], int]:
-    stmt: Select[Any] = select(Worker)
+) -> tuple[list[Row[Any]], int]:
+    """Worker rows as `vis` may see them (see `_worker_view`)."""
+    stmt: Select[Any] = _worker_view(vis)
     if active is not None:
         stmt = stmt.where(Worker.active.is_(active))
     if q and q.strip():
         like = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(
-            or_(
-                Worker.name.ilike(like, escape="\\"),
-                Worker.email.ilike(like, escape="\\"),
-                Worker.phone.ilike(like, escape="\\"),
-            )
-        )
+        matches = [Worker.name.ilike(like, escape="\\")]
+        if vis.contact:
+            # Without the permission a search by phone or email would tell who has that number.
+            matches += [Worker.email.ilike(like, escape="\\"), Worker.phone.ilike(like, escape="\\")]
+        stmt = stmt.where(or_(*matches))
     if skill:
         stmt = stmt.where(Worker.skills.contains([" ".join(skill.split()).lower()]))
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.scalars(stmt.order_by(Worker.name, Worker.id).limit(limit).offset(offset))
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = await session.execute(stmt.order_by(Worker.name, Worker.id).limit(limit).offset(offset))
     return list(rows), int(total or 0)
+
+
+async def read_worker(session: AsyncSession, vis: WorkerVisibility, worker_id: UUID) -> Row[Any]:
+    """One worker as `vis` may see them; 404 when not found."""
+    row = (await session.execute(_worker_view(vis).where(Worker.id == worker_id))).first()
+    if row is None:
+        raise not_found("worker")
+    return row
 
 
 async def get_worker(session: AsyncSession, worker_id: UUID) -> Worker:
@@ -192,22 +266,33 @@ def check_time_off(starts_at: datetime, ends_at: datetime) -> None:
 
 async def list_time_off(
     session: AsyncSession,
+    vis: WorkerVisibility,
     worker_id: UUID,
     *,
     start: datetime | None = None,
     end: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[TimeOff], int]:
-    await get_worker(session, worker_id)
-    stmt: Select[Any] = select(TimeOff).where(TimeOff.worker_id == worker_id)
+) -> tuple[list[Any], int, bool]:
+    """Time-off rows and whether their reasons were selected: reasons are personal (a doctor's
+    appointment), so only the worker themselves and holders of workers.contact.view read them."""
+    worker = await get_worker(session, worker_id)
+    reasons = vis.contact or (worker.user_id is not None and worker.user_id == vis.user_id)
+    stmt = select(
+        TimeOff.id,
+        TimeOff.worker_id,
+        TimeOff.starts_at,
+        TimeOff.ends_at,
+        (TimeOff.reason if reasons else null()).label("reason"),
+        TimeOff.created_at,
+    ).where(TimeOff.worker_id == worker_id)
     if start is not None:
         stmt = stmt.where(TimeOff.ends_at > start)
     if end is not None:
         stmt = stmt.where(TimeOff.starts_at < end)
     total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.scalars(stmt.order_by(TimeOff.starts_at, TimeOff.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    rows = await session.execute(stmt.order_by(TimeOff.starts_at, TimeOff.id).limit(limit).offset(offset))
+    return list(rows), int(total or 0), reasons
 
 
 async def create_time_off(session: AsyncSession, org_id: UUID, worker_id: UUID, data: TimeOffCreate) -> TimeOff:
