@@ -72,9 +72,12 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     password_min_length: int = 10
     login_max_failures: int = 5
     login_max_failures_per_ip: int = 50
+    login_max_failures_per_account: int = 100  # from all addresses together (issue 9)
     login_lockout_seconds: int = 900
     password_reset_ttl_minutes: int = 30
     password_reset_url: str = "http://localhost:3000/reset-password"
+    invitation_ttl_hours: int = 168
+    invitation_url: str = "http://localhost:3000/invitations"
     session_check_timeout_ms: int = 250
 
 
@@ -271,10 +274,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             password_min_length=env.int("AUTH_PASSWORD_MIN_LENGTH", 10),
             login_max_failures=env.int("AUTH_LOGIN_MAX_FAILURES", 5),
             login_max_failures_per_ip=env.int("AUTH_LOGIN_MAX_FAILURES_PER_IP", 50),
+            login_max_failures_per_account=env.int("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", 100),
             login_lockout_seconds=env.int("AUTH_LOGIN_LOCKOUT_SECONDS", 900),
             password_reset_ttl_minutes=env.int("AUTH_PASSWORD_RESET_TTL_MINUTES", 30),
             password_reset_url=env.str("AUTH_PASSWORD_RESET_URL", "http://localhost:3000/reset-password")
             or "http://localhost:3000/reset-password",
+            invitation_ttl_hours=env.int("AUTH_INVITATION_TTL_HOURS", 168),
+            invitation_url=env.str("AUTH_INVITATION_URL", "http://localhost:3000/invitations")
+            or "http://localhost:3000/invitations",
             session_check_timeout_ms=env.int("AUTH_SESSION_CHECK_TIMEOUT_MS", 250),
         ),
         "email": EmailSettings(

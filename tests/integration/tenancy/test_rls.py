@@ -93,7 +93,7 @@ async def _populate(client) -> tuple:
             json={"email": f"idem-{uuid.uuid4().hex[:8]}@example.com", "role": "viewer"},
             headers={**owner.headers, "Idempotency-Key": uuid.uuid4().hex},
         )
-        assert created.status_code == 201, created.text
+        assert created.status_code == 202, created.text
         await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
         await client.patch("/v1/org", json={"tax_rate_bps": 500}, headers=owner.headers)
     return a, b
