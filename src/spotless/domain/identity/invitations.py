@@ -137,16 +137,25 @@ async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, da
     if existing is None:
         user_id: UUID = uuid7()
         await act_as_user(db, user_id)
-        db.add(
-            User(
-                id=user_id,
-                email=email,
-                full_name=display_name,
-                password_hash=placeholder,
-                must_change_password=True,
-            )
-        )
-        await db.flush()  # before the invitation that references it (no ORM relationship orders them)
+        try:
+            # Flushed before the invitation that references it (no ORM relationship orders them).
+            async with db.begin_nested():
+                db.add(
+                    User(
+                        id=user_id,
+                        email=email,
+                        full_name=display_name,
+                        password_hash=placeholder,
+                        must_change_password=True,
+                    )
+                )
+        except SAIntegrityError:
+            # The same new email was just created by someone else (another organisation's invitation,
+            # a sign-up): it is an existing account now.
+            existing = (await db.execute(_CANDIDATES, {"email": email})).scalar_one_or_none()
+            if existing is None:
+                raise _retry() from None
+            user_id = existing
     else:
         user_id = existing
     invitation = Invitation(

@@ -183,7 +183,16 @@ async def signup(db: AsyncSession, rt: IdentityRuntime, data: SignupRequest, cli
             raise Problem(409, "email-taken", "An account with this email exists", "Sign in instead.") from None
     else:
         user = (await db.execute(select(User).where(User.id == user_id))).scalar_one()
-    db.add(Membership(id=uuid7(), org_id=org_id, user_id=user_id, role="owner", is_active=True))
+    db.add(
+        Membership(
+            id=uuid7(),
+            org_id=org_id,
+            user_id=user_id,
+            role="owner",
+            is_active=True,
+            display_name=data.full_name.strip(),
+        )
+    )
     await db.flush()
     record_audit(
         db,
