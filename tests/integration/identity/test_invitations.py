@@ -35,12 +35,15 @@ async def _audit(client, member) -> list[dict]:
     return response.json()["items"]
 
 
-async def _as_app(settings, org_id, statement: str, **params) -> int:
-    """Run one statement as the application role under an organisation's RLS scope."""
+async def _as_app(settings, org_id, statement: str, *, as_user=None, **params) -> int:
+    """Run one statement as the application role under an organisation's RLS scope (and, with
+    `as_user`, as that user acting on their own rows)."""
     engine = create_engine(settings.database, application_name="cross-account-test")
     try:
         async with engine.connect() as conn, conn.begin():
             await conn.execute(text("SELECT set_config('app.org_id', :o, true)"), {"o": str(org_id)})
+            if as_user is not None:
+                await conn.execute(text("SELECT set_config('app.user_id', :u, true)"), {"u": str(as_user)})
             return (await conn.execute(text(statement), params)).rowcount  # type: ignore[no-any-return]
     finally:
         await engine.dispose()
@@ -146,6 +149,15 @@ async def test_once_accepted_the_organisation_still_cannot_change_the_account(cl
         settings, other.org_id, "UPDATE users SET password_hash = 'x' WHERE id = :u", u=victim.user_id
     )
     assert updated == 0
+    # (The row is there and writable: by its own user.)
+    own = await _as_app(
+        settings,
+        other.org_id,
+        "UPDATE users SET full_name = full_name WHERE id = :u",
+        as_user=victim.user_id,
+        u=victim.user_id,
+    )
+    assert own == 1
     takeover = await client.post(f"/v1/iam/users/{victim.user_id}/reset-temp-password", headers=other.headers)
     assert takeover.status_code == 409 and takeover.json()["type"] == "/problems/shared-account"
     assert (await login(client, victim.email, victim.password, victim.org_slug)).status_code == 200
