@@ -87,10 +87,16 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     password_min_length: Annotated[int, _var("AUTH_PASSWORD_MIN_LENGTH", ge=8, le=128)] = 10
     login_max_failures: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES", ge=1, le=1_000)] = 5
     login_max_failures_per_ip: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES_PER_IP", ge=1, le=1_000_000)] = 50
+    # From all addresses together (issue 9): a generous ceiling; the per-(account, address) budget is the tight one.
+    login_max_failures_per_account: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", ge=1, le=1_000_000)] = 100
     login_lockout_seconds: Annotated[int, _var("AUTH_LOGIN_LOCKOUT_SECONDS", ge=1, le=86_400)] = 900
     password_reset_ttl_minutes: Annotated[int, _var("AUTH_PASSWORD_RESET_TTL_MINUTES", ge=5, le=24 * 60)] = 30
     password_reset_url: Annotated[str, _var("AUTH_PASSWORD_RESET_URL", pattern=r"^https?://[^\s]+$")] = (
         "http://localhost:3000/reset-password"
+    )
+    invitation_ttl_hours: Annotated[int, _var("AUTH_INVITATION_TTL_HOURS", ge=1, le=24 * 90)] = 168
+    invitation_url: Annotated[str, _var("AUTH_INVITATION_URL", pattern=r"^https?://[^\s]+$")] = (
+        "http://localhost:3000/invitations"
     )
     session_check_timeout_ms: Annotated[int, _var("AUTH_SESSION_CHECK_TIMEOUT_MS", ge=1, le=10_000)] = 250
 
@@ -284,10 +290,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             password_min_length=env.int("AUTH_PASSWORD_MIN_LENGTH", 10),
             login_max_failures=env.int("AUTH_LOGIN_MAX_FAILURES", 5),
             login_max_failures_per_ip=env.int("AUTH_LOGIN_MAX_FAILURES_PER_IP", 50),
+            login_max_failures_per_account=env.int("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", 100),
             login_lockout_seconds=env.int("AUTH_LOGIN_LOCKOUT_SECONDS", 900),
             password_reset_ttl_minutes=env.int("AUTH_PASSWORD_RESET_TTL_MINUTES", 30),
             password_reset_url=env.str("AUTH_PASSWORD_RESET_URL", "http://localhost:3000/reset-password")
             or "http://localhost:3000/reset-password",
+            invitation_ttl_hours=env.int("AUTH_INVITATION_TTL_HOURS", 168),
+            invitation_url=env.str("AUTH_INVITATION_URL", "http://localhost:3000/invitations")
+            or "http://localhost:3000/invitations",
             session_check_timeout_ms=env.int("AUTH_SESSION_CHECK_TIMEOUT_MS", 250),
         ),
         "email": EmailSettings(
@@ -494,6 +504,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
         "REDIS_URL": settings.redis.url,
         "RATE_LIMIT_REDIS_URL": settings.rate_limit.redis_url,
         "AUTH_PASSWORD_RESET_URL": settings.auth.password_reset_url,
+        "AUTH_INVITATION_URL": settings.auth.invitation_url,
     }
     for name, url in urls.items():
         if url and name not in allow_loopback and _is_local_url(url):

@@ -3,17 +3,25 @@
 owner = await signup(client)                     # a new organisation and its owner
 dispatcher = await add_member(client, owner, "dispatcher")
 await client.get("/v1/auth/me", headers=dispatcher.headers)
+
+Adding a member is an invitation; its email (token, and a new account's temporary password) is
+composed by the delivery job at send time. `deliver_invitation` runs that job's preparation
+in-process, as a worker would, and returns the email it would send.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 from httpx import Response
+
+from spotless.domain.messaging.services import OutgoingEmail
 
 _counter = itertools.count(1)
 DEFAULT_PASSWORD = "correct-horse-battery-9"
@@ -94,6 +102,39 @@ async def login(client: Any, email: str, password: str, org_slug: str | None = N
     return await client.post("/v1/auth/login", json=body)
 
 
+async def deliver_invitation(org_id: UUID | str, invitation_id: UUID | str) -> OutgoingEmail | None:
+    """What `identity.deliver_invitation` does before it sends: mint the secrets, compose the email."""
+    from spotless.domain.identity.invitations import prepare_delivery
+    from spotless.lib.jobs.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    runtime = build_runtime(make_settings(), application_name="test-invitation")
+    try:
+        async with runtime.session(org_id=org_id) as session:
+            return await prepare_delivery(session, runtime.settings, UUID(str(invitation_id)))
+    finally:
+        await runtime.close()
+
+
+def temp_password_in(body: str) -> str:
+    found = re.search(r"temporary password:\s+(\S+)", body)
+    assert found, body
+    return found.group(1)
+
+
+def token_in(body: str) -> str:
+    link = re.search(r"https?://\S+", body)
+    assert link, body
+    return parse_qs(urlsplit(link.group(0)).query)["token"][0]
+
+
+async def invite(client: Any, owner: Member, email: str, role: str = "viewer", full_name: str = "") -> dict[str, Any]:
+    response = await client.post(
+        "/v1/iam/users", json={"email": email, "role": role, "full_name": full_name}, headers=owner.headers
+    )
+    return _expect(response, 202, "invite")
+
+
 async def add_member(
     client: Any,
     owner: Member,
@@ -103,18 +144,14 @@ async def add_member(
     password: str = DEFAULT_PASSWORD,
     full_name: str = "Team Member",
 ) -> Member:
-    """Admin-issued onboarding end to end: create (temporary password), first sign-in, then the
-    required password change. The returned member is signed in and unrestricted."""
+    """Admin-issued onboarding end to end for a new email: the invitation, its email (with the
+    temporary password the job mints), the first sign-in (which accepts it), then the required
+    password change. The returned member is signed in and unrestricted."""
     email = email or unique_email(role)
-    created = _expect(
-        await client.post(
-            "/v1/iam/users", json={"email": email, "role": role, "full_name": full_name}, headers=owner.headers
-        ),
-        201,
-        "create member",
-    )
-    temp = created["temp_password"]
-    assert temp, "a new account gets a temporary password"
+    invitation = await invite(client, owner, email, role, full_name)
+    message = await deliver_invitation(owner.org_id, invitation["id"])
+    assert message is not None and message.to == email
+    temp = temp_password_in(message.body)
     data = _expect(await login(client, email, temp, owner.org_slug), 200, "first login")
     member = _member(data, email, password)
     _expect(
@@ -127,3 +164,14 @@ async def add_member(
         "change temporary password",
     )
     return member
+
+
+async def join_existing(client: Any, owner: Member, person: Member, role: str = "viewer") -> dict[str, Any]:
+    """Invite an existing account and accept it in that person's own session."""
+    invitation = await invite(client, owner, person.email, role)
+    message = await deliver_invitation(owner.org_id, invitation["id"])
+    assert message is not None
+    accepted = await client.post(
+        "/v1/me/invitations/accept", json={"token": token_in(message.body)}, headers=person.headers
+    )
+    return _expect(accepted, 200, "accept invitation")

@@ -10,7 +10,13 @@ def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
-    from spotless.domain.identity.controllers import AuthController, IamUsersController, OrganizationController
+    from spotless.domain.identity.controllers import (
+        AuthController,
+        IamUsersController,
+        InvitationsController,
+        MyInvitationsController,
+        OrganizationController,
+    )
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
         BookingController,
@@ -28,6 +34,8 @@ def controllers() -> list[Any]:
         AuthController,
         OrganizationController,
         IamUsersController,
+        InvitationsController,
+        MyInvitationsController,
         AuditController,
         ClientController,
         WorkerController,

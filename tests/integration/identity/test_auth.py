@@ -13,7 +13,15 @@ from spotless.domain.identity.principal import Principal
 from spotless.domain.identity.tokens import issue_access_token, peek_subject
 from tests.conftest import make_settings
 from tests.support.client import app_client
-from tests.support.identity import DEFAULT_PASSWORD, add_member, login, signup
+from tests.support.identity import (
+    DEFAULT_PASSWORD,
+    add_member,
+    deliver_invitation,
+    invite,
+    login,
+    signup,
+    temp_password_in,
+)
 
 
 async def test_login_returns_tokens_and_me_describes_the_caller(client):
@@ -268,10 +276,10 @@ async def test_change_password_ends_other_sessions_and_keeps_this_one(client):
 
 async def test_a_temporary_password_must_be_changed_before_anything_else(client):
     owner = await signup(client)
-    created = await client.post(
-        "/v1/iam/users", json={"email": "new.hire@example.com", "role": "admin"}, headers=owner.headers
-    )
-    temp = created.json()["temp_password"]
+    invitation = await invite(client, owner, "new.hire@example.com", "admin")
+    message = await deliver_invitation(owner.org_id, invitation["id"])
+    assert message is not None
+    temp = temp_password_in(message.body)
     session = (await login(client, "new.hire@example.com", temp)).json()
     assert session["user"]["must_change_password"] is True
     headers = {"Authorization": f"Bearer {session['access_token']}"}

@@ -1,13 +1,24 @@
-"""Admin-issued onboarding and member administration under /v1/iam/users."""
+"""Onboarding (invitations) and member administration under /v1/iam/users."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from spotless.db.engine import create_engine
-from tests.support.identity import DEFAULT_PASSWORD, add_member, login, signup, unique_email
+from tests.support.identity import (
+    DEFAULT_PASSWORD,
+    add_member,
+    deliver_invitation,
+    join_existing,
+    login,
+    signup,
+    temp_password_in,
+    unique_email,
+)
 
 
 async def _audit(client, owner, **params) -> list[dict]:
@@ -16,25 +27,37 @@ async def _audit(client, owner, **params) -> list[dict]:
     return response.json()["items"]
 
 
-async def test_create_list_and_get_members(client):
+async def test_adding_a_member_is_an_invitation_accepted_by_the_first_sign_in(client):
     owner = await signup(client)
     email = unique_email("cleaner")
     created = await client.post(
         "/v1/iam/users", json={"email": email.upper(), "role": "worker", "full_name": "Cleo"}, headers=owner.headers
     )
-    assert created.status_code == 201, created.text
+    assert created.status_code == 202, created.text
     body = created.json()
-    assert body["user"]["email"] == email  # stored normalised
-    assert body["user"]["role"] == "worker" and body["user"]["must_change_password"] is True
-    assert len(body["temp_password"]) >= 12
+    assert body["email"] == email  # stored normalised
+    assert body["role"] == "worker" and body["status"] == "pending" and body["display_name"] == "Cleo"
+    assert "temp_password" not in created.text
+    # Not a member until they sign in with the temporary password the invitation email carries.
+    assert (await client.get("/v1/iam/users", headers=owner.headers)).json()["total"] == 1
+    listed = (await client.get("/v1/iam/invitations", headers=owner.headers)).json()
+    assert [i["id"] for i in listed["items"]] == [body["id"]]
+    message = await deliver_invitation(owner.org_id, body["id"])
+    assert message is not None and message.to == email
+    signed_in = await login(client, email, temp_password_in(message.body), owner.org_slug)
+    assert signed_in.status_code == 200, signed_in.text
     listing = await client.get("/v1/iam/users", params={"limit": 1}, headers=owner.headers)
     assert listing.status_code == 200
     page = listing.json()
     assert page["total"] == 2 and page["limit"] == 1 and len(page["items"]) == 1
-    one = await client.get(f"/v1/iam/users/{body['user']['id']}", headers=owner.headers)
-    assert one.status_code == 200 and one.json()["full_name"] == "Cleo"
-    # The temporary password is shown once: nothing returns it again.
-    assert "temp_password" not in one.text
+    member_id = signed_in.json()["user"]["id"]
+    one = await client.get(f"/v1/iam/users/{member_id}", headers=owner.headers)
+    assert one.status_code == 200, one.text
+    assert one.json()["display_name"] == "Cleo" and one.json()["status"] == "active"
+    # The organisation sees its own view of the member, never the account's.
+    assert not {"full_name", "last_login_at", "must_change_password", "temp_password"} & set(one.json())
+    accepted = await client.get(f"/v1/iam/invitations/{body['id']}", headers=owner.headers)
+    assert accepted.json()["status"] == "accepted"
     duplicate = await client.post("/v1/iam/users", json={"email": email, "role": "viewer"}, headers=owner.headers)
     assert duplicate.status_code == 409 and duplicate.json()["type"] == "/problems/email-taken"
 
@@ -72,7 +95,7 @@ async def test_nobody_grants_or_manages_above_their_own_role(client):
         assert response.json()["type"] == "/problems/role-above-own"
     # Up to their own rank is fine.
     peer = await client.post("/v1/iam/users", json={"email": unique_email(), "role": "admin"}, headers=admin.headers)
-    assert peer.status_code == 201
+    assert peer.status_code == 202
 
 
 async def test_the_last_owner_cannot_be_demoted_or_deactivated(client):
@@ -145,17 +168,13 @@ async def test_reset_temp_password(client):
     assert session["user"]["must_change_password"] is True
 
 
-async def test_an_existing_account_joins_with_its_own_password(client):
-    """An admin of one organisation can add a person who already has an account, but never
+async def test_an_existing_account_joins_by_accepting_with_its_own_password(client):
+    """An admin of one organisation can invite a person who already has an account, but never
     reset that person's password: it also opens their other organisations."""
     first = await signup(client, name="First")
     second = await signup(client, name="Second")
-    joined = await client.post(
-        "/v1/iam/users", json={"email": first.email, "role": "dispatcher"}, headers=second.headers
-    )
-    assert joined.status_code == 201, joined.text
-    assert joined.json()["temp_password"] is None
-    assert joined.json()["user"]["id"] == str(first.user_id)
+    joined = await join_existing(client, second, first, "dispatcher")
+    assert joined["organization"]["slug"] == second.org_slug and joined["role"] == "dispatcher"
     signed_in = await login(client, first.email, first.password, org_slug=second.org_slug)
     assert signed_in.status_code == 200 and signed_in.json()["role"] == "dispatcher"
     takeover = await client.post(f"/v1/iam/users/{first.user_id}/reset-temp-password", headers=second.headers)
@@ -175,7 +194,7 @@ async def test_privileged_changes_are_audited_with_who_what_and_where(client):
     entries = await _audit(client, owner)
     actions = [e["action"] for e in entries]
     assert actions[:3] == ["user.deactivate", "user.role_change", "user.password_change"]
-    assert "user.create" in actions and "organization.create" in actions
+    assert "invitation.create" in actions and "invitation.accept" in actions and "organization.create" in actions
     role_change = next(e for e in entries if e["action"] == "user.role_change")
     assert role_change["actor_user_id"] == str(owner.user_id)
     assert role_change["actor_email"] == owner.email and role_change["admin_role"] == "owner"
@@ -196,9 +215,9 @@ async def test_audit_listing_filters_and_permission(client):
     only = await _audit(client, owner, action="user.logout")
     assert [e["resource_id"] for e in only] == [str(dispatcher.user_id)]
     by_resource = await _audit(client, owner, resource_id=str(viewer.user_id))
-    assert {e["action"] for e in by_resource} == {"user.create", "user.password_change"}
+    assert {e["action"] for e in by_resource} == {"user.password_change"}
     by_actor = await _audit(client, owner, actor_user_id=str(viewer.user_id))
-    assert [e["action"] for e in by_actor] == ["user.password_change"]
+    assert [e["action"] for e in by_actor] == ["user.password_change", "invitation.accept"]
     page = await client.get("/v1/admin/audit", params={"limit": 2, "offset": 1}, headers=owner.headers)
     assert page.json()["limit"] == 2 and page.json()["offset"] == 1 and len(page.json()["items"]) == 2
     future = await _audit(client, owner, created_after="2999-01-01T00:00:00Z")
@@ -240,29 +259,57 @@ async def _emails(owner_engine, kind: str) -> list[dict]:
         return [r[0] for r in rows]
 
 
-async def test_members_are_notified_without_the_temp_password_by_default(client, owner_engine):
+async def _jobs(owner_engine, actor: str) -> list[list]:
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(text("SELECT args FROM job_outbox WHERE actor_name = :a ORDER BY id"), {"a": actor})
+        return [r[0] for r in rows]
+
+
+async def test_by_default_a_reset_temp_password_is_shown_once_and_the_email_only_notifies(client, owner_engine):
     owner = await signup(client, name="Notify Co")
-    email = unique_email("hire")
-    created = (
-        await client.post("/v1/iam/users", json={"email": email, "role": "worker"}, headers=owner.headers)
-    ).json()
-    [invite] = await _emails(owner_engine, "member_invite")
-    assert invite["to"] == email and "Notify Co" in invite["subject"]
-    assert created["temp_password"] not in invite["body"]
-    await client.post(f"/v1/iam/users/{created['user']['id']}/reset-temp-password", headers=owner.headers)
+    member = await add_member(client, owner, "worker")
+    response = await client.post(f"/v1/iam/users/{member.user_id}/reset-temp-password", headers=owner.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["delivery"] == "response" and body["temp_password"]
     [reset] = await _emails(owner_engine, "temp_password_reset")
-    assert reset["to"] == email and "signed you out" in reset["body"]
+    assert reset["to"] == member.email and "signed you out" in reset["body"]
+    assert body["temp_password"] not in reset["body"]
+    assert (await login(client, member.email, body["temp_password"])).status_code == 200
 
 
-async def test_email_temp_passwords_puts_them_in_the_email(owner_engine):
+async def test_email_temp_passwords_mails_one_minted_at_send_time(owner_engine):
     from spotless.app import create_app
+    from spotless.domain.identity.iam import prepare_temp_password_email
+    from spotless.lib.jobs.runtime import build_runtime
     from tests.conftest import make_settings
     from tests.support.client import app_client
 
-    async with app_client(create_app(make_settings(EMAIL_TEMP_PASSWORDS="true"))) as client:
+    settings = make_settings(EMAIL_TEMP_PASSWORDS="true")
+    async with app_client(create_app(settings)) as client:
         owner = await signup(client)
-        created = (
-            await client.post("/v1/iam/users", json={"email": unique_email(), "role": "viewer"}, headers=owner.headers)
-        ).json()
-    [invite] = await _emails(owner_engine, "member_invite")
-    assert created["temp_password"] in invite["body"]
+        member = await add_member(client, owner, "viewer")
+        response = await client.post(f"/v1/iam/users/{member.user_id}/reset-temp-password", headers=owner.headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"user_id": str(member.user_id), "delivery": "email", "temp_password": None}
+        # The old password stopped at once; the job carries ids and a timestamp only.
+        assert (await login(client, member.email, member.password)).status_code == 401
+        [[org_id, user_id, changed_at]] = await _jobs(owner_engine, "identity.deliver_temp_password")
+        assert (org_id, user_id) == (str(owner.org_id), str(member.user_id))
+        runtime = build_runtime(settings, application_name="temp-password-test")
+        try:
+            mails = []
+            for _ in range(2):  # the message delivered twice
+                async with runtime.session(org_id=org_id) as session:
+                    mails.append(
+                        await prepare_temp_password_email(
+                            session, settings, member.user_id, datetime.fromisoformat(changed_at)
+                        )
+                    )
+        finally:
+            await runtime.close()
+        first, second = (temp_password_in(m.body) for m in mails if m is not None)
+        assert first != second
+        # Only the latest email's password works: a duplicate delivery never leaves two.
+        assert (await login(client, member.email, first)).status_code == 401
+        assert (await login(client, member.email, second)).status_code == 200

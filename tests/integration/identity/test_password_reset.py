@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import text
 
-from spotless.domain.messaging.actors import send_email
+from spotless.domain.identity.actors import deliver_password_reset
 from spotless.lib.jobs.runtime import build_runtime, set_runtime
 from tests.conftest import make_settings
 from tests.conftest import test_env as child_env
@@ -20,20 +20,21 @@ NEW_PASSWORD = "a-brand-new-secret-8"
 
 
 async def _queued_emails(owner_engine) -> list:
+    """The reset jobs waiting in the outbox: ids only (the link is minted when the job sends)."""
     async with owner_engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT kwargs FROM job_outbox WHERE actor_name = 'messaging.send_email' ORDER BY id")
+            text("SELECT args FROM job_outbox WHERE actor_name = 'identity.deliver_password_reset' ORDER BY id")
         )
         return [r[0] for r in rows]
 
 
 async def _run_email_jobs(owner_engine, server: SmtpServer) -> None:
-    """Run the queued email jobs in-process, as a worker would, against the SMTP server."""
+    """Run the queued reset jobs in-process, as a worker would, against the SMTP server."""
     runtime = build_runtime(make_settings(**server.env()), application_name="email-test")
     set_runtime(runtime)
     try:
-        for kwargs in await _queued_emails(owner_engine):
-            await send_email(**kwargs)
+        for args in await _queued_emails(owner_engine):
+            await deliver_password_reset(*args)
     finally:
         set_runtime(None)
         await runtime.close()
@@ -119,12 +120,19 @@ async def test_expired_forged_and_superseded_tokens_are_refused(client, owner_en
     assert superseded.status_code == 400
 
 
-async def test_a_redelivered_email_job_sends_once(owner_engine, client, smtp_server: SmtpServer):
+async def test_a_redelivered_reset_job_leaves_one_working_link(owner_engine, client, smtp_server: SmtpServer):
     owner = await signup(client)
     await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
     await _run_email_jobs(owner_engine, smtp_server)
     await _run_email_jobs(owner_engine, smtp_server)  # at-least-once delivery: a second run
-    assert len(smtp_server.messages) == 1
+    first, second = (_token(m.body) for m in smtp_server.messages)
+    # The second delivery minted a new link, which replaced the first: never two working secrets.
+    stale = await client.post("/v1/auth/password-reset/confirm", json={"token": first, "new_password": NEW_PASSWORD})
+    assert stale.status_code == 400
+    fresh = await client.post("/v1/auth/password-reset/confirm", json={"token": second, "new_password": NEW_PASSWORD})
+    assert fresh.status_code == 204
+    await _run_email_jobs(owner_engine, smtp_server)  # once used, a late redelivery sends nothing
+    assert len(smtp_server.messages) == 2
 
 
 @pytest.mark.slow

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar, Request, get, post
+from litestar import Litestar, get, post
 
 from spotless.app import create_app
-from spotless.lib.ratelimit import ACCOUNT_BUCKET, enforce
 from tests.conftest import make_settings
 from tests.support import processes
 
@@ -57,13 +56,6 @@ def echo_route(data: dict[str, Any]) -> dict[str, int]:
     return {"keys": len(data)}
 
 
-@post("/v1/_rl/login/{account:str}", opt={"public": True, "rate_limit": "auth"})
-async def login_route(request: Request[Any, Any, Any], account: str) -> dict[str, bool]:
-    # What identity's login handler does on top of the per-address class.
-    await enforce(request.app.state.rate_limiter, ACCOUNT_BUCKET, f"account:{account}")
-    return {"ok": True}
-
-
 TEST_ROUTES = [
     auth_route,
     admin_route,
@@ -72,7 +64,6 @@ TEST_ROUTES = [
     webhook_route,
     default_route,
     echo_route,
-    login_route,
 ]
 
 

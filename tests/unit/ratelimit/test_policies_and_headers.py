@@ -27,7 +27,7 @@ def test_each_route_class_reads_its_variable():
     policies = policies_from_settings(settings.rate_limit)
     assert (policies["default"].limit, policies["default"].burst) == (100, 20)
     assert (policies["auth"].limit, policies["auth"].burst, policies["auth"].key_by) == (7, 7, "ip")
-    assert policies["auth-account"].limit == 7
+    assert policies["auth-account"].limit == 35  # per account from all addresses: 5 x one address's quota
     assert (policies["admin"].limit, policies["admin"].key_by) == (11, "caller")
     assert (policies["public"].limit, policies["public"].key_by) == (13, "ip")
     assert policies["expensive"].limit == 3

@@ -1,12 +1,18 @@
-"""Identity jobs: republish session state to Redis (safety net for revocations), housekeeping."""
+"""Identity jobs: republish session state to Redis (safety net for revocations), housekeeping,
+and the emails that carry a secret. Those take ids only and mint the secret (reset link,
+invitation token, temporary password) when they send, storing only its hash: nothing secret rests
+in the outbox, the broker, the dead letters or `just dlq`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import text
 
+from spotless.domain.identity import iam, invitations, services
 from spotless.domain.identity.session_cache import publish_states, read_member_states
+from spotless.domain.messaging.services import OutgoingEmail, deliver
 from spotless.lib.idempotency import RETENTION_HOURS
 from spotless.lib.jobs import job
 from spotless.lib.jobs.registry import periodic
@@ -36,3 +42,39 @@ async def purge_expired(slot: str | None = None) -> None:
 
 
 periodic("identity.purge_expired", 3600)
+
+
+_EMAIL = {"queue": "email", "max_retries": 8, "min_backoff_ms": 5_000, "time_limit_ms": 60_000}
+
+
+async def _send(email: OutgoingEmail | None) -> None:
+    # Sent after the transaction that stored the new hash committed: a failed send is retried
+    # (and mints again), never an email whose secret was rolled back.
+    if email is not None:
+        await deliver(get_runtime().settings, email)
+
+
+@job(invitations.DELIVERY_JOB, **_EMAIL)  # type: ignore[arg-type]
+async def deliver_invitation(org_id: str, invitation_id: str) -> None:
+    rt = get_runtime()
+    async with rt.session(org_id=org_id) as session:
+        email = await invitations.prepare_delivery(session, rt.settings, UUID(invitation_id))
+    await _send(email)
+
+
+@job(services.RESET_JOB, **_EMAIL)  # type: ignore[arg-type]
+async def deliver_password_reset(user_id: str, reset_id: str) -> None:
+    rt = get_runtime()
+    async with rt.session() as session:
+        email = await services.prepare_reset_email(session, rt.settings, UUID(user_id), UUID(reset_id))
+    await _send(email)
+
+
+@job(iam.TEMP_PASSWORD_JOB, **_EMAIL)  # type: ignore[arg-type]
+async def deliver_temp_password(org_id: str, user_id: str, changed_at: str) -> None:
+    rt = get_runtime()
+    async with rt.session(org_id=org_id) as session:
+        email = await iam.prepare_temp_password_email(
+            session, rt.settings, UUID(user_id), datetime.fromisoformat(changed_at)
+        )
+    await _send(email)

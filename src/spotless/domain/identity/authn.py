@@ -176,13 +176,20 @@ def build_identity(settings: Settings, engine: AsyncEngine) -> IdentityWiring:
             redis,
             settings.jobs.namespace,
             "login",
-            max_per_account=auth.login_max_failures,
+            max_per_account_and_ip=auth.login_max_failures,
+            max_per_account=auth.login_max_failures_per_account,
             max_per_ip=auth.login_max_failures_per_ip,
             window_seconds=auth.login_lockout_seconds,
         ),
-        # Reset emails: a few per hour per address, so the endpoint cannot be used to flood a mailbox.
+        # Reset emails: a few per hour per account, so the endpoint cannot be used to flood a mailbox.
         reset_throttle=FailureThrottle(
-            redis, settings.jobs.namespace, "reset", max_per_account=3, max_per_ip=30, window_seconds=3600
+            redis,
+            settings.jobs.namespace,
+            "reset",
+            max_per_account_and_ip=3,
+            max_per_account=3,
+            max_per_ip=30,
+            window_seconds=3600,
         ),
     )
 

@@ -1,4 +1,5 @@
-"""/v1/auth/*, /v1/org and /v1/iam/users/*: thin handlers over the identity services."""
+"""/v1/auth/*, /v1/org, /v1/iam/users/*, /v1/iam/invitations/* and /v1/me/invitations/*: thin
+handlers over the identity services."""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity import iam, orgs, services
+from spotless.domain.identity import iam, invitations, orgs, services
 from spotless.domain.identity.authn import PASSWORD_CHANGE_OPT, IdentityRuntime
 from spotless.domain.identity.principal import Principal
 from spotless.domain.identity.schemas import (
     Accepted,
+    AcceptInvitation,
     AuthResult,
     ChangePasswordRequest,
-    CreatedMember,
+    DeclineInvitation,
+    Invitation,
+    JoinedOrganization,
     LoginRequest,
     Me,
     Member,
+    MyInvitation,
     NewMember,
     Organization,
     OrganizationPatch,
@@ -36,13 +41,20 @@ from spotless.domain.identity.schemas import (
     TokenPair,
 )
 from spotless.domain.identity.sessions import commit_and_publish
+from spotless.domain.identity.throttle import account_key
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import ProblemDocument
 from spotless.lib.idempotency import idempotent
+from spotless.lib.ratelimit import ACCOUNT_BUCKET, enforce
 
 PUBLIC_AUTH = {"public": True, "rate_limit": "auth"}
 SELF = {"permission": "core.view", PASSWORD_CHANGE_OPT: True}
 USERS = {"permission": "users.manage", "rate_limit": "admin"}
+MINE = {"permission": "core.view"}
+InvitationStatus = Annotated[
+    str | None,
+    Parameter(pattern="^(pending|accepted|declined|revoked|expired)$", description="Only invitations in this state"),
+]
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (max 200)")]
 Offset = Annotated[int, Parameter(ge=0)]
 
@@ -92,6 +104,9 @@ class AuthController(Controller):
     async def login(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: LoginRequest
     ) -> AuthResult:
+        # The "auth" class limits each address; this bucket limits each account from all addresses
+        # (generous: one address spending its whole quota must not lock the owner out).
+        await enforce(request.app.state.rate_limiter, ACCOUNT_BUCKET, account_key(data.email))
         return await services.login(db_session, identity, data, _client(request, identity))
 
     @post(
@@ -203,8 +218,12 @@ class IamUsersController(Controller):
 
     @post(
         operation_id="createUser",
-        summary="Add a member; a new account gets a temporary password, shown once (Idempotency-Key supported)",
+        summary="Add a member: always an invitation, whether or not the email has an account (Idempotency-Key supported)",
         opt=USERS,
+        status_code=HTTP_202_ACCEPTED,
+        responses=_problem(
+            409, "Already a member, or already invited (`/problems/email-taken`, `/problems/invitation-pending`)"
+        ),
     )
     async def create_user(
         self,
@@ -213,13 +232,13 @@ class IamUsersController(Controller):
         identity: IdentityRuntime,
         principal: Principal,
         data: NewMember,
-    ) -> Response[CreatedMember]:
+    ) -> Response[Invitation]:
         return await idempotent(
             request,
             db_session,
             principal,
-            lambda: iam.create_member(db_session, identity, principal, data),
-            status_code=201,
+            lambda: invitations.invite(db_session, identity, principal, data),
+            status_code=HTTP_202_ACCEPTED,
         )
 
     @get("/{user_id:uuid}", operation_id="getUser", summary="One member", opt={"permission": "users.manage"})
@@ -229,26 +248,23 @@ class IamUsersController(Controller):
     @post(
         "/{user_id:uuid}/reset-temp-password",
         operation_id="resetTempPassword",
-        summary="Issue a new temporary password, shown once; ends the member's sessions (Idempotency-Key supported)",
+        summary="Issue a new temporary password (shown once, or mailed with EMAIL_TEMP_PASSWORDS); ends the member's sessions",
         opt=USERS,
         status_code=HTTP_200_OK,
+        responses=_problem(409, "The account belongs to other organisations too (`/problems/shared-account`)"),
     )
     async def reset_temp_password(
         self,
-        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         identity: IdentityRuntime,
         principal: Principal,
         user_id: UUID,
-    ) -> Response[TempPassword]:
-        response = await idempotent(
-            request,
-            db_session,
-            principal,
-            lambda: iam.reset_temp_password(db_session, identity, principal, user_id),
-        )
+    ) -> TempPassword:
+        # No Idempotency-Key replay here: a stored response would keep the password at rest and hand
+        # it out again. A retry issues a newer password, which ends the previous one.
+        result = await iam.reset_temp_password(db_session, identity, principal, user_id)
         await commit_and_publish(db_session, identity.checker)
-        return response
+        return result
 
     @post(
         "/{user_id:uuid}/role",
@@ -310,3 +326,115 @@ class IamUsersController(Controller):
         result = await iam.logout_member(db_session, principal, user_id)
         await commit_and_publish(db_session, identity.checker)
         return result
+
+
+class InvitationsController(Controller):
+    """The organisation's invitations. `{invitation_id}` of another organisation is 404."""
+
+    path = "/v1/iam/invitations"
+    tags = ["iam"]
+
+    @get(operation_id="listInvitations", summary="Invitations of the organisation", opt={"permission": "users.manage"})
+    async def list_invitations(
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        status: InvitationStatus = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> OffsetPagination[Invitation]:
+        return await invitations.list_invitations(db_session, principal, status, limit, offset)
+
+    @post(
+        operation_id="createInvitation",
+        summary="Invite a person (the same answer whether or not the email has an account; Idempotency-Key supported)",
+        opt=USERS,
+        status_code=HTTP_202_ACCEPTED,
+        responses=_problem(
+            409, "Already a member, or already invited (`/problems/email-taken`, `/problems/invitation-pending`)"
+        ),
+    )
+    async def create_invitation(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        identity: IdentityRuntime,
+        principal: Principal,
+        data: NewMember,
+    ) -> Response[Invitation]:
+        return await idempotent(
+            request,
+            db_session,
+            principal,
+            lambda: invitations.invite(db_session, identity, principal, data),
+            status_code=HTTP_202_ACCEPTED,
+        )
+
+    @get(
+        "/{invitation_id:uuid}",
+        operation_id="getInvitation",
+        summary="One invitation",
+        opt={"permission": "users.manage"},
+    )
+    async def get_invitation(self, db_session: AsyncSession, principal: Principal, invitation_id: UUID) -> Invitation:
+        return await invitations.get_invitation(db_session, principal, invitation_id)
+
+    @post(
+        "/{invitation_id:uuid}/revoke",
+        operation_id="revokeInvitation",
+        summary="Withdraw a pending invitation (its link stops working)",
+        opt=USERS,
+        status_code=HTTP_200_OK,
+        responses=_problem(409, "Already accepted, declined or revoked (`/problems/invitation-closed`)"),
+    )
+    async def revoke(self, db_session: AsyncSession, principal: Principal, invitation_id: UUID) -> Invitation:
+        return await invitations.revoke(db_session, principal, invitation_id)
+
+    @post(
+        "/{invitation_id:uuid}/resend",
+        operation_id="resendInvitation",
+        summary="Send a pending or expired invitation again, with a new link and expiry (the old link stops working)",
+        opt=USERS,
+        status_code=HTTP_202_ACCEPTED,
+        responses=_problem(409, "Already accepted, declined or revoked (`/problems/invitation-closed`)"),
+    )
+    async def resend(
+        self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, invitation_id: UUID
+    ) -> Invitation:
+        return await invitations.resend(db_session, identity, principal, invitation_id)
+
+
+class MyInvitationsController(Controller):
+    """Invitations addressed to the caller's own account, in any organisation."""
+
+    path = "/v1/me/invitations"
+    tags = ["auth"]
+
+    @get(operation_id="listMyInvitations", summary="Pending invitations to my account", opt=MINE)
+    async def list_mine(self, db_session: AsyncSession, principal: Principal) -> list[MyInvitation]:
+        return await invitations.my_invitations(db_session, principal)
+
+    @post(
+        "/accept",
+        operation_id="acceptInvitation",
+        summary="Join the inviting organisation: the token from the invitation email, in my own session",
+        opt=MINE,
+        status_code=HTTP_200_OK,
+        responses=_problem(
+            400, "Invalid or expired token, or not addressed to this account (`/problems/invalid-invitation`)"
+        ),
+    )
+    async def accept(
+        self, db_session: AsyncSession, principal: Principal, data: AcceptInvitation
+    ) -> JoinedOrganization:
+        return await invitations.accept(db_session, principal, data.token)
+
+    @post(
+        "/decline",
+        operation_id="declineInvitation",
+        summary="Decline a pending invitation to my account",
+        opt=MINE,
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def decline(self, db_session: AsyncSession, principal: Principal, data: DeclineInvitation) -> None:
+        await invitations.decline(db_session, principal, data.invitation_id)

@@ -1,4 +1,4 @@
-"""Admin-issued onboarding and member administration (`/v1/iam/users`).
+"""Member administration (`/v1/iam/users`); adding a member is an invitation (`invitations.py`).
 
 Rules: nobody acts on a member ranked above them or grants a role above their own; an
 organisation always keeps an active owner (checked here under a lock on the organisation row,
@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
@@ -22,39 +22,36 @@ from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.models import Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant, rank
 from spotless.domain.identity.principal import Principal
-from spotless.domain.identity.schemas import CreatedMember, Member, NewMember, SessionsRevoked, TempPassword
-from spotless.domain.identity.services import login_candidates
+from spotless.domain.identity.schemas import Member, SessionsRevoked, TempPassword
 from spotless.domain.identity.sessions import act_as_user, last_owner, revoke_sessions, session_changed
-from spotless.domain.identity.throttle import normalise_email
+from spotless.domain.messaging.services import OutgoingEmail
 from spotless.lib.errors import Problem, not_found
 from spotless.lib.jobs import enqueue
+from spotless.settings import Settings
+
+TEMP_PASSWORD_JOB = "identity.deliver_temp_password"
+# SECURITY DEFINER (migration 0005): the member's `users` row is theirs alone to update otherwise.
+_SET_PASSWORD = text("SELECT identity_admin_set_password(:user, :hash)")
 
 
 def _notify(db: AsyncSession, to: str, subject: str, body: str, kind: str) -> None:
+    """A notice without secrets (those are minted by their own delivery jobs at send time)."""
     enqueue(db, "messaging.send_email", to=to, subject=subject, body=body, kind=kind, dedupe_key=f"{kind}:{uuid7()}")
-
-
-def _temp_password_lines(rt: IdentityRuntime, temp_password: str) -> str:
-    # EMAIL_TEMP_PASSWORDS: operators choose whether the password travels by email or by hand.
-    if rt.settings.email.temp_passwords:
-        return f"Your temporary password: {temp_password}\nYou will be asked to choose your own when you sign in.\n"
-    return "Your administrator will give you a temporary password; you will choose your own at sign-in.\n"
 
 
 def role_above_own(detail: str) -> Problem:
     return Problem(403, "role-above-own", "Beyond your own role", detail)
 
 
-def _member(user: User, membership: Membership) -> Member:
+def _member(membership: Membership, email: str) -> Member:
     return Member(
-        id=user.id,
-        email=user.email,
-        full_name=user.full_name,
+        id=membership.user_id,
+        email=email,
+        display_name=membership.display_name,
         role=membership.role,
+        status="active" if membership.is_active else "deactivated",
         is_active=membership.is_active,
-        must_change_password=user.must_change_password,
         created_at=membership.created_at,
-        last_login_at=user.last_login_at,
     )
 
 
@@ -64,22 +61,20 @@ def _snapshot(membership: Membership) -> dict[str, Any]:
 
 async def list_members(db: AsyncSession, principal: Principal, limit: int, offset: int) -> OffsetPagination[Member]:
     base = (
-        select(User, Membership)
-        .join(Membership, Membership.user_id == User.id)
+        select(Membership, User.email)
+        .join(User, Membership.user_id == User.id)
         .where(Membership.org_id == principal.org_id)
     )
     total = (
         await db.execute(select(func.count()).select_from(Membership).where(Membership.org_id == principal.org_id))
     ).scalar_one()
     rows = (await db.execute(base.order_by(Membership.created_at, Membership.id).limit(limit).offset(offset))).all()
-    return OffsetPagination(items=[_member(u, m) for u, m in rows], total=total, limit=limit, offset=offset)
+    return OffsetPagination(items=[_member(m, e) for m, e in rows], total=total, limit=limit, offset=offset)
 
 
-async def _load(
-    db: AsyncSession, principal: Principal, user_id: UUID, *, lock: bool = False
-) -> tuple[User, Membership]:
+async def _load(db: AsyncSession, principal: Principal, user_id: UUID, *, lock: bool = False) -> tuple[str, Membership]:
     statement = (
-        select(User, Membership)
+        select(User.email, Membership)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == principal.org_id, Membership.user_id == user_id)
     )
@@ -92,8 +87,8 @@ async def _load(
 
 
 async def get_member(db: AsyncSession, principal: Principal, user_id: UUID) -> Member:
-    user, membership = await _load(db, principal, user_id)
-    return _member(user, membership)
+    email, membership = await _load(db, principal, user_id)
+    return _member(membership, email)
 
 
 def _may_act_on(principal: Principal, membership: Membership) -> None:
@@ -123,110 +118,97 @@ async def _ensure_another_owner(db: AsyncSession, principal: Principal, membersh
         raise last_owner()
 
 
-async def create_member(db: AsyncSession, rt: IdentityRuntime, principal: Principal, data: NewMember) -> CreatedMember:
-    if not can_grant(principal.role, data.role):
-        raise role_above_own(f"You cannot grant the role '{data.role}', which is above yours.")
-    email = normalise_email(data.email)
-    rows = await login_candidates(db, email)
-    temp_password: str | None = None
-    if rows:
-        if any(r.org_id == principal.org_id for r in rows):
-            raise Problem(409, "email-taken", "Already a member", "A member with this email already exists here.")
-        # An existing account joins with its own password; we never reset someone else's
-        # credentials from another organisation.
-        user_id: UUID = rows[0].user_id
-        await act_as_user(db, user_id)
-        user = (await db.execute(select(User).where(User.id == user_id))).scalar_one()
-    else:
-        temp_password = passwords.temporary_password()
-        user_id = uuid7()
-        await act_as_user(db, user_id)
-        user = User(
-            id=user_id,
-            email=email,
-            full_name=data.full_name.strip(),
-            password_hash=await passwords.hash_password(rt.settings.auth, temp_password),
-            must_change_password=True,
-        )
-        db.add(user)
-        await db.flush()
-    membership = Membership(id=uuid7(), org_id=principal.org_id, user_id=user_id, role=data.role, is_active=True)
-    db.add(membership)
-    await db.flush()
-    record_audit(
-        db,
-        principal,
-        "user.create",
-        "user",
-        user_id,
-        after={"email": email, "role": data.role},
-        meta={"existing_account": temp_password is None},
-    )
-    org = (await db.execute(select(Organization).where(Organization.id == principal.org_id))).scalar_one()
-    access = f"You now have access to {org.name} on Spotless as {data.role}.\nSign in with {email}"
-    if temp_password is None:
-        body = f"{access} and your usual password (organisation: {org.slug}).\n"
-    else:
-        body = f"{access} (organisation: {org.slug}).\n" + _temp_password_lines(rt, temp_password)
-    _notify(db, email, f"Your access to {org.name}", body, "member_invite")
-    await db.refresh(membership)
-    return CreatedMember(user=_member(user, membership), temp_password=temp_password)
-
-
 async def reset_temp_password(
     db: AsyncSession, rt: IdentityRuntime, principal: Principal, user_id: UUID
 ) -> TempPassword:
-    user, membership = await _load(db, principal, user_id, lock=True)
+    """Replace a member's password with a temporary one and end their sessions. Refused (by the
+    database function) for an account shared with another organisation: the password is the
+    person's, and an admin of one organisation must not take over their access to another."""
+    email, membership = await _load(db, principal, user_id, lock=True)
     _may_act_on(principal, membership)
-    rows = await login_candidates(db, user.email)
-    if any(r.org_id is not None and r.org_id != principal.org_id for r in rows):
-        # The password is the person's, shared by every organisation they belong to: an admin of
-        # one must not be able to take over their access to another.
+    by_email = rt.settings.email.temp_passwords
+    temp_password = passwords.temporary_password()
+    # By email, the job mints the password it mails at send time; this hash (of a value nobody
+    # keeps) ends the old password now.
+    new_hash = await passwords.hash_password(
+        rt.settings.auth, passwords.temporary_password() if by_email else temp_password
+    )
+    changed_at = (await db.execute(_SET_PASSWORD, {"user": user_id, "hash": new_hash})).scalar_one()
+    if changed_at is None:
         raise Problem(
             409,
             "shared-account",
             "This account belongs to other organisations too",
             "Ask the person to use 'forgot password' instead.",
         )
-    temp_password = passwords.temporary_password()
-    user = (await db.execute(select(User).where(User.id == user_id).with_for_update())).scalar_one()
-    user.password_hash = await passwords.hash_password(rt.settings.auth, temp_password)
-    user.must_change_password = True
-    user.password_changed_at = datetime.now(UTC)
     revoked = await revoke_sessions(db, principal.org_id, user_id, "temp_password_reset")
-    record_audit(db, principal, "user.reset_temp_password", "user", user_id, meta={"revoked_sessions": revoked})
+    record_audit(
+        db,
+        principal,
+        "user.reset_temp_password",
+        "user",
+        user_id,
+        meta={"revoked_sessions": revoked, "delivery": "email" if by_email else "response"},
+    )
+    if by_email:
+        enqueue(db, TEMP_PASSWORD_JOB, str(principal.org_id), str(user_id), changed_at.isoformat())
+        return TempPassword(user_id=user_id, delivery="email", temp_password=None)
     _notify(
         db,
-        user.email,
+        email,
         "Your Spotless password was reset",
         "An administrator reset your password and signed you out everywhere.\n"
-        + _temp_password_lines(rt, temp_password),
+        "Your administrator will give you a temporary password; you will choose your own at sign-in.\n",
         "temp_password_reset",
     )
-    return TempPassword(user_id=user_id, temp_password=temp_password)
+    return TempPassword(user_id=user_id, delivery="response", temp_password=temp_password)
+
+
+async def prepare_temp_password_email(
+    session: AsyncSession, settings: Settings, user_id: UUID, changed_at: datetime
+) -> OutgoingEmail | None:
+    """The job's half of an emailed reset: mint the temporary password now, store only its hash.
+    Skipped when the password changed since (the person chose theirs, or a newer reset). A second
+    delivery mints again, so only the latest email's password works."""
+    await act_as_user(session, user_id)
+    user = (await session.scalars(select(User).where(User.id == user_id).with_for_update())).one_or_none()
+    if user is None or not user.must_change_password or user.password_changed_at != changed_at:
+        return None
+    temp_password = passwords.temporary_password()
+    user.password_hash = await passwords.hash_password(settings.auth, temp_password)
+    return OutgoingEmail(
+        to=user.email,
+        subject="Your Spotless password was reset",
+        body=(
+            "An administrator reset your password and signed you out everywhere.\n"
+            f"Your temporary password: {temp_password}\n"
+            "You will be asked to choose your own when you sign in.\n"
+        ),
+        kind="temp_password_reset",
+    )
 
 
 async def change_role(db: AsyncSession, principal: Principal, user_id: UUID, role: str) -> Member:
-    user, membership = await _load(db, principal, user_id, lock=True)
+    email, membership = await _load(db, principal, user_id, lock=True)
     _may_act_on(principal, membership)
     if not can_grant(principal.role, role):
         raise role_above_own(f"You cannot grant the role '{role}', which is above yours.")
     if role == membership.role:
-        return _member(user, membership)
+        return _member(membership, email)
     if role != "owner":
         await _ensure_another_owner(db, principal, membership)
     before = _snapshot(membership)
     membership.role = role
     session_changed(db, principal.org_id, user_id)
     record_audit(db, principal, "user.role_change", "user", user_id, before=before, after=_snapshot(membership))
-    return _member(user, membership)
+    return _member(membership, email)
 
 
 async def set_active(db: AsyncSession, principal: Principal, user_id: UUID, active: bool) -> Member:
-    user, membership = await _load(db, principal, user_id, lock=True)
+    email, membership = await _load(db, principal, user_id, lock=True)
     _may_act_on(principal, membership)
     if membership.is_active == active:
-        return _member(user, membership)
+        return _member(membership, email)
     if not active:
         await _ensure_another_owner(db, principal, membership)
     before = _snapshot(membership)
@@ -246,7 +228,7 @@ async def set_active(db: AsyncSession, principal: Principal, user_id: UUID, acti
         after=_snapshot(membership),
         meta=meta,
     )
-    return _member(user, membership)
+    return _member(membership, email)
 
 
 async def logout_member(db: AsyncSession, principal: Principal, user_id: UUID) -> SessionsRevoked:

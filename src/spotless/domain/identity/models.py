@@ -4,7 +4,10 @@ Row-level security (migration 0002):
 - organization: a row is visible only while `app.org_id` is its id.
 - memberships, auth_sessions, refresh_tokens: the standard tenant policy on org_id.
 - users: users span organisations, so they carry no org_id; a user row is visible only to the
-  organisations it is a member of (or to itself through `app.user_id`, for sign-in and reset).
+  organisations it is a member of (or to itself through `app.user_id`, for sign-in and reset), and
+  only the user itself (`app.user_id`) inserts or updates it (migration 0005). Admin actions on an
+  account go through the SECURITY DEFINER function `identity_admin_set_password`.
+- invitations: the inviting organisation's tenant policy, plus the invitee's own (`app.user_id`).
 - password_reset_tokens: visible only through `app.user_id`.
 Pre-authentication look-ups (login by email) go through SECURITY DEFINER functions, so the
 application role never needs to bypass RLS.
@@ -25,6 +28,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import CITEXT, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -84,6 +88,8 @@ class Membership(TenantMixin, UUIDv7AuditBase):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The name the organisation knows this member by; the person's own `users.full_name` stays theirs.
+    display_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
@@ -126,7 +132,42 @@ class PasswordResetToken(UUIDv7AuditBase):
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    token_hash: Mapped[str] = mapped_column(String(64))
+    # NULL until the email job mints the link at send time (the secret never waits in a queue).
+    token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     requested_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+INVITATION_STATUSES = ("pending", "accepted", "declined", "revoked", "expired")
+
+
+class Invitation(TenantMixin, UUIDv7AuditBase):
+    """An organisation's offer of a membership to one account; nothing is granted until the person
+    accepts it in their own session. `user_id` is the account the email named when invited (a new
+    one when `created_account`). Only the token's hash is stored, minted by the delivery job."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_ROLE_LIST})", name="role_known"),
+        CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in INVITATION_STATUSES) + ")", name="status_known"),
+        Index("ix_invitations_user_id", "user_id"),
+        Index(
+            "uq_invitations_pending_email",
+            "org_id",
+            "email",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    email: Mapped[str] = mapped_column(CITEXT())
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    invited_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_account: Mapped[bool] = mapped_column(Boolean, default=False)
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

@@ -147,31 +147,77 @@ class AuthResult(msgspec.Struct, kw_only=True):
 
 
 class Member(msgspec.Struct, kw_only=True):
-    id: UUID  # the user's id (stable across organisations)
+    """What an organisation knows of a member: its own view (the name it gave them, role,
+    status), never the person's account (global name, last sign-in, other organisations)."""
+
+    id: UUID  # the user's id
     email: str
-    full_name: str
+    display_name: str
     role: str
+    status: str  # active | deactivated
     is_active: bool
-    must_change_password: bool
     created_at: datetime
-    last_login_at: datetime | None
 
 
 class NewMember(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Email
     role: Role
+    # The name the organisation will know this member by.
     full_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
-class CreatedMember(msgspec.Struct, kw_only=True):
-    user: Member
-    # Shown once. None when the email already had an account (they sign in with their password).
-    temp_password: str | None
+class Invitation(msgspec.Struct, kw_only=True):
+    """The answer to "add a member", whether or not the email already has an account: the person
+    joins when they accept (a new account: at its first sign-in with the emailed temporary password)."""
+
+    id: UUID
+    email: str
+    display_name: str
+    role: str
+    status: str  # pending | accepted | declined | revoked | expired
+    expires_at: datetime
+    invited_by: UUID | None
+    responded_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrgRef(msgspec.Struct, kw_only=True):
+    id: UUID
+    name: str
+    slug: str
+
+
+class MyInvitation(msgspec.Struct, kw_only=True):
+    """An invitation addressed to the caller's own account."""
+
+    id: UUID
+    organization: OrgRef
+    role: str
+    expires_at: datetime
+    created_at: datetime
+
+
+class AcceptInvitation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # From the invitation email's link: proves the mailbox; the caller's session proves the account.
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class DeclineInvitation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    invitation_id: UUID
+
+
+class JoinedOrganization(msgspec.Struct, kw_only=True):
+    organization: OrgRef
+    role: str
 
 
 class TempPassword(msgspec.Struct, kw_only=True):
     user_id: UUID
-    temp_password: str
+    # "response": shown here once (never stored, never replayed); "email": minted and mailed by the
+    # email job at send time (EMAIL_TEMP_PASSWORDS=true), so it is null here.
+    delivery: str
+    temp_password: str | None
 
 
 class RoleChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

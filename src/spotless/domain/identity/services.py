@@ -22,6 +22,7 @@ from spotless.db.engine import apply_org_now
 from spotless.domain.audit.services import record_audit
 from spotless.domain.identity import passwords, validation
 from spotless.domain.identity.authn import IdentityRuntime
+from spotless.domain.identity.invitations import join_by_first_sign_in
 from spotless.domain.identity.metrics import LOGIN_ATTEMPTS, REFRESH_REUSE
 from spotless.domain.identity.models import AuthSession, Membership, Organization, PasswordResetToken, User
 from spotless.domain.identity.permissions import permissions_for
@@ -50,10 +51,14 @@ from spotless.domain.identity.sessions import (
 )
 from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
+from spotless.domain.messaging.services import OutgoingEmail
 from spotless.lib.errors import FieldError, Problem
 from spotless.lib.jobs import enqueue
+from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity")
+
+RESET_JOB = "identity.deliver_password_reset"
 
 _CANDIDATES = text("SELECT * FROM auth_login_candidates(:email)")
 
@@ -133,15 +138,15 @@ async def signup(db: AsyncSession, rt: IdentityRuntime, data: SignupRequest, cli
 
     rows = await login_candidates(db, email)
     if rows:
-        await rt.login_throttle.check(email, client.ip)
+        await rt.login_throttle.attempt(email, client.ip)
         if not await passwords.verify_password(settings.auth, rows[0].password_hash, data.password):
-            await rt.login_throttle.failed(email, client.ip)
             raise Problem(
                 409,
                 "email-taken",
                 "An account with this email exists",
                 "Sign in, or sign up with that account's password to add an organisation to it.",
             )
+        await rt.login_throttle.succeeded(email, client.ip)
         user_id: UUID = rows[0].user_id
         password_hash = None
     else:
@@ -178,7 +183,16 @@ async def signup(db: AsyncSession, rt: IdentityRuntime, data: SignupRequest, cli
             raise Problem(409, "email-taken", "An account with this email exists", "Sign in instead.") from None
     else:
         user = (await db.execute(select(User).where(User.id == user_id))).scalar_one()
-    db.add(Membership(id=uuid7(), org_id=org_id, user_id=user_id, role="owner", is_active=True))
+    db.add(
+        Membership(
+            id=uuid7(),
+            org_id=org_id,
+            user_id=user_id,
+            role="owner",
+            is_active=True,
+            display_name=data.full_name.strip(),
+        )
+    )
     await db.flush()
     record_audit(
         db,
@@ -238,13 +252,16 @@ async def _insert_org(
 async def login(db: AsyncSession, rt: IdentityRuntime, data: LoginRequest, client: Client) -> AuthResult:
     settings = rt.settings
     email = normalise_email(data.email)
-    await rt.login_throttle.check(email, client.ip)
+    # Counted before the (slow) verification, atomically: parallel guesses cannot overtake the count.
+    await rt.login_throttle.attempt(email, client.ip)
     rows = await login_candidates(db, email)
     stored = rows[0].password_hash if rows else None
     if not await passwords.verify_password(settings.auth, stored, data.password):
-        await rt.login_throttle.failed(email, client.ip)
         LOGIN_ATTEMPTS.labels(outcome="failed").inc()
         raise invalid_credentials()
+    if all(r.org_id is None for r in rows) and await join_by_first_sign_in(db, rows[0].user_id, email):
+        # An account created by an invitation: this first sign-in accepted it.
+        rows = await login_candidates(db, email)
     memberships = [r for r in rows if r.org_id is not None and r.member_active]
     if data.org_slug:
         chosen = [r for r in memberships if r.org_slug == data.org_slug.strip().lower()]
@@ -263,7 +280,7 @@ async def login(db: AsyncSession, rt: IdentityRuntime, data: LoginRequest, clien
         # Right password but no (active) membership there: same answer as a wrong password.
         LOGIN_ATTEMPTS.labels(outcome="no_membership").inc()
         raise invalid_credentials()
-    await rt.login_throttle.succeeded(email)
+    await rt.login_throttle.succeeded(email, client.ip)
     row = chosen[0]
     await apply_org_now(db, row.org_id)
     await act_as_user(db, row.user_id)
@@ -350,10 +367,10 @@ async def change_password(
     db: AsyncSession, rt: IdentityRuntime, principal: Principal, current: str, new: str, client: Client
 ) -> None:
     settings = rt.settings
-    await rt.login_throttle.check(principal.email, client.ip)
+    await rt.login_throttle.attempt(principal.email, client.ip)
+    await act_as_user(db, principal.user_id)  # a user's row is writable by that user alone
     user = (await db.execute(select(User).where(User.id == principal.user_id).with_for_update())).scalar_one()
     if not await passwords.verify_password(settings.auth, user.password_hash, current):
-        await rt.login_throttle.failed(principal.email, client.ip)
         raise Problem(
             400,
             "invalid-credentials",
@@ -361,6 +378,7 @@ async def change_password(
             "The current password is incorrect.",
             errors=[{"field": "current_password", "message": "incorrect"}],
         )
+    await rt.login_throttle.succeeded(principal.email, client.ip)
     passwords.enforce_policy(settings.auth, new, email=user.email, field="new_password")
     if new == current:
         raise FieldError("new_password", "Choose a password different from the current one.")
@@ -380,38 +398,55 @@ async def request_password_reset(db: AsyncSession, rt: IdentityRuntime, email_ra
     if await rt.reset_throttle.over_budget(email, client.ip):
         logger.info("password reset throttled")
         return
-    await rt.reset_throttle.failed(email, client.ip)  # counts requests, not failures
     rows = await login_candidates(db, email)
     if not rows or not any(r.org_id is not None and r.member_active for r in rows):
         return
     user_id: UUID = rows[0].user_id
     await act_as_user(db, user_id)
-    secret = new_secret()
     token = PasswordResetToken(
         id=uuid7(),
         user_id=user_id,
-        token_hash=hash_secret(secret),
+        token_hash=None,  # minted by the email job when it sends (only its hash is ever stored)
         requested_ip=client.ip,
         expires_at=datetime.now(UTC) + timedelta(minutes=rt.settings.auth.password_reset_ttl_minutes),
     )
     db.add(token)
-    link = f"{rt.settings.auth.password_reset_url}?{urlencode({'token': compose(user_id, secret)})}"
-    minutes = rt.settings.auth.password_reset_ttl_minutes
-    enqueue(
-        db,
-        "messaging.send_email",
-        to=rows[0].email,
+    enqueue(db, RESET_JOB, str(user_id), str(token.id))
+    await db.commit()
+
+
+async def prepare_reset_email(
+    session: AsyncSession, settings: Settings, user_id: UUID, reset_id: UUID
+) -> OutgoingEmail | None:
+    """The email job's half of a reset request: mint the link now and store its hash. Each
+    delivery mints afresh (a message delivered twice leaves only the latest link working); None
+    once the request is used or expired."""
+    await act_as_user(session, user_id)
+    row = (
+        await session.scalars(
+            select(PasswordResetToken)
+            .where(PasswordResetToken.id == reset_id, PasswordResetToken.user_id == user_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None or row.used_at is not None or row.expires_at <= datetime.now(UTC):
+        return None
+    user = (await session.scalars(select(User).where(User.id == user_id))).one()
+    secret = new_secret()
+    row.token_hash = hash_secret(secret)
+    link = f"{settings.auth.password_reset_url}?{urlencode({'token': compose(user_id, secret)})}"
+    minutes = max(1, int((row.expires_at - datetime.now(UTC)).total_seconds() // 60))
+    return OutgoingEmail(
+        to=user.email,
         subject="Reset your Spotless password",
         body=(
-            f"Hello{(' ' + rows[0].full_name) if rows[0].full_name else ''},\n\n"
+            f"Hello{(' ' + user.full_name) if user.full_name else ''},\n\n"
             f"Someone (hopefully you) asked to reset the password of your Spotless account.\n"
             f"Open this link within {minutes} minutes to choose a new password:\n\n{link}\n\n"
             "If you did not ask for this, ignore this email: your password stays unchanged.\n"
         ),
         kind="password_reset",
-        dedupe_key=f"password_reset:{token.id}",
     )
-    await db.commit()
 
 
 async def confirm_password_reset(db: AsyncSession, rt: IdentityRuntime, token: str, new_password: str) -> None:

@@ -1,9 +1,18 @@
-"""Per-account (and per-address) failure counters in Redis, shared by every node.
+"""Sign-in (and reset-request) attempt budgets in Redis, shared by every node.
 
-Keys are a hash of the normalised email, counted whether or not the account exists, so a 429
-says nothing about existence. Checked before the password is verified: a locked account costs
-no argon2 work. If Redis is unreachable the check is skipped (logged): sign-in stays available,
-and the general rate limiter and argon2's cost still bound guessing."""
+Three counters per attempt, all keyed by hashes (the normalised email counted whether or not the
+account exists, so a 429 says nothing about existence):
+- (account, source address): the tight one (AUTH_LOGIN_MAX_FAILURES). Someone guessing from one
+  address locks only that address out of that account, never the owner signing in from theirs;
+- account: a generous ceiling (AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT) against guesses spread over
+  many addresses;
+- source address: AUTH_LOGIN_MAX_FAILURES_PER_IP, against one address trying many accounts.
+
+An attempt is counted before the password is verified, in one Lua script (check every budget,
+then increment every counter, atomically): parallel guesses cannot all pass a check that none has
+counted yet, and a refused attempt costs no argon2 work. A successful sign-in gives its attempt
+back and clears its (account, address) counter. If Redis is unreachable the budget is skipped
+(logged): sign-in stays available, and the rate limiter and argon2's cost still bound guessing."""
 
 from __future__ import annotations
 
@@ -16,6 +25,35 @@ from spotless.lib.errors import Problem
 
 logger = logging.getLogger("spotless.identity.throttle")
 
+# KEYS: counters; ARGV[1]: window seconds; ARGV[1 + i]: the limit of KEYS[i].
+# Returns {1, 0} when admitted (and counted), {0, ttl} when a budget is spent (nothing counted).
+_ATTEMPT = """
+for i, key in ipairs(KEYS) do
+    local count = tonumber(redis.call('GET', key) or '0')
+    if count >= tonumber(ARGV[i + 1]) then
+        local ttl = redis.call('TTL', key)
+        if ttl < 1 then ttl = tonumber(ARGV[1]) end
+        return {0, ttl}
+    end
+end
+for _, key in ipairs(KEYS) do
+    if redis.call('INCR', key) == 1 then
+        redis.call('EXPIRE', key, ARGV[1])
+    end
+end
+return {1, 0}
+"""
+# KEYS[1]: the (account, address) counter, cleared; KEYS[2..]: counters given one attempt back.
+_REFUND = """
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+    if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then
+        redis.call('DECR', KEYS[i])
+    end
+end
+return 1
+"""
+
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
@@ -23,6 +61,11 @@ def normalise_email(email: str) -> str:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def account_key(email: str) -> str:
+    """The account as rate-limit buckets name it (a hash, never the address itself)."""
+    return f"account:{_digest(normalise_email(email))}"
 
 
 def too_many_attempts(retry_after: int) -> Problem:
@@ -37,57 +80,58 @@ def too_many_attempts(retry_after: int) -> Problem:
 
 class FailureThrottle:
     def __init__(
-        self, redis: Redis, namespace: str, purpose: str, *, max_per_account: int, max_per_ip: int, window_seconds: int
+        self,
+        redis: Redis,
+        namespace: str,
+        purpose: str,
+        *,
+        max_per_account_and_ip: int,
+        max_per_account: int,
+        max_per_ip: int,
+        window_seconds: int,
     ) -> None:
         self.redis = redis
         self.prefix = f"{namespace}:throttle:{purpose}"
+        self.max_per_pair = max_per_account_and_ip
         self.max_per_account = max_per_account
         self.max_per_ip = max_per_ip
         self.window = window_seconds
+        self._attempt = redis.register_script(_ATTEMPT)
+        self._refund = redis.register_script(_REFUND)
 
-    def _keys(self, email: str, ip: str | None) -> list[str]:
-        keys = [f"{self.prefix}:acct:{_digest(normalise_email(email))}"]
+    def _keys(self, email: str, ip: str | None) -> tuple[list[str], list[int]]:
+        account = _digest(normalise_email(email))
+        source = _digest(ip or "unknown")
+        keys = [f"{self.prefix}:pair:{account}:{source}", f"{self.prefix}:acct:{account}"]
+        limits = [self.max_per_pair, self.max_per_account]
         if ip:
-            keys.append(f"{self.prefix}:ip:{_digest(ip)}")
-        return keys
+            keys.append(f"{self.prefix}:ip:{source}")
+            limits.append(self.max_per_ip)
+        return keys, limits
 
-    async def check(self, email: str, ip: str | None) -> None:
-        """Raise 429 (with Retry-After) while the account or the address is over its budget."""
-        keys = self._keys(email, ip)
+    async def attempt(self, email: str, ip: str | None) -> None:
+        """Count one attempt, or raise 429 (with Retry-After) when a budget is spent."""
+        keys, limits = self._keys(email, ip)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.get(key)
-                    pipe.ttl(key)
-                values = await pipe.execute()
+            admitted, ttl = await self._attempt(keys=keys, args=[self.window, *limits])
         except Exception:
-            logger.warning("throttle check skipped: Redis unavailable", exc_info=True)
+            logger.warning("throttle skipped: Redis unavailable", exc_info=True)
             return
-        limits = [self.max_per_account, self.max_per_ip]
-        for index, _key in enumerate(keys):
-            count, ttl = values[index * 2], values[index * 2 + 1]
-            if count is not None and int(count) >= limits[index]:
-                raise too_many_attempts(ttl if ttl and ttl > 0 else self.window)
+        if not int(admitted):
+            raise too_many_attempts(int(ttl))
 
     async def over_budget(self, email: str, ip: str | None) -> bool:
+        """Count one request; True when it is over budget (for answers that must not differ)."""
         try:
-            await self.check(email, ip)
+            await self.attempt(email, ip)
         except Problem:
             return True
         return False
 
-    async def failed(self, email: str, ip: str | None) -> None:
+    async def succeeded(self, email: str, ip: str | None) -> None:
+        """The attempt was the account's owner: give it back and clear this address's counter."""
+        keys, _ = self._keys(email, ip)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for key in self._keys(email, ip):
-                    pipe.incr(key)
-                    pipe.expire(key, self.window, nx=True)
-                await pipe.execute()
+            await self._refund(keys=keys)
         except Exception:
-            logger.warning("could not count a failed attempt: Redis unavailable", exc_info=True)
-
-    async def succeeded(self, email: str) -> None:
-        try:
-            await self.redis.delete(self._keys(email, None)[0])
-        except Exception:
-            logger.warning("could not clear the failure counter", exc_info=True)
+            logger.warning("could not clear the attempt counter", exc_info=True)

@@ -8,7 +8,8 @@ A policy is `limit` requests per 60 s sustained, of which at most `burst` at onc
 Route classes (`opt={"rate_limit": ...}` on the handler or its controller; "default" when absent):
     default    RATE_LIMIT_PER_MINUTE, burst RATE_LIMIT_BURST     per principal, else per address
     auth       AUTH_RATE_LIMIT_PER_MINUTE (whole quota at once)  per address; the login handler
-               adds the "auth-account" bucket per account with `enforce(limiter, ACCOUNT_BUCKET, key)`
+               adds the "auth-account" bucket per account (5 x that quota, from all addresses)
+               with `enforce(limiter, ACCOUNT_BUCKET, key)`
     admin      ADMIN_ACTION_RATE_LIMIT_PER_MINUTE               per principal
     public     PUBLIC_RATE_LIMIT_PER_MINUTE                     per address
     expensive  EXPENSIVE_RATE_LIMIT_PER_MINUTE (exports ...)    per principal

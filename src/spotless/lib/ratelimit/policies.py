@@ -10,6 +10,7 @@ from spotless.settings import ConfigError, RateLimitSettings
 
 ROUTE_CLASSES = ("default", "auth", "admin", "public", "expensive", "exempt")
 ACCOUNT_BUCKET = "auth-account"
+ACCOUNT_BUCKET_FACTOR = 5  # the per-account quota, in multiples of one address's "auth" quota
 WINDOW_SECONDS = 60
 
 
@@ -54,7 +55,9 @@ def policies_from_settings(settings: RateLimitSettings) -> dict[str, Policy]:
         "default": _policy("default", settings.per_minute, settings.burst),
         # Sign-in, refresh, password reset: per address here; per account by the login handler.
         "auth": _policy("auth", settings.auth_per_minute, key_by="ip"),
-        ACCOUNT_BUCKET: _policy(ACCOUNT_BUCKET, settings.auth_per_minute, key_by="ip"),
+        # Per account from all addresses: generous, so one address's whole "auth" quota cannot
+        # lock the account's owner out; it bounds guesses spread over many addresses.
+        ACCOUNT_BUCKET: _policy(ACCOUNT_BUCKET, settings.auth_per_minute * ACCOUNT_BUCKET_FACTOR, key_by="ip"),
         "admin": _policy("admin", settings.admin_action_per_minute),
         "public": _policy("public", settings.public_per_minute, key_by="ip"),
         "expensive": _policy("expensive", settings.expensive_per_minute),

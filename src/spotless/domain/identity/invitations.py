@@ -1,0 +1,481 @@
+"""Invitations: how an organisation adds a person (`/v1/iam/invitations`, `/v1/me/invitations`).
+
+Adding an email never grants anything by itself. The organisation gets an invitation, the same
+answer (shape and work: one argon2 hash either way) whether or not the email has an account, and
+the person joins only by accepting it:
+- an existing account accepts signed in as itself (its own session) with the token from the
+  invitation email (the mailbox): the link alone does nothing, and neither does a session alone;
+- an email without an account gets one, created with an unusable password; the invitation email
+  carries a temporary password the delivery job mints at send time, and the first sign-in with it
+  is the acceptance (that account exists only because of this invitation).
+Until then the organisation appears nowhere for the person (sign-in candidates, membership).
+Tokens and temporary passwords are minted by the delivery job when it sends, and only their
+hashes are stored; re-sending rotates them. Every action is audited in the inviting organisation."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+from uuid import UUID
+
+from advanced_alchemy.service import OffsetPagination
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
+
+from spotless.db.engine import apply_org_now
+from spotless.domain.audit.services import record_audit
+from spotless.domain.identity import passwords
+from spotless.domain.identity.authn import IdentityRuntime
+from spotless.domain.identity.models import Invitation, Membership, Organization, User
+from spotless.domain.identity.permissions import can_grant
+from spotless.domain.identity.principal import Principal
+from spotless.domain.identity.schemas import Invitation as InvitationOut
+from spotless.domain.identity.schemas import JoinedOrganization, MyInvitation, NewMember, OrgRef
+from spotless.domain.identity.sessions import act_as_user
+from spotless.domain.identity.throttle import normalise_email
+from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
+from spotless.domain.messaging.services import OutgoingEmail
+from spotless.lib.errors import Problem, not_found
+from spotless.lib.jobs import enqueue
+from spotless.settings import Settings
+
+logger = logging.getLogger("spotless.identity.invitations")
+
+DELIVERY_JOB = "identity.deliver_invitation"
+_CANDIDATES = text("SELECT user_id FROM auth_login_candidates(:email) LIMIT 1")
+_MINE = text("SELECT * FROM identity_my_invitations()")
+
+
+@dataclass(frozen=True)
+class _Invitee:
+    """The audit actor when the invited person acts (in the inviting organisation)."""
+
+    user_id: UUID
+    org_id: UUID
+    email: str
+    role: str
+
+
+def role_above_own(detail: str) -> Problem:
+    return Problem(403, "role-above-own", "Beyond your own role", detail)
+
+
+def _effective_status(inv: Invitation, now: datetime | None = None) -> str:
+    if inv.status == "pending" and inv.expires_at <= (now or datetime.now(UTC)):
+        return "expired"
+    return inv.status
+
+
+def to_schema(inv: Invitation) -> InvitationOut:
+    return InvitationOut(
+        id=inv.id,
+        email=inv.email,
+        display_name=inv.display_name,
+        role=inv.role,
+        status=_effective_status(inv),
+        expires_at=inv.expires_at,
+        invited_by=inv.invited_by,
+        responded_at=inv.responded_at,
+        created_at=inv.created_at,
+        updated_at=inv.updated_at,
+    )
+
+
+def _ttl(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.auth.invitation_ttl_hours)
+
+
+# --- the organisation's side ------------------------------------------------------------------
+
+
+async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, data: NewMember) -> InvitationOut:
+    if not can_grant(principal.role, data.role):
+        raise role_above_own(f"You cannot grant the role '{data.role}', which is above yours.")
+    email = normalise_email(data.email)
+    # Only the organisation's own members and invitations are consulted for these refusals, so
+    # they tell it nothing it could not list already.
+    member_here = (
+        await db.execute(
+            select(Membership.id)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.org_id == principal.org_id, User.email == email)
+        )
+    ).first()
+    if member_here is not None:
+        raise Problem(409, "email-taken", "Already a member", "A member with this email already exists here.")
+    now = datetime.now(UTC)
+    await db.execute(
+        update(Invitation)
+        .where(
+            Invitation.org_id == principal.org_id,
+            Invitation.email == email,
+            Invitation.status == "pending",
+            Invitation.expires_at <= now,
+        )
+        .values(status="expired", token_hash=None, updated_at=now)
+    )
+    pending = (
+        await db.execute(
+            select(Invitation.id).where(
+                Invitation.org_id == principal.org_id, Invitation.email == email, Invitation.status == "pending"
+            )
+        )
+    ).first()
+    if pending is not None:
+        raise _already_invited()
+
+    # The same argon2 work whether or not the account exists: for a new account this is its first,
+    # unusable password (the delivery job replaces it with the temporary one it mails).
+    placeholder = await passwords.hash_password(rt.settings.auth, new_secret())
+    existing = (await db.execute(_CANDIDATES, {"email": email})).scalar_one_or_none()
+    display_name = data.full_name.strip()
+    if existing is None:
+        user_id: UUID = uuid7()
+        await act_as_user(db, user_id)
+        try:
+            # Flushed before the invitation that references it (no ORM relationship orders them).
+            async with db.begin_nested():
+                db.add(
+                    User(
+                        id=user_id,
+                        email=email,
+                        full_name=display_name,
+                        password_hash=placeholder,
+                        must_change_password=True,
+                    )
+                )
+        except SAIntegrityError:
+            # The same new email was just created by someone else (another organisation's invitation,
+            # a sign-up): it is an existing account now.
+            existing = (await db.execute(_CANDIDATES, {"email": email})).scalar_one_or_none()
+            if existing is None:
+                raise _retry() from None
+            user_id = existing
+    else:
+        user_id = existing
+    invitation = Invitation(
+        id=uuid7(),
+        org_id=principal.org_id,
+        email=email,
+        user_id=user_id,
+        display_name=display_name,
+        role=data.role,
+        status="pending",
+        token_hash=None,
+        expires_at=now + _ttl(rt.settings),
+        invited_by=principal.user_id,
+        created_account=existing is None,
+    )
+    db.add(invitation)
+    try:
+        await db.flush()
+    except SAIntegrityError as exc:
+        # The same email invited twice at once here, or created as an account concurrently.
+        if "uq_invitations_pending_email" in str(exc.orig):
+            raise _already_invited() from None
+        logger.warning("invitation insert refused: %s", exc.orig)
+        raise _retry() from None
+    # Deliberately nothing about whether the account existed: audit rows are the organisation's to read.
+    record_audit(
+        db, principal, "invitation.create", "invitation", invitation.id, after={"email": email, "role": data.role}
+    )
+    enqueue(db, DELIVERY_JOB, str(principal.org_id), str(invitation.id))
+    await db.flush()
+    await db.refresh(invitation)
+    return to_schema(invitation)
+
+
+def _already_invited() -> Problem:
+    return Problem(
+        409,
+        "invitation-pending",
+        "Already invited",
+        "This email has a pending invitation here; re-send or revoke it instead.",
+    )
+
+
+def _retry() -> Problem:
+    return Problem(409, "conflict", "Try again", "A concurrent change got in the way; retry the request.")
+
+
+async def list_invitations(
+    db: AsyncSession, principal: Principal, status: str | None, limit: int, offset: int
+) -> OffsetPagination[InvitationOut]:
+    base = select(Invitation).where(Invitation.org_id == principal.org_id)
+    now = datetime.now(UTC)
+    if status == "expired":
+        base = base.where(
+            (Invitation.status == "expired") | ((Invitation.status == "pending") & (Invitation.expires_at <= now))
+        )
+    elif status == "pending":
+        base = base.where(Invitation.status == "pending", Invitation.expires_at > now)
+    elif status is not None:
+        base = base.where(Invitation.status == status)
+    total = (await db.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    rows = (
+        await db.scalars(base.order_by(Invitation.created_at.desc(), Invitation.id).limit(limit).offset(offset))
+    ).all()
+    return OffsetPagination(items=[to_schema(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+async def _load(db: AsyncSession, principal: Principal, invitation_id: UUID, *, lock: bool = False) -> Invitation:
+    statement = select(Invitation).where(Invitation.org_id == principal.org_id, Invitation.id == invitation_id)
+    if lock:
+        statement = statement.with_for_update()
+    invitation = (await db.scalars(statement)).one_or_none()
+    if invitation is None:
+        raise not_found("invitation")
+    return invitation
+
+
+async def get_invitation(db: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationOut:
+    return to_schema(await _load(db, principal, invitation_id))
+
+
+def _not_open(status: str) -> Problem:
+    return Problem(
+        409, "invitation-closed", "This invitation is closed", f"The invitation is {status}; invite the person again."
+    )
+
+
+async def revoke(db: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationOut:
+    invitation = await _load(db, principal, invitation_id, lock=True)
+    status = _effective_status(invitation)
+    if status not in ("pending", "expired"):
+        raise _not_open(status)
+    before = {"status": status}
+    invitation.status = "revoked"
+    invitation.token_hash = None
+    record_audit(
+        db, principal, "invitation.revoke", "invitation", invitation.id, before=before, after={"status": "revoked"}
+    )
+    await db.flush()
+    await db.refresh(invitation)
+    return to_schema(invitation)
+
+
+async def resend(db: AsyncSession, rt: IdentityRuntime, principal: Principal, invitation_id: UUID) -> InvitationOut:
+    """A fresh expiry and a fresh token (the old link stops working now, before the new email)."""
+    invitation = await _load(db, principal, invitation_id, lock=True)
+    status = _effective_status(invitation)
+    if status not in ("pending", "expired"):
+        raise _not_open(status)
+    invitation.status = "pending"
+    invitation.token_hash = None
+    invitation.expires_at = datetime.now(UTC) + _ttl(rt.settings)
+    try:
+        await db.flush()
+    except SAIntegrityError:
+        raise _already_invited() from None
+    record_audit(db, principal, "invitation.resend", "invitation", invitation.id, before={"status": status})
+    enqueue(db, DELIVERY_JOB, str(principal.org_id), str(invitation.id))
+    await db.flush()
+    await db.refresh(invitation)
+    return to_schema(invitation)
+
+
+# --- the invitee's side -----------------------------------------------------------------------
+
+
+async def my_invitations(db: AsyncSession, principal: Principal) -> list[MyInvitation]:
+    await act_as_user(db, principal.user_id)
+    rows = (await db.execute(_MINE)).all()
+    return [
+        MyInvitation(
+            id=r.id,
+            organization=OrgRef(id=r.org_id, name=r.org_name, slug=r.org_slug),
+            role=r.role,
+            expires_at=r.expires_at,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def _invalid_token() -> Problem:
+    return Problem(
+        400,
+        "invalid-invitation",
+        "This invitation link is invalid or has expired",
+        "Sign in with the account the invitation was sent to, or ask for it to be sent again.",
+        errors=[{"field": "token", "message": "invalid or expired"}],
+    )
+
+
+async def _join(db: AsyncSession, invitation: Invitation, actor_email: str, home_org: UUID | None) -> OrgRef:
+    """Create the membership in the inviting organisation and close the invitation (caller holds
+    the invitation row lock). Leaves the transaction scoped back to `home_org`."""
+    now = datetime.now(UTC)
+    await apply_org_now(db, invitation.org_id)
+    already = (
+        await db.execute(
+            select(Membership.id).where(
+                Membership.org_id == invitation.org_id, Membership.user_id == invitation.user_id
+            )
+        )
+    ).first()
+    if already is None:
+        db.add(
+            Membership(
+                id=uuid7(),
+                org_id=invitation.org_id,
+                user_id=invitation.user_id,
+                role=invitation.role,
+                display_name=invitation.display_name,
+                is_active=True,
+            )
+        )
+    invitation.status = "accepted"
+    invitation.responded_at = now
+    invitation.token_hash = None
+    record_audit(
+        db,
+        _Invitee(invitation.user_id, invitation.org_id, actor_email, invitation.role),
+        "invitation.accept",
+        "invitation",
+        invitation.id,
+        after={"role": invitation.role},
+    )
+    org = (await db.scalars(select(Organization).where(Organization.id == invitation.org_id))).one()
+    await db.flush()  # the membership and audit rows are written under the inviting organisation's scope
+    if home_org is not None:
+        await apply_org_now(db, home_org)
+    return OrgRef(id=org.id, name=org.name, slug=org.slug)
+
+
+async def accept(db: AsyncSession, principal: Principal, token: str) -> JoinedOrganization:
+    parts = split(token)
+    if parts is None:
+        raise _invalid_token()
+    invitation_id, secret = parts
+    await act_as_user(db, principal.user_id)
+    invitation = (
+        await db.scalars(
+            select(Invitation)
+            .where(Invitation.id == invitation_id, Invitation.user_id == principal.user_id)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if (
+        invitation is None
+        or invitation.token_hash is None
+        or not hmac.compare_digest(invitation.token_hash, hash_secret(secret))
+        or _effective_status(invitation) != "pending"
+    ):
+        raise _invalid_token()
+    org = await _join(db, invitation, principal.email, principal.org_id)
+    return JoinedOrganization(organization=org, role=invitation.role)
+
+
+async def decline(db: AsyncSession, principal: Principal, invitation_id: UUID) -> None:
+    await act_as_user(db, principal.user_id)
+    invitation = (
+        await db.scalars(
+            select(Invitation)
+            .where(
+                Invitation.id == invitation_id,
+                Invitation.user_id == principal.user_id,
+                Invitation.status == "pending",
+            )
+            .with_for_update()
+        )
+    ).one_or_none()
+    if invitation is None:
+        raise not_found("invitation")
+    invitation.status = "declined"
+    invitation.responded_at = datetime.now(UTC)
+    invitation.token_hash = None
+    await apply_org_now(db, invitation.org_id)
+    record_audit(
+        db,
+        _Invitee(principal.user_id, invitation.org_id, principal.email, invitation.role),
+        "invitation.decline",
+        "invitation",
+        invitation.id,
+    )
+    await db.flush()
+    await apply_org_now(db, principal.org_id)
+
+
+async def join_by_first_sign_in(db: AsyncSession, user_id: UUID, email: str) -> bool:
+    """Sign-in of an account that belongs to no organisation: if an invitation created it, the
+    sign-in with the temporary password that invitation mailed is its acceptance."""
+    await act_as_user(db, user_id)
+    invitation = (
+        await db.scalars(
+            select(Invitation)
+            .where(
+                Invitation.user_id == user_id,
+                Invitation.created_account,
+                Invitation.status == "pending",
+                Invitation.expires_at > func.now(),
+            )
+            .order_by(Invitation.created_at)
+            .limit(1)
+            .with_for_update()
+        )
+    ).one_or_none()
+    if invitation is None:
+        return False
+    await _join(db, invitation, email, None)
+    return True
+
+
+# --- delivery (the job, at send time) ---------------------------------------------------------
+
+
+async def prepare_delivery(session: AsyncSession, settings: Settings, invitation_id: UUID) -> OutgoingEmail | None:
+    """Mint the invitation's token (and, for an account the invitation created and nobody has used
+    yet, its temporary password), store only hashes, and compose the email. Each delivery mints
+    afresh, so a message delivered twice leaves only the last email's secrets working. None when
+    the invitation is no longer open. `session` is scoped to the invitation's organisation."""
+    invitation = (
+        await session.scalars(select(Invitation).where(Invitation.id == invitation_id).with_for_update())
+    ).one_or_none()
+    if invitation is None or _effective_status(invitation) != "pending":
+        return None
+    org = (await session.scalars(select(Organization).where(Organization.id == invitation.org_id))).one()
+    secret = new_secret()
+    invitation.token_hash = hash_secret(secret)
+    link = f"{settings.auth.invitation_url}?{urlencode({'token': compose(invitation.id, secret)})}"
+    until = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    greeting = f"Hello{(' ' + invitation.display_name) if invitation.display_name else ''},\n\n"
+    invited = f"{org.name} invites you to join them on Spotless as {invitation.role}.\n\n"
+    temp_password = await _mint_first_password(session, settings, invitation)
+    if temp_password is not None:
+        body = (
+            f"{greeting}{invited}"
+            f"Sign in with {invitation.email} (organisation: {org.slug}) and this temporary password:\n\n"
+            f"    {temp_password}\n\n"
+            f"Signing in before {until} accepts the invitation; you will then choose your own password.\n"
+        )
+    else:
+        body = (
+            f"{greeting}{invited}"
+            "Sign in to Spotless with your own account, then accept the invitation from this link "
+            f"before {until}:\n\n{link}\n\n"
+            "Nothing changes for your account unless you accept. If you do not know this organisation, "
+            "ignore this email.\n"
+        )
+    return OutgoingEmail(
+        to=invitation.email, subject=f"Invitation to join {org.name} on Spotless", body=body, kind="member_invite"
+    )
+
+
+async def _mint_first_password(session: AsyncSession, settings: Settings, invitation: Invitation) -> str | None:
+    if not invitation.created_account:
+        return None
+    await act_as_user(session, invitation.user_id)
+    user = (await session.scalars(select(User).where(User.id == invitation.user_id).with_for_update())).one_or_none()
+    # Only while nobody has used the account: never touch a password its owner has set.
+    if user is None or user.password_changed_at is not None or user.last_login_at is not None:
+        return None
+    temp_password = passwords.temporary_password()
+    user.password_hash = await passwords.hash_password(settings.auth, temp_password)
+    user.must_change_password = True
+    return temp_password
