@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from spotless.db.rls import APP_ROLE, enable_tenant_rls
 
 revision = "0005_identity"
-down_revision = "0004"
+down_revision = "0005_jobs"
 branch_labels = None
 depends_on = None
 

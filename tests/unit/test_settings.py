@@ -27,6 +27,7 @@ PROD = {
     "SMTP_HOST": "smtp.mail.example",
     "ALLOWED_HOSTS": "api.spotless.example",
     "AUTH_PASSWORD_RESET_URL": "https://app.spotless.example/reset-password",
+    "AUTH_INVITATION_URL": "https://app.spotless.example/invitations",
 }
 
 

@@ -90,6 +90,7 @@ def test_a_production_environment_starts():
         ({"REDIS_URL": "redis://0.0.0.0:6379/0"}, "REDIS_URL"),
         ({"RATE_LIMIT_REDIS_URL": "redis://127.0.0.1:6380/0"}, "RATE_LIMIT_REDIS_URL"),
         ({"AUTH_PASSWORD_RESET_URL": "http://localhost:3000/reset-password"}, "AUTH_PASSWORD_RESET_URL"),
+        ({"AUTH_INVITATION_URL": "http://localhost:3000/invitations"}, "AUTH_INVITATION_URL"),
         ({"SMTP_HOST": "127.0.0.1"}, "SMTP_HOST"),
         ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
         ({"ALLOWED_HOSTS": "api.spotless.example,*"}, "ALLOWED_HOSTS"),
