@@ -40,3 +40,8 @@ RATELIMIT_FALLBACK_ACTIVE = Gauge(
     "1 while a process limits from its own memory because Redis is unavailable",
     multiprocess_mode="livemax",
 )
+DB_COMMIT_FAILURES = Counter(
+    "db_commit_failures_total",
+    "Request commits the database refused or lost; each answered a problem, never a 2xx",
+    ["reason"],
+)

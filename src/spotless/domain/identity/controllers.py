@@ -35,7 +35,6 @@ from spotless.domain.identity.schemas import (
     TempPassword,
     TokenPair,
 )
-from spotless.domain.identity.sessions import commit_and_publish
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import ProblemDocument
 from spotless.lib.idempotency import idempotent
@@ -220,6 +219,7 @@ class IamUsersController(Controller):
             principal,
             lambda: iam.create_member(db_session, identity, principal, data),
             status_code=201,
+            secret_fields=("temp_password",),
         )
 
     @get("/{user_id:uuid}", operation_id="getUser", summary="One member", opt={"permission": "users.manage"})
@@ -241,14 +241,13 @@ class IamUsersController(Controller):
         principal: Principal,
         user_id: UUID,
     ) -> Response[TempPassword]:
-        response = await idempotent(
+        return await idempotent(
             request,
             db_session,
             principal,
             lambda: iam.reset_temp_password(db_session, identity, principal, user_id),
+            secret_fields=("temp_password",),
         )
-        await commit_and_publish(db_session, identity.checker)
-        return response
 
     @post(
         "/{user_id:uuid}/role",
@@ -266,7 +265,6 @@ class IamUsersController(Controller):
         data: RoleChange,
     ) -> Member:
         member = await iam.change_role(db_session, principal, user_id, data.role)
-        await commit_and_publish(db_session, identity.checker)
         return member
 
     @post(
@@ -280,7 +278,6 @@ class IamUsersController(Controller):
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> Member:
         member = await iam.set_active(db_session, principal, user_id, False)
-        await commit_and_publish(db_session, identity.checker)
         return member
 
     @post(
@@ -294,7 +291,6 @@ class IamUsersController(Controller):
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> Member:
         member = await iam.set_active(db_session, principal, user_id, True)
-        await commit_and_publish(db_session, identity.checker)
         return member
 
     @post(
@@ -308,5 +304,4 @@ class IamUsersController(Controller):
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> SessionsRevoked:
         result = await iam.logout_member(db_session, principal, user_id)
-        await commit_and_publish(db_session, identity.checker)
         return result

@@ -171,7 +171,8 @@ class CreatedMember(msgspec.Struct, kw_only=True):
 
 class TempPassword(msgspec.Struct, kw_only=True):
     user_id: UUID
-    temp_password: str
+    # Shown once: null when an Idempotency-Key replay answers (header Idempotent-Withheld).
+    temp_password: str | None
 
 
 class RoleChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
