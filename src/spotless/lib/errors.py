@@ -293,6 +293,13 @@ def _database_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return _render(request, database_problem(exc))
 
 
+def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # advanced-alchemy's repositories wrap database errors (a timeout, a deadlock) in their own.
+    if _dbapi_error(exc) is not None:
+        return _database_handler(request, exc)
+    return _render(request, _from_unhandled(exc))
+
+
 def _from_unhandled(exc: Exception) -> ProblemDetailsException:
     logger.exception("unhandled error", exc_info=exc)
     return ProblemDetailsException(
@@ -344,7 +351,7 @@ def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, A
         NotFoundError: _handler(_from_not_found),
         IntegrityError: _handler(_from_integrity),
         sa_exc.DBAPIError: _database_handler,
-        Exception: _handler(_from_unhandled),
+        Exception: _unhandled_handler,
     }
 
 

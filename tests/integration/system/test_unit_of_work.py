@@ -173,7 +173,9 @@ async def test_a_second_serialization_failure_is_a_409(client, owner_engine, tri
     assert await _clients_named(owner_engine, name) == 0
 
 
-async def test_a_statement_timeout_is_a_503_with_retry_after(settings):
+@pytest.mark.parametrize("wrapped", [False, True], ids=["raw", "wrapped-by-a-repository"])
+async def test_a_statement_timeout_is_a_503_with_retry_after(settings, wrapped):
+    from advanced_alchemy.exceptions import RepositoryError
     from litestar import get
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,7 +186,12 @@ async def test_a_statement_timeout_is_a_503_with_retry_after(settings):
     @get("/test/slow", opt={"public": True})
     async def slow(db_session: AsyncSession) -> dict[str, str]:
         await db_session.execute(text("SET LOCAL statement_timeout = 50"))
-        await db_session.execute(text("SELECT pg_sleep(1)"))
+        try:
+            await db_session.execute(text("SELECT pg_sleep(1)"))
+        except DBAPIError as exc:
+            if wrapped:  # what advanced-alchemy's repositories raise
+                raise RepositoryError(detail="An exception occurred") from exc
+            raise
         return {}
 
     app = create_app(settings)
