@@ -292,3 +292,37 @@ async def test_work_inside_a_released_savepoint_waits_for_the_outer_commit(clien
         assert _bookings_created() == before + 1  # the released one only
     finally:
         await engine.dispose()
+
+
+# --- what it costs -----------------------------------------------------------------------------
+
+
+async def test_one_commit_per_request_and_none_without_a_transaction(app, client):
+    """The unit of work adds no round trip: one COMMIT for a request that used the database (as
+    the old after-send commit did), none for one that did not, a ROLLBACK only for an error."""
+    from sqlalchemy import event
+
+    owner = await signup(client)
+    calls: list[str] = []
+    engine = app.state.engine.sync_engine
+
+    def on_commit(conn: Any) -> None:
+        calls.append("commit")
+
+    def on_rollback(conn: Any) -> None:
+        calls.append("rollback")
+
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "rollback", on_rollback)
+    try:
+        assert (await client.post("/v1/clients", json={"name": "one"}, headers=owner.headers)).status_code == 201
+        assert calls == ["commit"]
+        calls.clear()
+        assert (await client.get("/healthz")).status_code == 200
+        assert calls == []
+        missing = await client.get(f"/v1/clients/{uuid.uuid4()}", headers=owner.headers)
+        assert missing.status_code == 404
+        assert calls == ["rollback"]
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "rollback", on_rollback)

@@ -106,8 +106,8 @@ def invalid_refresh(detail: str = "The refresh token is invalid or has expired."
 
 async def rotate(db: AsyncSession, settings: Settings, org_id: UUID, secret: str, email_of: Any) -> IssuedTokens:
     """Use a refresh token once: mark it used and issue the next pair. A second use of the same
-    token revokes the session (the token leaked, or two clients share it): the caller commits
-    that revocation before answering 401."""
+    token revokes the session (the token leaked, or two clients share it): the caller keeps that
+    revocation with `commit_despite_error` before answering 401."""
     now = datetime.now(UTC)
     token = (
         await db.execute(
@@ -189,6 +189,11 @@ async def _publish_after_commit(changed: list[tuple[SessionChecker | None, UUID,
             await publisher.publish_member(org_id, user_id)
         except Exception:
             logger.warning("session change not yet in Redis; identity.sync_sessions will publish it", exc_info=True)
+
+
+async def commit_and_publish(db: AsyncSession, checker: SessionChecker) -> None:
+    """Deprecated no-op, kept so code written before the unit of work still runs: the request's
+    unit of work commits, and `session_changed` publishes after that commit. Remove calls to it."""
 
 
 def last_owner() -> Problem:
