@@ -171,8 +171,12 @@ class CreatedMember(msgspec.Struct, kw_only=True):
 
 class TempPassword(msgspec.Struct, kw_only=True):
     user_id: UUID
-    # Shown once: null when an Idempotency-Key replay answers (header Idempotent-Withheld).
-    temp_password: str | None
+    temp_password: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Shown once. Null when an Idempotency-Key replay answers (header Idempotent-Withheld)."
+        ),
+    ]
 
 
 class RoleChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
