@@ -326,3 +326,36 @@ async def test_one_commit_per_request_and_none_without_a_transaction(app, client
     finally:
         event.remove(engine, "commit", on_commit)
         event.remove(engine, "rollback", on_rollback)
+
+
+async def test_the_idle_in_transaction_timeout_at_commit_is_a_503_and_stores_nothing(settings, owner_engine):
+    """A handler that sat on its open transaction past the server's idle timeout lost it: the
+    commit fails and the client is told so (the old after-send commit answered 200)."""
+    from litestar import post
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from spotless.app import create_app
+    from tests.support.client import app_client
+
+    marker = f"idle-{uuid.uuid4().hex[:8]}"
+
+    # A stand-in route: no real route can be told to sit idle inside its transaction.
+    @post("/test/idle", opt={"public": True}, status_code=201)
+    async def idle(db_session: AsyncSession) -> dict[str, str]:
+        await db_session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 100"))
+        await db_session.execute(
+            text("INSERT INTO scheduled_runs (job_name, slot, started_at) VALUES (:j, now(), now())"), {"j": marker}
+        )
+        await asyncio.sleep(0.5)  # the server ends the session meanwhile
+        return {}
+
+    app = create_app(settings)
+    app.register(idle)
+    async with app_client(app) as client:
+        response = await client.post("/test/idle")
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "/problems/database-unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+    async with owner_engine.connect() as conn:
+        stored = await conn.execute(text("SELECT count(*) FROM scheduled_runs WHERE job_name = :j"), {"j": marker})
+        assert stored.scalar_one() == 0
