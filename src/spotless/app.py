@@ -19,8 +19,10 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from spotless.db.engine import create_engine
 from spotless.db.migrations import head_revision
+from spotless.db.unit_of_work import UnitOfWorkMiddleware
 from spotless.domain import registry
 from spotless.domain.identity.authn import build_identity
+from spotless.domain.identity.sessions import SESSION_PUBLISHER_INFO_KEY
 from spotless.domain.identity.tokens import peek_subject
 from spotless.lib.edge import AllowedHostsMiddleware, cors_config, security_headers
 from spotless.lib.errors import document_problem_responses, exception_handlers, problem_details_plugin
@@ -40,15 +42,16 @@ def create_app(settings: Settings) -> Litestar:
     registry.import_models()
     registry.import_jobs()
     engine = create_engine(settings.database, application_name="spotless-api")
-    db_config = SQLAlchemyAsyncConfig(
-        engine_instance=engine,
-        session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit",
-        set_default_exception_handler=False,
-    )
     redis = create_redis(settings.redis)
     expected_revision = head_revision()
     identity = build_identity(settings, engine)
+    # The request's session is committed by UnitOfWorkMiddleware (db/unit_of_work.py), before the
+    # response is sent; the plugin's default before-send handler only closes it afterwards.
+    db_config = SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_config=AsyncSessionConfig(expire_on_commit=False, info={SESSION_PUBLISHER_INFO_KEY: identity.checker}),
+        set_default_exception_handler=False,
+    )
     limiter = Limiter.from_settings(settings)
 
     @asynccontextmanager
@@ -89,8 +92,11 @@ def create_app(settings: Settings) -> Litestar:
             DefineMiddleware(RateLimitMiddleware, limiter=limiter, settings=settings, principal_resolver=resolver)  # type: ignore[arg-type]
         )
 
-    # Authentication last (innermost): the principal and its RLS scope wrap exactly the handler.
+    # Authentication next to last: the principal and its RLS scope wrap the handler and its commit.
     middleware.append(identity.middleware)  # type: ignore[arg-type]
+    # Innermost: the unit of work commits before the answer leaves and can rerun the handler alone
+    # (no second rate-limit hit, no second authentication).
+    middleware.append(DefineMiddleware(UnitOfWorkMiddleware, session_scope_key=db_config.session_scope_key))  # type: ignore[arg-type]
 
     handlers = registry.controllers()
     if not settings.metrics.enabled:

@@ -88,7 +88,9 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_failures: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES", ge=1, le=1_000)] = 5
     login_max_failures_per_ip: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES_PER_IP", ge=1, le=1_000_000)] = 50
     # From all addresses together (issue 9): a generous ceiling; the per-(account, address) budget is the tight one.
-    login_max_failures_per_account: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", ge=1, le=1_000_000)] = 100
+    login_max_failures_per_account: Annotated[int, _var("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", ge=1, le=1_000_000)] = (
+        100
+    )
     login_lockout_seconds: Annotated[int, _var("AUTH_LOGIN_LOCKOUT_SECONDS", ge=1, le=86_400)] = 900
     password_reset_ttl_minutes: Annotated[int, _var("AUTH_PASSWORD_RESET_TTL_MINUTES", ge=5, le=24 * 60)] = 30
     password_reset_url: Annotated[str, _var("AUTH_PASSWORD_RESET_URL", pattern=r"^https?://[^\s]+$")] = (

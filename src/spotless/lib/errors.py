@@ -143,32 +143,161 @@ def _from_integrity(exc: IntegrityError) -> ProblemDetailsException:
     )
 
 
-def _sqlstate(exc: sa_exc.DBAPIError) -> str:
+# --- database errors (during the handler and at commit) -----------------------------------------
+
+# Set on the ASGI scope by the handler below when a request failed on a serialization failure or a
+# deadlock: the unit of work (db/unit_of_work.py) then runs the whole request once more.
+RETRY_SCOPE_KEY = "spotless.retry_unit_of_work"
+_RETRYABLE_STATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+# The server ended the connection: admin/crash shutdown, cannot connect now, idle-in-transaction timeout.
+_CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "25P03", "25P04"})
+_CONSTRAINT_PROBLEMS: dict[str, Callable[[], ProblemDetailsException]] = {}
+
+
+def register_constraint_problem(constraint: str, problem: Callable[[], ProblemDetailsException]) -> None:
+    """The precise problem for a named constraint (or trigger raising with CONSTRAINT = ...),
+    used wherever it is refused: in a service's flush or at commit (deferred)."""
+    _CONSTRAINT_PROBLEMS[constraint] = problem
+
+
+def _pg_attribute(exc: sa_exc.DBAPIError, name: str) -> Any:
     orig = exc.orig
-    return str(getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None) or "")
+    value = getattr(orig, name, None)
+    if value is None:
+        value = getattr(getattr(orig, "__cause__", None), name, None)
+    return value
 
 
-def _from_database(exc: sa_exc.DBAPIError) -> ProblemDetailsException:
-    """Classes 22 (data) and 23 (integrity) are the client's doing: 400 and 409, never a 500.
-    Services map the constraints they expect to precise problems; this is the safety net."""
-    state = _sqlstate(exc)
-    if state.startswith("22"):
-        return ProblemDetailsException(
-            detail="A value in the request cannot be stored (out of range or containing invalid characters).",
-            status_code=400,
-            type_=PROBLEM_BASE + "validation-error",
-            title="The request is not valid",
-            extra={"errors": []},
-        )
+def _sqlstate(exc: sa_exc.DBAPIError) -> str:
+    return str(_pg_attribute(exc, "sqlstate") or "")
+
+
+def _dbapi_error(exc: BaseException) -> sa_exc.DBAPIError | None:
+    """The database error behind `exc` (advanced-alchemy wraps them in its repository errors)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, sa_exc.DBAPIError):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def db_failure_reason(exc: BaseException) -> str:
+    """A small, stable label for metrics and logs."""
+    db = _dbapi_error(exc)
+    if db is None:
+        return "other"
+    state = _sqlstate(db)
+    if db.connection_invalidated or state.startswith("08") or state in _CONNECTION_STATES:
+        return "connection"
     if state.startswith("23"):
-        logger.warning("unmapped integrity error %s", state)
-        return ProblemDetailsException(
-            detail="The change conflicts with existing data.",
-            status_code=409,
-            type_=PROBLEM_BASE + "conflict",
-            title="Conflicts with the current state",
+        return "constraint"
+    if state.startswith("22"):
+        return "data"
+    if state == "57014":
+        return "timeout"
+    if state == "40001":
+        return "serialization"
+    if state == "40P01":
+        return "deadlock"
+    if state == "55P03":
+        return "lock"
+    if isinstance(db, sa_exc.InterfaceError | sa_exc.OperationalError):
+        return "connection"
+    return "other"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    db = _dbapi_error(exc)
+    return db is not None and _sqlstate(db) in _RETRYABLE_STATES
+
+
+def _problem(
+    status: int, slug: str, title: str, detail: str, retry_after: int | None = None, **extra: Any
+) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        detail=detail,
+        status_code=status,
+        type_=PROBLEM_BASE + slug,
+        title=title,
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
+        extra=extra or None,
+    )
+
+
+def database_problem(exc: BaseException, *, at_commit: bool = False) -> ProblemDetailsException:
+    """What a client is told when the database refused or failed, never the SQL or its values.
+    Classes 22 and 23 are the client's doing (400, 409); a timeout or a lost connection is ours
+    and temporary (503 with Retry-After); a conflict with a concurrent transaction is a 409."""
+    db = _dbapi_error(exc)
+    reason = db_failure_reason(exc)
+    state = _sqlstate(db) if db is not None else ""
+    if reason == "data":
+        return _problem(
+            400,
+            "validation-error",
+            "The request is not valid",
+            "A value in the request cannot be stored (out of range or containing invalid characters).",
+            errors=[],
         )
-    return _from_unhandled(exc)
+    if reason == "constraint":
+        constraint = _pg_attribute(db, "constraint_name") if db is not None else None
+        if constraint in _CONSTRAINT_PROBLEMS:
+            return _CONSTRAINT_PROBLEMS[constraint]()
+        if not at_commit:
+            logger.warning("unmapped integrity error %s", state)
+        return _problem(409, "conflict", "Conflicts with the current state", "The change conflicts with existing data.")
+    if reason == "timeout":
+        return _problem(
+            503,
+            "database-timeout",
+            "The database took too long",
+            "The request ran past the database's time limit and nothing was changed; retry shortly or narrow it.",
+            retry_after=2,
+        )
+    if reason in ("serialization", "deadlock"):
+        return _problem(
+            409,
+            "transaction-conflict",
+            "A concurrent change conflicted with this one",
+            "Another request changed the same data at the same moment and nothing was changed; retry.",
+            retry_after=1,
+        )
+    if reason == "lock":
+        return _problem(
+            409,
+            "resource-busy",
+            "The resource is being changed by another request",
+            "Another request holds this resource right now and nothing was changed; retry shortly.",
+            retry_after=1,
+        )
+    if reason == "connection" or at_commit:
+        return _problem(
+            503,
+            "database-unavailable",
+            "The database is unavailable",
+            "The change could not be stored (the database connection failed); nothing was changed, retry shortly.",
+            retry_after=2,
+        )
+    return _from_unhandled(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+
+
+def _database_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_retryable(exc):
+        request.scope[RETRY_SCOPE_KEY] = True  # type: ignore[literal-required]
+    reason = db_failure_reason(exc)
+    if reason in ("timeout", "serialization", "deadlock", "lock", "connection"):
+        logger.warning("database refused the request: %s", reason)
+    return _render(request, database_problem(exc))
+
+
+def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # advanced-alchemy's repositories wrap database errors (a timeout, a deadlock) in their own.
+    if _dbapi_error(exc) is not None:
+        return _database_handler(request, exc)
+    return _render(request, _from_unhandled(exc))
 
 
 def _from_unhandled(exc: Exception) -> ProblemDetailsException:
@@ -199,6 +328,9 @@ def _render(request: Request[Any, Any, Any], exc: ProblemDetailsException) -> Re
     return response
 
 
+render_problem = _render  # for answers built outside a route handler (a failed commit)
+
+
 def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=_render))
 
@@ -218,8 +350,8 @@ def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, A
         HTTPException: _handler(_from_http_exception),
         NotFoundError: _handler(_from_not_found),
         IntegrityError: _handler(_from_integrity),
-        sa_exc.DBAPIError: _handler(_from_database),
-        Exception: _handler(_from_unhandled),
+        sa_exc.DBAPIError: _database_handler,
+        Exception: _unhandled_handler,
     }
 
 

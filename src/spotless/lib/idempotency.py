@@ -11,12 +11,18 @@ Use it from a handler (it needs the request's session, so it is a helper rather 
                                 lambda: service.create(db_session, principal, data), status_code=201)
 
 How it holds:
-- the key is claimed (row `in_flight`) in its own short transaction, so a concurrent retry sees it
-  at once instead of blocking on the request's transaction;
-- the response is stored in the request's own transaction, which `idempotent` commits, so the
-  effect and its recorded response are durable together;
-- if the handler fails, the claim is released so the client can retry with the same key; a claim
-  left behind by a crashed process is taken over after `IN_FLIGHT_LEASE_SECONDS`.
+- the key is claimed (row `in_flight`, generation N) in its own short transaction, so a concurrent
+  retry sees it at once instead of blocking on the request's transaction;
+- the response is recorded in the request's own transaction, which the unit of work commits with
+  the request's work: the effect and its recorded response are durable together, or neither is;
+- the claim is fenced: a claim left behind (a crashed process, or a request slower than
+  `IN_FLIGHT_LEASE_SECONDS`) is taken over by bumping its generation. The slow first request then
+  finds the fence moved when it records its response and is refused (409, its work rolled back),
+  so the work is done once; and its late release cannot delete the new owner's claim;
+- if the request fails or its commit does, the claim is released so the client can retry;
+- a route may name `secret_fields` (a temporary password): the recorded body has them nulled, so the
+  secret never rests in the table, and a replay answers them as null with an
+  `Idempotent-Withheld` header naming them (the secret was shown once, to the first response).
 Keys are scoped to (organisation, user): two people cannot replay each other's responses.
 Stored responses are kept `RETENTION_HOURS` (purged hourly by the `identity.purge_expired` job).
 """
@@ -24,8 +30,10 @@ Stored responses are kept `RETENTION_HOURS` (purged hourly by the `identity.purg
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -39,7 +47,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.unit_of_work import after_rollback
 from spotless.lib.errors import FieldError, Problem
+
+logger = logging.getLogger("spotless.idempotency")
 
 HEADER = "Idempotency-Key"
 IN_FLIGHT_LEASE_SECONDS = 60
@@ -63,6 +74,8 @@ class IdempotencyKey(TenantMixin, UUIDv7AuditBase):
     locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     response_status: Mapped[int | None] = mapped_column(Integer, default=None)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Bumped when an expired claim is taken over; completing or releasing needs the generation held.
+    claim_generation: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class _Caller(Protocol):
@@ -80,31 +93,39 @@ _CLAIM = text(
                                   created_at, updated_at)
     VALUES (:id, :org, :user, :key, :method, :path, :hash, 'in_flight', now(), now(), now())
     ON CONFLICT ON CONSTRAINT uq_idempotency_keys_org_user_key DO NOTHING
-    RETURNING id
+    RETURNING id, claim_generation
     """
 )
 _EXISTING = text(
     """
-    SELECT id, request_hash, status, response_status, response_body,
-           extract(epoch FROM now() - locked_at) AS age
+    SELECT id, request_hash, status, response_status, response_body
     FROM idempotency_keys WHERE org_id = :org AND user_id = :user AND key = :key
     """
 )
 _TAKE_OVER = text(
     """
-    UPDATE idempotency_keys SET locked_at = now(), updated_at = now()
+    UPDATE idempotency_keys SET locked_at = now(), updated_at = now(), claim_generation = claim_generation + 1
     WHERE id = :id AND status = 'in_flight' AND locked_at < now() - make_interval(secs => :lease)
-    RETURNING id
+    RETURNING id, claim_generation
     """
 )
-_RELEASE = text("DELETE FROM idempotency_keys WHERE id = :id AND status = 'in_flight'")
+_RELEASE = text("DELETE FROM idempotency_keys WHERE id = :id AND status = 'in_flight' AND claim_generation = :gen")
 _COMPLETE = text(
     """
     UPDATE idempotency_keys SET status = 'done', response_status = :status, response_body = :body,
            updated_at = now()
-    WHERE id = :id
+    WHERE id = :id AND status = 'in_flight' AND claim_generation = :gen
+    RETURNING id
     """
 )
+REPLAYED_HEADER = "Idempotent-Replayed"
+WITHHELD_HEADER = "Idempotent-Withheld"
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: UUID
+    generation: int
 
 
 def _engine(request: Request[Any, Any, Any]) -> AsyncEngine:
@@ -137,9 +158,38 @@ def _mismatch() -> Problem:
     )
 
 
+def _superseded() -> Problem:
+    return Problem(
+        409,
+        "idempotency-key-superseded",
+        "This request took too long and was superseded",
+        "A retry with this Idempotency-Key took the request over after its lease expired; this attempt "
+        "was not applied. Retry to get the outcome.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _replay(row: Any, secret_fields: tuple[str, ...]) -> Response[Any]:
+    headers = {REPLAYED_HEADER: "true"}
+    if secret_fields:
+        headers[WITHHELD_HEADER] = ", ".join(secret_fields)
+    return Response(
+        content=row.response_body or b"",
+        status_code=row.response_status or 200,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
 async def _claim(
-    engine: AsyncEngine, caller: _Caller, key: str, method: str, path: str, digest: str
-) -> UUID | Response[Any]:
+    engine: AsyncEngine,
+    caller: _Caller,
+    key: str,
+    method: str,
+    path: str,
+    digest: str,
+    secret_fields: tuple[str, ...],
+) -> _Claim | Response[Any]:
     async with engine.begin() as conn:
         await conn.execute(_SET_ORG, {"org": str(caller.org_id)})
         claimed = (
@@ -155,31 +205,42 @@ async def _claim(
                     "hash": digest,
                 },
             )
-        ).scalar()
+        ).one_or_none()
         if claimed is not None:
-            return claimed  # type: ignore[no-any-return]
+            return _Claim(claimed.id, claimed.claim_generation)
         row = (await conn.execute(_EXISTING, {"org": caller.org_id, "user": caller.user_id, "key": key})).one_or_none()
         if row is None:  # released between our insert and select: treat as in flight, the client retries
             raise _in_flight()
         if row.request_hash != digest:
             raise _mismatch()
         if row.status == "done":
-            return Response(
-                content=row.response_body or b"",
-                status_code=row.response_status or 200,
-                media_type="application/json",
-                headers={"Idempotent-Replayed": "true"},
-            )
-        taken = (await conn.execute(_TAKE_OVER, {"id": row.id, "lease": IN_FLIGHT_LEASE_SECONDS})).scalar()
+            return _replay(row, secret_fields)
+        taken = (await conn.execute(_TAKE_OVER, {"id": row.id, "lease": IN_FLIGHT_LEASE_SECONDS})).one_or_none()
         if taken is None:
             raise _in_flight()
-        return taken  # type: ignore[no-any-return]
+        return _Claim(taken.id, taken.claim_generation)
 
 
-async def _release(engine: AsyncEngine, caller: _Caller, claim_id: UUID) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(_SET_ORG, {"org": str(caller.org_id)})
-        await conn.execute(_RELEASE, {"id": claim_id})
+async def _release(engine: AsyncEngine, org_id: UUID, claim: _Claim) -> None:
+    """After the request's transaction rolled back: free the key, unless someone else holds it now."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(_SET_ORG, {"org": str(org_id)})
+            await conn.execute(_RELEASE, {"id": claim.id, "gen": claim.generation})
+    except Exception:
+        # The claim then expires with its lease; the client's retry waits that long at worst.
+        logger.warning("could not release an idempotency claim", exc_info=True)
+
+
+def _without_secrets(result: Any, body: bytes, secret_fields: tuple[str, ...]) -> bytes:
+    if not secret_fields:
+        return body
+    plain = msgspec.to_builtins(result)
+    if isinstance(plain, dict):
+        for name in secret_fields:
+            if name in plain:
+                plain[name] = None
+    return msgspec.json.encode(plain)
 
 
 async def idempotent(
@@ -190,9 +251,11 @@ async def idempotent(
     *,
     status_code: int = 200,
     required: bool = False,
+    secret_fields: tuple[str, ...] = (),
 ) -> Response[Any]:
     """Run `produce` at most once per Idempotency-Key; its result (a msgspec Struct or any JSON-able
-    value) is the response body. Without the header it simply runs (or 400 when `required`)."""
+    value) is the response body. Without the header it simply runs (or 400 when `required`).
+    `secret_fields` are top-level fields shown to the first response only (never recorded)."""
     key = request.headers.get(HEADER)
     if key is None:
         if required:
@@ -203,18 +266,19 @@ async def idempotent(
     method, path = request.method, request.url.path
     digest = request_hash(method, path, await request.body())
     engine = _engine(request)
-    claimed = await _claim(engine, caller, key, method, path, digest)
+    claimed = await _claim(engine, caller, key, method, path, digest, secret_fields)
     if isinstance(claimed, Response):
         return claimed
-    try:
-        result = await produce()
-        body = msgspec.json.encode(result)
-        await db_session.execute(_COMPLETE, {"id": claimed, "status": status_code, "body": body})
-        await db_session.commit()
-    except BaseException:
-        try:
-            await db_session.rollback()
-        finally:
-            await _release(engine, caller, claimed)
-        raise
+    # Whatever ends the request's transaction without a commit (an error, a failed commit) frees the key.
+    after_rollback(db_session, _release, engine, caller.org_id, claimed)
+    result = await produce()
+    body = msgspec.json.encode(result)
+    recorded = _without_secrets(result, body, secret_fields)
+    completed = (
+        await db_session.execute(
+            _COMPLETE, {"id": claimed.id, "gen": claimed.generation, "status": status_code, "body": recorded}
+        )
+    ).scalar()
+    if completed is None:
+        raise _superseded()
     return Response(content=body, status_code=status_code, media_type="application/json")

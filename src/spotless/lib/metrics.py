@@ -50,3 +50,8 @@ SERIES_MATERIALISE_FAILURES = Counter(
     "Recurring series the materialiser could not expand (left due, retried after a back-off)",
     ["reason"],
 )
+DB_COMMIT_FAILURES = Counter(
+    "db_commit_failures_total",
+    "Request commits the database refused or lost; each answered a problem, never a 2xx",
+    ["reason"],
+)

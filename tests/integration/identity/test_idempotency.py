@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from spotless.lib.idempotency import IN_FLIGHT_LEASE_SECONDS, request_hash
 from tests.support.identity import add_member, signup, unique_email
+from tests.support.scheduling_factories import api_world, next_weekday
 
 
 def _json(body: dict) -> bytes:
@@ -36,7 +37,7 @@ async def test_same_key_and_body_replays_the_first_response(client, owner_engine
     assert first.status_code == 201, first.text
     again = await _post(client, "/v1/iam/users", owner, "create-1", body)
     assert again.status_code == 201
-    assert again.json() == first.json()  # same user, same (once-shown) temporary password
+    assert again.json()["user"] == first.json()["user"]  # the same member, not a second one
     assert again.headers["idempotent-replayed"] == "true"
     assert await _users(owner_engine, owner.org_id) == 2
     audit = (await client.get("/v1/admin/audit", params={"action": "user.create"}, headers=owner.headers)).json()
@@ -120,7 +121,8 @@ async def test_temp_password_reset_is_idempotent(client):
     first = await _post(client, path, owner, "reset-1")
     again = await _post(client, path, owner, "reset-1")
     assert first.status_code == again.status_code == 200
-    assert first.json()["temp_password"] == again.json()["temp_password"]
+    assert first.json()["temp_password"] and again.json()["temp_password"] is None  # shown once only
+    assert again.json()["user_id"] == first.json()["user_id"]
     audit = (
         await client.get("/v1/admin/audit", params={"action": "user.reset_temp_password"}, headers=owner.headers)
     ).json()
@@ -134,3 +136,123 @@ async def test_a_malformed_key_is_400(client):
     response = await _post(client, "/v1/iam/users", owner, "x" * 300, {"email": unique_email(), "role": "viewer"})
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+# --- secrets are shown once, never recorded or replayed ----------------------------------------
+
+
+async def _recorded_bodies(owner_engine) -> list[bytes]:
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(text("SELECT response_body FROM idempotency_keys WHERE response_body IS NOT NULL"))
+        return [bytes(r[0]) for r in rows]
+
+
+async def test_a_temporary_password_is_never_recorded_nor_replayed(client, owner_engine):
+    owner = await signup(client)
+    body = {"email": unique_email(), "role": "viewer"}
+    first = await _post(client, "/v1/iam/users", owner, "secret-1", body)
+    assert first.status_code == 201, first.text
+    secret = first.json()["temp_password"]
+    assert secret  # the first answer shows it, once
+    bodies = await _recorded_bodies(owner_engine)
+    assert bodies and all(secret.encode() not in b for b in bodies)
+    again = await _post(client, "/v1/iam/users", owner, "secret-1", body)
+    assert again.status_code == 201
+    assert again.json()["temp_password"] is None
+    assert secret not in again.text
+    assert again.headers["idempotent-withheld"] == "temp_password"
+
+    member_id = first.json()["user"]["id"]
+    reset = await _post(client, f"/v1/iam/users/{member_id}/reset-temp-password", owner, "secret-2")
+    reset_secret = reset.json()["temp_password"]
+    assert reset.status_code == 200 and reset_secret
+    assert all(reset_secret.encode() not in b for b in await _recorded_bodies(owner_engine))
+    replay = await _post(client, f"/v1/iam/users/{member_id}/reset-temp-password", owner, "secret-2")
+    assert replay.status_code == 200 and replay.json()["temp_password"] is None
+    assert reset_secret not in replay.text
+
+
+# --- fenced leases: a slow request cannot run twice, nor free its successor's claim -----------
+
+
+async def _waiting_on_locks(owner_engine) -> list[int]:
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'spotless-api' AND wait_event_type = 'Lock' ORDER BY query_start"
+            )
+        )
+        return [r[0] for r in rows]
+
+
+async def _until(predicate, what: str) -> None:
+    for _ in range(200):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _expire_lease(owner_engine) -> None:
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE idempotency_keys SET locked_at = now() - make_interval(secs => :s)"),
+            {"s": IN_FLIGHT_LEASE_SECONDS * 2},
+        )
+
+
+async def _bookings(owner_engine, org_id) -> int:
+    async with owner_engine.connect() as conn:
+        return (await conn.execute(text("SELECT count(*) FROM booking WHERE org_id = :o"), {"o": org_id})).scalar_one()
+
+
+async def _two_requests_stalled_on_one_key(client, owner_engine, holder):
+    """Request A claims the key and stalls (the test holds a lock on `booking`); its lease then
+    expires and request B, a retry with the same key, takes the claim over and stalls too."""
+    owner = await signup(client)
+    world = await api_world(client, owner, workers=0)
+    body = world.booking(next_weekday(2, weeks_ahead=2), 10, workers=[])
+    await holder.execute(text("LOCK TABLE booking IN EXCLUSIVE MODE"))
+    first = asyncio.create_task(_post(client, "/v1/bookings", owner, "slow", body))
+    await _until(lambda: _stalled(owner_engine, 1), "the first request to stall")
+    await _expire_lease(owner_engine)
+    second = asyncio.create_task(_post(client, "/v1/bookings", owner, "slow", body))
+    await _until(lambda: _stalled(owner_engine, 2), "the retry to take over and stall")
+    return owner, body, first, second
+
+
+async def _stalled(owner_engine, n: int) -> bool:
+    return len(await _waiting_on_locks(owner_engine)) >= n
+
+
+async def test_a_request_slower_than_its_lease_does_not_run_twice(client, owner_engine):
+    async with owner_engine.connect() as holder:
+        owner, body, first, second = await _two_requests_stalled_on_one_key(client, owner_engine, holder)
+        await holder.commit()  # both go on
+        slow, retry = await first, await second
+    assert retry.status_code == 201, retry.text
+    assert slow.status_code == 409, slow.text
+    assert slow.json()["type"] == "/problems/idempotency-key-superseded"
+    assert await _bookings(owner_engine, owner.org_id) == 1  # the work happened once
+    replay = await _post(client, "/v1/bookings", owner, "slow", body)
+    assert replay.status_code == 201 and replay.json()["id"] == retry.json()["id"]
+
+
+async def test_a_late_failure_does_not_free_the_new_owners_claim(client, owner_engine):
+    async with owner_engine.connect() as holder:
+        owner, body, first, second = await _two_requests_stalled_on_one_key(client, owner_engine, holder)
+        oldest = (await _waiting_on_locks(owner_engine))[0]
+        async with owner_engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": oldest})
+        failed = await first  # the first request fails late (its connection died)
+        assert failed.status_code == 503, failed.text
+        async with owner_engine.connect() as conn:
+            claim = (await conn.execute(text("SELECT status, claim_generation FROM idempotency_keys"))).one()
+        assert tuple(claim) == ("in_flight", 1)  # still the retry's claim
+        busy = await _post(client, "/v1/bookings", owner, "slow", body)
+        assert busy.status_code == 409 and busy.json()["type"] == "/problems/idempotency-key-in-flight"
+        await holder.commit()
+        retry = await second
+    assert retry.status_code == 201, retry.text
+    assert await _bookings(owner_engine, owner.org_id) == 1

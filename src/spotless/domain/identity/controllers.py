@@ -40,7 +40,6 @@ from spotless.domain.identity.schemas import (
     TempPassword,
     TokenPair,
 )
-from spotless.domain.identity.sessions import commit_and_publish
 from spotless.domain.identity.throttle import account_key
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import ProblemDocument
@@ -248,23 +247,29 @@ class IamUsersController(Controller):
     @post(
         "/{user_id:uuid}/reset-temp-password",
         operation_id="resetTempPassword",
-        summary="Issue a new temporary password (shown once, or mailed with EMAIL_TEMP_PASSWORDS); ends the member's sessions",
+        summary=(
+            "Issue a new temporary password (shown once, or mailed with EMAIL_TEMP_PASSWORDS); ends the member's "
+            "sessions (Idempotency-Key supported: a replay never shows the password again)"
+        ),
         opt=USERS,
         status_code=HTTP_200_OK,
         responses=_problem(409, "The account belongs to other organisations too (`/problems/shared-account`)"),
     )
     async def reset_temp_password(
         self,
+        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         identity: IdentityRuntime,
         principal: Principal,
         user_id: UUID,
-    ) -> TempPassword:
-        # No Idempotency-Key replay here: a stored response would keep the password at rest and hand
-        # it out again. A retry issues a newer password, which ends the previous one.
-        result = await iam.reset_temp_password(db_session, identity, principal, user_id)
-        await commit_and_publish(db_session, identity.checker)
-        return result
+    ) -> Response[TempPassword]:
+        return await idempotent(
+            request,
+            db_session,
+            principal,
+            lambda: iam.reset_temp_password(db_session, identity, principal, user_id),
+            secret_fields=("temp_password",),
+        )
 
     @post(
         "/{user_id:uuid}/role",
@@ -282,7 +287,6 @@ class IamUsersController(Controller):
         data: RoleChange,
     ) -> Member:
         member = await iam.change_role(db_session, principal, user_id, data.role)
-        await commit_and_publish(db_session, identity.checker)
         return member
 
     @post(
@@ -296,7 +300,6 @@ class IamUsersController(Controller):
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> Member:
         member = await iam.set_active(db_session, principal, user_id, False)
-        await commit_and_publish(db_session, identity.checker)
         return member
 
     @post(
@@ -310,7 +313,6 @@ class IamUsersController(Controller):
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> Member:
         member = await iam.set_active(db_session, principal, user_id, True)
-        await commit_and_publish(db_session, identity.checker)
         return member
 
     @post(
@@ -324,7 +326,6 @@ class IamUsersController(Controller):
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> SessionsRevoked:
         result = await iam.logout_member(db_session, principal, user_id)
-        await commit_and_publish(db_session, identity.checker)
         return result
 
 

@@ -217,7 +217,12 @@ class TempPassword(msgspec.Struct, kw_only=True):
     # "response": shown here once (never stored, never replayed); "email": minted and mailed by the
     # email job at send time (EMAIL_TEMP_PASSWORDS=true), so it is null here.
     delivery: str
-    temp_password: str | None
+    temp_password: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Shown once. Null when an Idempotency-Key replay answers (header Idempotent-Withheld)."
+        ),
+    ]
 
 
 class RoleChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

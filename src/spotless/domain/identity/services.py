@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from spotless.db.engine import apply_org_now
+from spotless.db.unit_of_work import after_commit, commit_despite_error
 from spotless.domain.audit.services import record_audit
 from spotless.domain.identity import passwords, validation
 from spotless.domain.identity.authn import IdentityRuntime
@@ -41,7 +42,6 @@ from spotless.domain.identity.sessions import (
     IssuedTokens,
     RefreshReuse,
     act_as_user,
-    commit_and_publish,
     invalid_refresh,
     open_session,
     revoke_everywhere,
@@ -206,8 +206,7 @@ async def signup(db: AsyncSession, rt: IdentityRuntime, data: SignupRequest, cli
     tokens = await open_session(
         db, settings, org_id=org_id, user_id=user_id, email=user.email, ip=client.ip, user_agent=client.user_agent
     )
-    await db.commit()
-    await _remember(rt, tokens, user, "owner")
+    after_commit(db, _remember, rt, tokens, user, "owner")
     return _auth_result(tokens, user, org, "owner")
 
 
@@ -302,8 +301,7 @@ async def login(db: AsyncSession, rt: IdentityRuntime, data: LoginRequest, clien
     tokens = await open_session(
         db, settings, org_id=org.id, user_id=user.id, email=user.email, ip=client.ip, user_agent=client.user_agent
     )
-    await db.commit()
-    await _remember(rt, tokens, user, membership.role)
+    after_commit(db, _remember, rt, tokens, user, membership.role)
     LOGIN_ATTEMPTS.labels(outcome="ok").inc()
     return _auth_result(tokens, user, org, membership.role)
 
@@ -331,10 +329,9 @@ async def refresh(db: AsyncSession, rt: IdentityRuntime, refresh_token: str) -> 
     except RefreshReuse as reuse:
         REFRESH_REUSE.inc()
         await revoke_sessions(db, org_id, reuse.session.user_id, "refresh_reuse", session_id=reuse.session.id)
-        await commit_and_publish(db, rt.checker)
+        commit_despite_error(db)  # the 401 below must not roll the revocation back
         logger.warning("refresh token reused; session revoked", extra={"session_id": str(reuse.session.id)})
         raise invalid_refresh("This refresh token was already used; the session has been revoked.") from None
-    await db.commit()
     return TokenPair(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
@@ -345,7 +342,6 @@ async def refresh(db: AsyncSession, rt: IdentityRuntime, refresh_token: str) -> 
 
 async def logout(db: AsyncSession, rt: IdentityRuntime, principal: Principal) -> None:
     await revoke_sessions(db, principal.org_id, principal.user_id, "logout", session_id=principal.session_id)
-    await commit_and_publish(db, rt.checker)
 
 
 async def me(db: AsyncSession, principal: Principal) -> Me:
@@ -389,7 +385,6 @@ async def change_password(
     # The current session stays, but its cached state (password change pending) must be refreshed.
     session_changed(db, principal.org_id, principal.user_id)
     record_audit(db, principal, "user.password_change", "user", user.id)
-    await commit_and_publish(db, rt.checker)
 
 
 async def request_password_reset(db: AsyncSession, rt: IdentityRuntime, email_raw: str, client: Client) -> None:
@@ -412,7 +407,6 @@ async def request_password_reset(db: AsyncSession, rt: IdentityRuntime, email_ra
     )
     db.add(token)
     enqueue(db, RESET_JOB, str(user_id), str(token.id))
-    await db.commit()
 
 
 async def prepare_reset_email(
@@ -485,4 +479,3 @@ async def confirm_password_reset(db: AsyncSession, rt: IdentityRuntime, token: s
     user.must_change_password = False
     user.password_changed_at = now
     await revoke_everywhere(db, user_id, "password_reset")
-    await commit_and_publish(db, rt.checker)

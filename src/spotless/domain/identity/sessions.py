@@ -1,9 +1,9 @@
 """Server-side sessions: open one (tokens), revoke, and publish changes to every node.
 
 A change that affects sessions (logout, deactivate, role, password) calls `session_changed` in
-its transaction: that enqueues `identity.sync_sessions` (durable safety net) and remembers the
-member; `commit_and_publish` then commits and writes the new truth to Redis at once, so the very
-next request on any node sees it."""
+its transaction: that enqueues `identity.sync_sessions` (durable safety net) and, once the
+request's unit of work has committed (and before the response is sent), writes the new truth to
+Redis, so the very next request on any node sees it. A rollback publishes nothing."""
 
 from __future__ import annotations
 
@@ -13,22 +13,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import event, select, text, update
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
+from spotless.db.unit_of_work import collect_after_commit, pending_items
 from spotless.domain.identity.models import AuthSession, RefreshToken
 from spotless.domain.identity.session_cache import SessionChecker
 from spotless.domain.identity.tokens import compose, hash_secret, issue_access_token, new_secret
-from spotless.lib.errors import Problem
+from spotless.lib.errors import Problem, register_constraint_problem
 from spotless.lib.jobs import enqueue
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity.sessions")
 
-_PENDING = "identity_sessions_changed"
+# The request session's info carries the checker that publishes (set in app.py); sessions of
+# jobs have none and rely on the queued identity.sync_sessions alone.
+SESSION_PUBLISHER_INFO_KEY = "identity_session_publisher"
 _SET_USER = text("SELECT set_config('app.user_id', :user, true)")
 
 
@@ -105,8 +106,8 @@ def invalid_refresh(detail: str = "The refresh token is invalid or has expired."
 
 async def rotate(db: AsyncSession, settings: Settings, org_id: UUID, secret: str, email_of: Any) -> IssuedTokens:
     """Use a refresh token once: mark it used and issue the next pair. A second use of the same
-    token revokes the session (the token leaked, or two clients share it): the caller commits
-    that revocation before answering 401."""
+    token revokes the session (the token leaked, or two clients share it): the caller keeps that
+    revocation with `commit_despite_error` before answering 401."""
     now = datetime.now(UTC)
     token = (
         await db.execute(
@@ -171,26 +172,21 @@ async def revoke_everywhere(db: AsyncSession, user_id: UUID, reason: str, *, kee
 
 
 def session_changed(db: AsyncSession, org_id: UUID, user_id: UUID) -> None:
-    pending: set[tuple[UUID, UUID]] = db.sync_session.info.setdefault(_PENDING, set())
-    if (org_id, user_id) not in pending:
-        pending.add((org_id, user_id))
-        enqueue(db, "identity.sync_sessions", str(org_id), str(user_id))
+    if any(item[1:] == (org_id, user_id) for item in pending_items(db, _publish_after_commit)):
+        return
+    publisher: SessionChecker | None = db.sync_session.info.get(SESSION_PUBLISHER_INFO_KEY)
+    collect_after_commit(db, _publish_after_commit, (publisher, org_id, user_id))
+    enqueue(db, "identity.sync_sessions", str(org_id), str(user_id))
 
 
-async def commit_and_publish(db: AsyncSession, checker: SessionChecker) -> None:
-    """Commit, then publish every changed member's sessions to Redis (the queued job repeats
-    it if Redis cannot be reached now)."""
-    try:
-        await db.commit()
-    except SAIntegrityError as exc:
-        await db.rollback()
-        if "memberships_last_owner" in str(exc.orig):
-            raise last_owner() from None
-        raise
-    pending: set[tuple[UUID, UUID]] = db.sync_session.info.pop(_PENDING, set())
-    for org_id, user_id in pending:
+async def _publish_after_commit(changed: list[tuple[SessionChecker | None, UUID, UUID]]) -> None:
+    """After commit, before the response: copy every changed member's sessions to Redis (the
+    queued job repeats it if Redis cannot be reached now)."""
+    for publisher, org_id, user_id in changed:
+        if publisher is None:
+            continue
         try:
-            await checker.publish_member(org_id, user_id)
+            await publisher.publish_member(org_id, user_id)
         except Exception:
             logger.warning("session change not yet in Redis; identity.sync_sessions will publish it", exc_info=True)
 
@@ -204,6 +200,4 @@ def last_owner() -> Problem:
     )
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+register_constraint_problem("memberships_last_owner", last_owner)

@@ -1,8 +1,8 @@
 """What every scheduling rule needs about the organisation: its zone, travel buffer and slot step.
 
 Also the after-commit booking counter: `bookings_total{action}` counts an action only once the
-transaction that made it has committed, so a rolled-back request (a conflict, a crash) is never
-counted."""
+outermost transaction that made it has committed, so a rolled-back request (a conflict, a crash)
+is never counted."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from datetime import timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from spotless.db.unit_of_work import collect_after_commit
 from spotless.domain.identity.models import Organization
 from spotless.domain.scheduling import timeutil
 from spotless.domain.scheduling.models import SchedulingSettings
@@ -23,7 +24,6 @@ from spotless.lib.metrics import BOOKINGS
 
 DEFAULT_BUFFER_MINUTES = 0
 DEFAULT_STEP_MINUTES = 30
-_PENDING_COUNTS = "scheduling_booking_counts"
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,11 @@ async def update_settings(
 
 
 def count_after_commit(session: AsyncSession | Session, action: str, amount: int = 1) -> None:
-    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
-    counts: dict[str, int] = sync_session.info.setdefault(_PENDING_COUNTS, {})
-    counts[action] = counts.get(action, 0) + amount
+    """Counted once the outermost transaction commits; a savepoint rolled back around it (a
+    conflicting occurrence) drops only its own count."""
+    collect_after_commit(session, _count_committed, (action, amount))
 
 
-@event.listens_for(Session, "after_commit")
-def _count_committed(session: Session) -> None:
-    for action, amount in (session.info.pop(_PENDING_COUNTS, None) or {}).items():
+def _count_committed(counted: list[tuple[str, int]]) -> None:
+    for action, amount in counted:
         BOOKINGS.labels(action=action).inc(amount)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session: Session) -> None:
-    # Fires on the real (outermost) rollback only; a savepoint rollback keeps the other counts.
-    session.info.pop(_PENDING_COUNTS, None)

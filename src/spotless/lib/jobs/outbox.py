@@ -1,5 +1,6 @@
 """Durable enqueue: a job is a row written in the caller's transaction, handed to the broker only
-after commit. A rollback discards it; Redis being down at commit time only delays it."""
+after the outermost transaction commits (a savepoint rolled back elsewhere in it keeps it). A
+rollback discards it; Redis being down at commit time only delays it."""
 
 from __future__ import annotations
 
@@ -12,19 +13,18 @@ from typing import Any
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import DateTime, Index, Integer, String, Text, event, func, select, text
+from sqlalchemy import DateTime, Index, Integer, String, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from uuid_utils.compat import uuid7
 
 from spotless.db.base import UUIDv7AuditBase
+from spotless.db.unit_of_work import collect_after_commit
 from spotless.lib.jobs.registry import get_job
 from spotless.lib.metrics import OUTBOX_PENDING, OUTBOX_RELAY_ERRORS, OUTBOX_RELAYED
 
 logger = logging.getLogger("spotless.jobs.outbox")
-
-_PENDING_IDS = "outbox_pending_ids"
 
 
 class JobOutbox(UUIDv7AuditBase):
@@ -56,7 +56,7 @@ def enqueue(session: AsyncSession | Session, job_name: str, *args: Any, **kwargs
     )
     sync_session = session.sync_session if isinstance(session, AsyncSession) else session
     sync_session.add(row)
-    sync_session.info.setdefault(_PENDING_IDS, []).append(row.id)
+    collect_after_commit(sync_session, _deliver_after_commit, row.id)
     return row.id
 
 
@@ -177,13 +177,6 @@ def current_relay() -> OutboxRelay | None:
     return _relay
 
 
-@event.listens_for(Session, "after_commit")
-def _deliver_after_commit(session: Session) -> None:
-    ids = session.info.pop(_PENDING_IDS, None)
-    if ids and _relay is not None:
+def _deliver_after_commit(ids: list[uuid.UUID]) -> None:
+    if _relay is not None:
         _relay.kick(ids)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_IDS, None)
