@@ -69,7 +69,7 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    engine = create_async_engine(_url(), poolclass=pool.NullPool, hide_parameters=True)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
     await engine.dispose()
