@@ -88,11 +88,11 @@ _ADOPT_GROUP_ROLE = """
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}')
-       AND NOT pg_has_role('{owner}', '{role}', 'MEMBER') THEN
+       AND NOT pg_has_role('{owner}', '{role}', 'MEMBER WITH ADMIN OPTION') THEN
         BEGIN
             GRANT {role} TO {owner} WITH ADMIN OPTION;
         EXCEPTION WHEN OTHERS THEN
-            IF NOT pg_has_role('{owner}', '{role}', 'MEMBER') THEN
+            IF NOT pg_has_role('{owner}', '{role}', 'MEMBER WITH ADMIN OPTION') THEN
                 RAISE;
             END IF;
         END;

@@ -62,30 +62,49 @@ def create_group_role_sql(role: str) -> str:
     """  # noqa: S608 (names pass role_name(): plain identifiers only)
 
 
-def grant_role_to_migrator_sql(role: str, *, required: bool) -> str:
-    """Make the migrating user a member of `role` (PostgreSQL 16+ does not do it for the creator).
+def can_set_role_sql(var: str, member: str, role: str) -> str:
+    """PL/pgSQL that sets boolean `var`: may `member` act as `role` (SET ROLE, ALTER ... OWNER TO)?
+    PostgreSQL 16+ splits membership into ADMIN / INHERIT / SET options, and the creator of a role
+    holds ADMIN only, which counts as MEMBER but not as SET; before 16, MEMBER is the test.
+    `member` is an SQL expression (`current_user`, or a quoted name)."""
+    role = role_name(role)
+    return f"""
+            IF current_setting('server_version_num')::int >= 160000 THEN
+                {var} := pg_has_role({member}, '{role}', 'SET');
+            ELSE
+                {var} := pg_has_role({member}, '{role}', 'MEMBER');
+            END IF;"""
 
-    `required`: the migration hands objects to this role, which needs membership; fail with a
-    message an operator can act on rather than a bare "must be able to SET ROLE" later."""
+
+def grant_role_to_migrator_sql(role: str, *, required: bool) -> str:
+    """Let the migrating user act as `role` (PostgreSQL 16+ does not let a role's creator do so).
+
+    `required`: the migration hands objects to this role, which needs it; fail with a message an
+    operator can act on rather than a bare "must be able to SET ROLE" later."""
     role = role_name(role)
     on_failure = (
-        f"RAISE EXCEPTION 'the migration user % must be a member of {role}: as a role holding ADMIN OPTION "
-        f"on {role} (its creator, or the cluster admin) run GRANT {role} TO %', current_user, current_user"
+        f"RAISE EXCEPTION 'the migration user % must be able to SET ROLE {role}: as a role holding ADMIN "
+        f"OPTION on {role} (its creator, or the cluster admin) run GRANT {role} TO %', current_user, current_user"
         if required
         else f"RAISE NOTICE 'the migration user is not a member of {role} (only needed when it also logs the app in)'"
     )
     return f"""
         DO $$
+        DECLARE
+            can_set boolean;
         BEGIN
-            IF NOT pg_has_role(current_user, '{role}', 'MEMBER') THEN
+            {can_set_role_sql("can_set", "current_user", role)}
+            IF NOT can_set THEN
                 BEGIN
+                    -- A new grant from us: SET and INHERIT by default (16+), plain membership before.
                     EXECUTE format('GRANT {role} TO %I', current_user);
                 EXCEPTION WHEN OTHERS THEN
                     -- Another migrator may have granted it at the same moment; judge by the result.
                     NULL;
                 END;
             END IF;
-            IF NOT pg_has_role(current_user, '{role}', 'MEMBER') THEN
+            {can_set_role_sql("can_set", "current_user", role)}
+            IF NOT can_set THEN
                 {on_failure};
             END IF;
         END $$;

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from spotless.db.rls import APP_ROLE, role_name
+from spotless.db.rls import APP_ROLE, can_set_role_sql, role_name
 
 
 def ensure_login_role_sql(login: str, member_of: str = APP_ROLE) -> str:
@@ -27,8 +27,11 @@ def ensure_login_role_sql(login: str, member_of: str = APP_ROLE) -> str:
     CREATE or GRANT race finds the wanted state and carries on. Refuses to turn the migrating
     user itself, or any superuser or RLS-bypassing role, into the app's login."""
     login, member_of = role_name(login), role_name(member_of)
+    can_set = can_set_role_sql("can_set", f"'{login}'", member_of)
     return f"""
         DO $$
+        DECLARE
+            can_set boolean;
         BEGIN
             IF '{login}' = current_user THEN
                 RAISE EXCEPTION 'the app login {login} must not be the migrating owner';
@@ -43,11 +46,14 @@ def ensure_login_role_sql(login: str, member_of: str = APP_ROLE) -> str:
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}' AND (rolsuper OR rolbypassrls)) THEN
                 RAISE EXCEPTION 'the app login {login} is a superuser or bypasses RLS: pick another role';
             END IF;
-            IF NOT pg_has_role('{login}', '{member_of}', 'MEMBER') THEN
+            -- The app's connections SET ROLE to {member_of}: on 16+ that needs the SET option.
+            {can_set}
+            IF NOT can_set THEN
                 BEGIN
                     GRANT {member_of} TO {login};
                 EXCEPTION WHEN OTHERS THEN
-                    IF NOT pg_has_role('{login}', '{member_of}', 'MEMBER') THEN
+                    {can_set}
+                    IF NOT can_set THEN
                         RAISE;
                     END IF;
                 END;
