@@ -9,6 +9,7 @@ Revision ID: 0005_dbpriv
 Revises: 0004
 Create Date: 2026-12-01
 """
+
 from __future__ import annotations
 
 import advanced_alchemy.types
@@ -25,8 +26,15 @@ depends_on = None
 
 # Tables other tenant tables point at: UNIQUE (org_id, id) is what a composite reference needs.
 KEYED = (
-    "auth_sessions", "client", "client_address", "worker", "team", "service",
-    "booking_series", "booking", "booking_assignment",
+    "auth_sessions",
+    "client",
+    "client_address",
+    "worker",
+    "team",
+    "service",
+    "booking_series",
+    "booking",
+    "booking_assignment",
 )
 # (table, column, target, on delete, existed before as a plain `id` reference)
 REFERENCES = (
@@ -68,7 +76,21 @@ def _action(column: str, ondelete: str) -> str:
     return f"SET NULL ({column})" if ondelete == "SET NULL" else ondelete
 
 
+def _tables() -> list[str]:
+    return sorted({*KEYED, *(r[0] for r in REFERENCES), *(r[2] for r in REFERENCES)})
+
+
+def _force_rls(on: bool) -> None:
+    """The owner is under forced RLS too, and PostgreSQL validates a new foreign key against the
+    existing rows with a query that RLS filters: with it forced, rows of the referenced table would
+    look missing (or the check would see nothing). Lift it inside this transaction (no one else
+    sees the change) and put it back before commit."""
+    for table in _tables():
+        op.execute(f"ALTER TABLE {table} {'' if on else 'NO '}FORCE ROW LEVEL SECURITY")
+
+
 def upgrade() -> None:
+    _force_rls(False)
     for table in KEYED:
         op.create_unique_constraint(f"uq_{table}_org_id_id", table, ["org_id", "id"])
     for table, column, target, ondelete, existed in REFERENCES:
@@ -91,16 +113,22 @@ def upgrade() -> None:
         sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"], ["organization.id"], name=op.f("fk_booking_series_worker_org_id_organization"),
+            ["org_id"],
+            ["organization.id"],
+            name=op.f("fk_booking_series_worker_org_id_organization"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["series_id", "org_id"], ["booking_series.id", "booking_series.org_id"],
-            name=op.f("fk_booking_series_worker_series_id_booking_series"), ondelete="CASCADE",
+            ["series_id", "org_id"],
+            ["booking_series.id", "booking_series.org_id"],
+            name=op.f("fk_booking_series_worker_series_id_booking_series"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["worker_id", "org_id"], ["worker.id", "worker.org_id"],
-            name=op.f("fk_booking_series_worker_worker_id_worker"), ondelete="RESTRICT",
+            ["worker_id", "org_id"],
+            ["worker.id", "worker.org_id"],
+            name=op.f("fk_booking_series_worker_worker_id_worker"),
+            ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_booking_series_worker")),
         sa.UniqueConstraint("series_id", "worker_id", name="uq_booking_series_worker_series_id_worker_id"),
@@ -108,9 +136,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_booking_series_worker_org_id"), "booking_series_worker", ["org_id"], unique=False)
     op.create_index(op.f("ix_booking_series_worker_worker_id"), "booking_series_worker", ["worker_id"], unique=False)
 
-    # The owner is under forced RLS too: lift it for this one copy across organisations (the
-    # transaction makes it invisible to everyone else), then put it back.
-    op.execute("ALTER TABLE booking_series NO FORCE ROW LEVEL SECURITY")
+    # Still without forced RLS: the copy reads every organisation's series.
     op.execute(
         """
         INSERT INTO booking_series_worker (id, org_id, series_id, worker_id, position, created_at, updated_at)
@@ -119,8 +145,8 @@ def upgrade() -> None:
         ON CONFLICT (series_id, worker_id) DO NOTHING
         """
     )
-    op.execute("ALTER TABLE booking_series FORCE ROW LEVEL SECURITY")
     op.drop_column("booking_series", "worker_ids")
+    _force_rls(True)
     enable_tenant_rls(op, "booking_series_worker")
 
 
@@ -130,7 +156,7 @@ def downgrade() -> None:
         "booking_series",
         sa.Column("worker_ids", postgresql.ARRAY(guid), server_default=sa.text("'{}'"), nullable=False),
     )
-    op.execute("ALTER TABLE booking_series NO FORCE ROW LEVEL SECURITY")
+    _force_rls(False)
     op.execute("ALTER TABLE booking_series_worker NO FORCE ROW LEVEL SECURITY")
     op.execute(
         """
@@ -140,7 +166,6 @@ def downgrade() -> None:
         WHERE w.series_id = s.id
         """
     )
-    op.execute("ALTER TABLE booking_series FORCE ROW LEVEL SECURITY")
     op.alter_column("booking_series", "worker_ids", server_default=None)
     op.drop_table("booking_series_worker")
     for table, column, target, ondelete, existed in reversed(REFERENCES):
@@ -150,3 +175,4 @@ def downgrade() -> None:
             op.create_foreign_key(name, table, target, [column], ["id"], ondelete=ondelete)
     for table in reversed(KEYED):
         op.drop_constraint(f"uq_{table}_org_id_id", table, type_="unique")
+    _force_rls(True)

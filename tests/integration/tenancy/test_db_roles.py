@@ -6,15 +6,20 @@ only a member of the application role, owns nothing and cannot change the schema
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from alembic import command
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.db.engine import create_engine
-from spotless.db.migrations import head_revision, upgrade
+from spotless.db.migrations import alembic_config, head_revision, upgrade
+from spotless.settings import Settings
 from tests.conftest import ADMIN_URL, APP_LOGIN_ROLE, OWNER_ROLE, _as_user, _with_database, make_settings
 
 
@@ -34,9 +39,13 @@ async def test_the_tables_belong_to_a_non_superuser_owner(owner_engine: AsyncEng
     assert (flags.rolsuper, flags.rolbypassrls, flags.rolcreaterole) == (False, False, True)
 
 
-async def test_a_fresh_database_migrates_to_head_as_the_non_superuser_owner() -> None:
-    """Before: 0004 handed its function to spotless_definer without CREATE on the schema, which
-    only a superuser may skip ("permission denied for schema public")."""
+def downgrade(settings: Settings, revision: str) -> None:
+    command.downgrade(alembic_config(settings.database.migration_url), revision)
+
+
+@contextlib.asynccontextmanager
+async def _fresh_database() -> AsyncIterator[str]:
+    """An empty database owned by the non-superuser owner; yields the owner's URL."""
     name = f"spotless_fresh_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(ADMIN_URL)
     try:
@@ -44,7 +53,19 @@ async def test_a_fresh_database_migrates_to_head_as_the_non_superuser_owner() ->
     finally:
         await admin.close()
     try:
-        owner_url = _as_user(_with_database(ADMIN_URL, name), OWNER_ROLE)
+        yield _as_user(_with_database(ADMIN_URL, name), OWNER_ROLE)
+    finally:
+        admin = await asyncpg.connect(ADMIN_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def test_a_fresh_database_migrates_to_head_as_the_non_superuser_owner() -> None:
+    """Before: 0004 handed its function to spotless_definer without CREATE on the schema, which
+    only a superuser may skip ("permission denied for schema public")."""
+    async with _fresh_database() as owner_url:
         settings = make_settings(DATABASE_MIGRATION_URL=owner_url)
         await asyncio.to_thread(upgrade, settings)
         conn = await asyncpg.connect(owner_url)
@@ -58,10 +79,59 @@ async def test_a_fresh_database_migrates_to_head_as_the_non_superuser_owner() ->
         finally:
             await conn.close()
         assert definer_functions and {r["owner"] for r in definer_functions} == {"spotless_definer"}
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL)
+
+
+_ORG_A, _ORG_B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
+_ROWS_AT_0004 = f"""
+INSERT INTO organization (id, name, slug, timezone, currency, locale, business_hours, tax_rate_bps, created_at,
+                          updated_at)
+VALUES ('{_ORG_A}', 'A', 'a', 'UTC', 'CAD', 'en', '{{}}', 0, now(), now()),
+       ('{_ORG_B}', 'B', 'b', 'UTC', 'CAD', 'en', '{{}}', 0, now(), now());
+INSERT INTO client (id, org_id, name, tags, blocked, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000c1', '{_ORG_A}', 'c', '{{}}', false, now(), now());
+INSERT INTO client_address (id, org_id, client_id, line1, city, country, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000a1', '{_ORG_A}', '00000000-0000-0000-0000-0000000000c1', 'l', 'c', 'CA',
+        now(), now());
+INSERT INTO service (id, org_id, name, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000d1', '{_ORG_A}', 's', now(), now());
+INSERT INTO worker (id, org_id, name, skills, active, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000e1', '{_ORG_A}', 'w1', '{{}}', true, now(), now()),
+       ('00000000-0000-0000-0000-0000000000e2', '{_ORG_A}', 'w2', '{{}}', true, now(), now());
+INSERT INTO booking_series (id, org_id, client_id, address_id, service_id, worker_ids, frequency, interval, start_time,
+                            timezone, anchor_date, params, addon_ids, status, created_at, updated_at)
+VALUES ('00000000-0000-0000-0000-0000000000f1', '{_ORG_A}', '00000000-0000-0000-0000-0000000000c1',
+        '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000d1',
+        ARRAY['00000000-0000-0000-0000-0000000000e2', '00000000-0000-0000-0000-0000000000e1']::uuid[],
+        'weekly', 1, '09:00', 'UTC', current_date, '{{}}', '[]', 'active', now(), now());
+"""
+
+
+async def test_composite_references_migrate_existing_rows_and_refuse_cross_organisation_ones() -> None:
+    """0005 on a database with data, as the non-superuser owner (under forced RLS): the series'
+    cleaners move to their table in order, and a row pointing into another organisation stops it."""
+    async with _fresh_database() as owner_url:
+        settings = make_settings(DATABASE_MIGRATION_URL=owner_url)
+        await asyncio.to_thread(upgrade, settings, "0004")
+        admin = await asyncpg.connect(_with_database(ADMIN_URL, owner_url.rsplit("/", 1)[1]))
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(_ROWS_AT_0004)
+            await asyncio.to_thread(upgrade, settings)
+            cleaners = await admin.fetch(
+                "SELECT worker_id::text, position FROM booking_series_worker ORDER BY position"
+            )
+            assert [(r["worker_id"][-2:], r["position"]) for r in cleaners] == [("e2", 0), ("e1", 1)]
+
+            await asyncio.to_thread(downgrade, settings, "0004")
+            assert await admin.fetchval("SELECT cardinality(worker_ids) FROM booking_series") == 2
+            # B's address of A's client: accepted by a foreign key on id alone, refused by 0005.
+            await admin.execute(
+                "INSERT INTO client_address (id, org_id, client_id, line1, city, country, created_at, updated_at) "
+                f"VALUES (gen_random_uuid(), '{_ORG_B}', '00000000-0000-0000-0000-0000000000c1', 'l', 'c', 'CA',"
+                " now(), now())"
+            )
+            with pytest.raises(IntegrityError, match="fk_client_address_client_id_client"):
+                await asyncio.to_thread(upgrade, settings)
+            assert await admin.fetchval("SELECT version_num FROM alembic_version") == "0004"
         finally:
             await admin.close()
 
