@@ -80,7 +80,9 @@ class BookingSeries(UUIDv7AuditBase, TenantMixin):
     service_id: Mapped[UUID] = mapped_column()
     team_id: Mapped[UUID | None] = mapped_column(default=None)
     # The cleaners, in order: rows of booking_series_worker (a table, so the database checks each
-    # belongs to this organisation), read and written as a list of ids.
+    # belongs to this organisation), read and written as a list of ids. Set when the series is
+    # made (edits split it into a new series); replacing it in place would insert the new rows
+    # before deleting the old ones, which the unique (series_id, worker_id) refuses for a kept id.
     cleaners: Mapped[list[BookingSeriesWorker]] = relationship(
         order_by="BookingSeriesWorker.position",
         collection_class=ordering_list("position"),
