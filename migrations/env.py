@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from spotless.db.base import metadata
+from spotless.db.roles import ensure_login_role
 from spotless.domain import registry
 from spotless.settings import normalize_database_url
 
@@ -45,14 +46,30 @@ def run_offline() -> None:
         context.run_migrations()
 
 
+def _provision_app_login(connection: Connection) -> None:
+    """The app's own LOGIN role, a member of the app role only (spotless/db/roles.py), when
+    DATABASE_APP_LOGIN names it: every `migrate` makes sure it exists, so a deploy needs no
+    hand-run SQL. Unset (dev, or an operator who manages roles), nothing happens."""
+    login = os.environ.get("DATABASE_APP_LOGIN")
+    if not login:
+        return
+    password = os.environ.get("DATABASE_APP_LOGIN_PASSWORD") or None
+    if connection.in_transaction():
+        ensure_login_role(connection, login, password)
+    else:
+        with connection.begin():
+            ensure_login_role(connection, login, password)
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection)
     with context.begin_transaction():
         context.run_migrations()
+    _provision_app_login(connection)
 
 
 async def run_online() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    engine = create_async_engine(_url(), poolclass=pool.NullPool, hide_parameters=True)
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync)
     await engine.dispose()

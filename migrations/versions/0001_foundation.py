@@ -11,31 +11,22 @@ from alembic import op
 import advanced_alchemy.types
 from sqlalchemy.dialects import postgresql
 
+from spotless.db.rls import APP_ROLE, create_group_role_sql, grant_role_to_migrator_sql
+
 revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
 
 
-APP_ROLE = "spotless_app"
-
 
 def upgrade() -> None:
     # The app acts as this role (see DATABASE_APP_ROLE): it owns nothing and cannot bypass RLS, so
     # row-level security holds even when the login user is the owner (dev, CI).
-    op.execute(f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-                CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-            END IF;
-            BEGIN
-                EXECUTE format('GRANT {APP_ROLE} TO %I', current_user);
-            EXCEPTION WHEN OTHERS THEN
-                RAISE NOTICE 'could not grant {APP_ROLE} to the migration user: %', SQLERRM;
-            END;
-        END $$;
-    """)
+    op.execute(create_group_role_sql(APP_ROLE))
+    # Only needed when the migrating user also logs the app in (dev): the app then acts as this
+    # role. In production the app logs in as its own member of it (README, "Database roles").
+    op.execute(grant_role_to_migrator_sql(APP_ROLE, required=False))
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
     op.execute(f"GRANT SELECT ON alembic_version TO {APP_ROLE}")
     # Every table created later by the owner is usable by the app (no TRUNCATE, no DDL).

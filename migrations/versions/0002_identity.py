@@ -16,14 +16,20 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from spotless.db.rls import APP_ROLE, enable_tenant_rls
+from spotless.db.rls import (
+    APP_ROLE,
+    DEFINER_ROLE,
+    create_group_role_sql,
+    enable_tenant_rls,
+    grant_role_to_migrator_sql,
+    hand_functions_to,
+)
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-DEFINER_ROLE = "spotless_definer"
 TENANT_TABLES = ("memberships", "auth_sessions", "refresh_tokens", "admin_audit_logs", "idempotency_keys")
 _ORG = "NULLIF(current_setting('app.org_id', true), '')::uuid"
 _USER = "NULLIF(current_setting('app.user_id', true), '')::uuid"
@@ -243,19 +249,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_idempotency_keys_org_id'), 'idempotency_keys', ['org_id'], unique=False)
 
-    op.execute(f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{DEFINER_ROLE}') THEN
-                CREATE ROLE {DEFINER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-            END IF;
-            BEGIN
-                EXECUTE format('GRANT {DEFINER_ROLE} TO %I', current_user);
-            EXCEPTION WHEN OTHERS THEN
-                RAISE NOTICE 'could not grant {DEFINER_ROLE} to the migration user: %', SQLERRM;
-            END;
-        END $$;
-    """)  # noqa: S608
+    op.execute(create_group_role_sql(DEFINER_ROLE))
+    # The migrator hands the functions below to this role, which needs membership (PostgreSQL 16+
+    # does not make the creator a member).
+    op.execute(grant_role_to_migrator_sql(DEFINER_ROLE, required=True))
     op.execute(f"GRANT USAGE ON SCHEMA public TO {DEFINER_ROLE}")
     op.execute(f"GRANT SELECT ON organization, users, memberships TO {DEFINER_ROLE}")
     op.execute(f"GRANT SELECT, UPDATE, DELETE ON auth_sessions TO {DEFINER_ROLE}")
@@ -288,14 +285,9 @@ def upgrade() -> None:
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON admin_audit_logs FROM {APP_ROLE}")
 
     # --- functions -----------------------------------------------------------------------------
-    # A new owner needs CREATE on the schema (superusers skip the check, other owners do not);
-    # it is only needed for the hand-over.
-    op.execute(f"GRANT CREATE ON SCHEMA public TO {DEFINER_ROLE}")
-    for signature, ddl in FUNCTIONS.items():
+    for ddl in FUNCTIONS.values():
         op.execute(ddl)
-        op.execute(f"ALTER FUNCTION {signature} OWNER TO {DEFINER_ROLE}")
-        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
-    op.execute(f"REVOKE CREATE ON SCHEMA public FROM {DEFINER_ROLE}")
+    hand_functions_to(op, DEFINER_ROLE, FUNCTIONS)
     for signature in CALLABLE_BY_APP:
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
     op.execute("""

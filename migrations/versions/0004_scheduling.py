@@ -11,14 +11,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from spotless.db.rls import APP_ROLE, enable_tenant_rls
+from spotless.db.rls import APP_ROLE, DEFINER_ROLE, enable_tenant_rls, hand_functions_to
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-DEFINER_ROLE = "spotless_definer"  # created by 0002
 DUE_FUNCTION = "scheduling_due_series(date, integer)"
 TENANT_TABLES = (
     "scheduling_settings", "booking_series", "booking", "booking_assignment", "time_entry", "series_conflict",
@@ -277,8 +276,8 @@ def upgrade() -> None:
         $$
         """
     )
-    op.execute(f"ALTER FUNCTION {DUE_FUNCTION} OWNER TO {DEFINER_ROLE}")
-    op.execute(f"REVOKE ALL ON FUNCTION {DUE_FUNCTION} FROM PUBLIC")
+    # As a non-superuser migrator: membership of the role and CREATE on the schema for the hand-over.
+    hand_functions_to(op, DEFINER_ROLE, [DUE_FUNCTION])
     op.execute(f"GRANT EXECUTE ON FUNCTION {DUE_FUNCTION} TO {APP_ROLE}")
 
 

@@ -21,7 +21,7 @@ from alembic import op
 from spotless.db.rls import APP_ROLE
 
 revision = "0005_jobs"
-down_revision = "0004"
+down_revision = "0005_dbpriv"
 branch_labels = None
 depends_on = None
 

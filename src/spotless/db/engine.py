@@ -39,6 +39,7 @@ def create_engine(db: DatabaseSettings, application_name: str = "spotless", **ov
         "pool_timeout": db.pool_timeout_seconds,
         "pool_pre_ping": True,
         "echo": db.echo,
+        "hide_parameters": True,  # errors and echo never carry bound values (emails, hashes, tokens)
         "connect_args": connect_args(db, application_name),
     }
     options.update(overrides)

@@ -8,7 +8,6 @@ from uuid import UUID
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    ForeignKey,
     Integer,
     String,
     Text,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_fk, tenant_key
 
 PRICING_MODES = ("rooms", "square_feet")
 FREQUENCIES = ("weekly", "biweekly", "monthly")
@@ -26,6 +25,7 @@ FREQUENCIES = ("weekly", "biweekly", "monthly")
 class Service(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "service"
     __table_args__ = (
+        tenant_key("service"),
         UniqueConstraint("org_id", "name", name="uq_service_org_id_name"),
         CheckConstraint("pricing_mode IN ('rooms', 'square_feet')", name="pricing_mode_known"),
         CheckConstraint(
@@ -59,13 +59,12 @@ class ServiceAddon(UUIDv7AuditBase, TenantMixin):
 
     __tablename__ = "service_addon"
     __table_args__ = (
+        tenant_fk("service_id", "service", ondelete="CASCADE"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("minutes >= 0", name="minutes_not_negative"),
     )
 
-    service_id: Mapped[UUID | None] = mapped_column(
-        ForeignKey("service.id", ondelete="CASCADE"), default=None, index=True
-    )
+    service_id: Mapped[UUID | None] = mapped_column(default=None, index=True)
     name: Mapped[str] = mapped_column(String(200))
     price_cents: Mapped[int] = mapped_column(Integer, default=0)
     minutes: Mapped[int] = mapped_column(Integer, default=0)

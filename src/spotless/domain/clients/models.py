@@ -9,7 +9,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -19,12 +18,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, CITEXT
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_fk, tenant_key
 
 
 class Client(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "client"
     __table_args__ = (
+        tenant_key("client"),
         Index("ix_client_org_id_name", "org_id", "name"),
         Index("ix_client_tags", "tags", postgresql_using="gin"),
     )
@@ -43,12 +43,14 @@ class Client(UUIDv7AuditBase, TenantMixin):
 class ClientAddress(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "client_address"
     __table_args__ = (
+        tenant_key("client_address"),
+        tenant_fk("client_id", "client", ondelete="CASCADE"),
         CheckConstraint("bedrooms IS NULL OR bedrooms >= 0", name="bedrooms_not_negative"),
         CheckConstraint("bathrooms IS NULL OR bathrooms >= 0", name="bathrooms_not_negative"),
         CheckConstraint("square_feet IS NULL OR square_feet >= 0", name="square_feet_not_negative"),
     )
 
-    client_id: Mapped[UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[UUID] = mapped_column(index=True)
     label: Mapped[str | None] = mapped_column(String(100), default=None)
     line1: Mapped[str] = mapped_column(String(200))
     line2: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import CITEXT, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_fk, tenant_key
 from spotless.domain.identity.permissions import ROLES
 
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
@@ -97,7 +97,7 @@ class AuthSession(TenantMixin, UUIDv7AuditBase):
     """One sign-in. Access tokens name it (`sid`); revoking it refuses them on the next request."""
 
     __tablename__ = "auth_sessions"
-    __table_args__ = (Index("ix_auth_sessions_org_user", "org_id", "user_id"),)
+    __table_args__ = (tenant_key("auth_sessions"), Index("ix_auth_sessions_org_user", "org_id", "user_id"))
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -112,11 +112,12 @@ class RefreshToken(TenantMixin, UUIDv7AuditBase):
 
     __tablename__ = "refresh_tokens"
     __table_args__ = (
+        tenant_fk("session_id", "auth_sessions", ondelete="CASCADE"),
         UniqueConstraint("org_id", "token_hash", name="uq_refresh_tokens_org_hash"),
         Index("ix_refresh_tokens_session_id", "session_id"),
     )
 
-    session_id: Mapped[UUID] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"))
+    session_id: Mapped[UUID] = mapped_column()
     token_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

@@ -19,7 +19,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -27,12 +26,15 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    event,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZRANGE, ExcludeConstraint, Range
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, Range
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.ext.orderinglist import ordering_list
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_fk, tenant_key
 from spotless.domain.scheduling.states import STATUSES
 
 _STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
@@ -58,6 +60,12 @@ class BookingSeries(UUIDv7AuditBase, TenantMixin):
 
     __tablename__ = "booking_series"
     __table_args__ = (
+        tenant_key("booking_series"),
+        tenant_fk("client_id", "client", ondelete="CASCADE"),
+        tenant_fk("address_id", "client_address", ondelete="CASCADE"),
+        tenant_fk("service_id", "service", ondelete="RESTRICT"),
+        tenant_fk("team_id", "team", ondelete="SET NULL"),
+        tenant_fk("parent_series_id", "booking_series", ondelete="SET NULL"),
         CheckConstraint("frequency IN ('weekly', 'monthly')", name="frequency_known"),
         CheckConstraint("interval BETWEEN 1 AND 52", name="interval_range"),
         CheckConstraint("day_of_month IS NULL OR day_of_month BETWEEN 1 AND 31", name="day_of_month_range"),
@@ -67,11 +75,24 @@ class BookingSeries(UUIDv7AuditBase, TenantMixin):
         Index("ix_booking_series_due", "materialised_until", postgresql_where=text("status = 'active'")),
     )
 
-    client_id: Mapped[UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
-    address_id: Mapped[UUID] = mapped_column(ForeignKey("client_address.id", ondelete="CASCADE"))
-    service_id: Mapped[UUID] = mapped_column(ForeignKey("service.id", ondelete="RESTRICT"))
-    team_id: Mapped[UUID | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"), default=None)
-    worker_ids: Mapped[list[UUID]] = mapped_column(ARRAY(GUID()), default=list)
+    client_id: Mapped[UUID] = mapped_column(index=True)
+    address_id: Mapped[UUID] = mapped_column()
+    service_id: Mapped[UUID] = mapped_column()
+    team_id: Mapped[UUID | None] = mapped_column(default=None)
+    # The cleaners, in order: rows of booking_series_worker (a table, so the database checks each
+    # belongs to this organisation), read and written as a list of ids. Set when the series is
+    # made (edits split it into a new series); replacing it in place would insert the new rows
+    # before deleting the old ones, which the unique (series_id, worker_id) refuses for a kept id.
+    cleaners: Mapped[list[BookingSeriesWorker]] = relationship(
+        order_by="BookingSeriesWorker.position",
+        collection_class=ordering_list("position"),
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+    worker_ids: AssociationProxy[list[UUID]] = association_proxy(
+        "cleaners", "worker_id", creator=lambda worker_id: BookingSeriesWorker(worker_id=worker_id)
+    )
     frequency: Mapped[str] = mapped_column(String(16))
     interval: Mapped[int] = mapped_column(SmallInteger, default=1)
     day_of_month: Mapped[int | None] = mapped_column(SmallInteger, default=None)
@@ -91,15 +112,40 @@ class BookingSeries(UUIDv7AuditBase, TenantMixin):
     # when: it is retried after a back-off and cleared by the next success.
     materialise_error: Mapped[str | None] = mapped_column(Text, default=None)
     materialise_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    parent_series_id: Mapped[UUID | None] = mapped_column(
-        ForeignKey("booking_series.id", ondelete="SET NULL"), default=None
-    )
+    parent_series_id: Mapped[UUID | None] = mapped_column(default=None)
     created_by: Mapped[UUID | None] = mapped_column(GUID(), default=None)
+
+
+class BookingSeriesWorker(UUIDv7AuditBase, TenantMixin):
+    """One cleaner of a series. `org_id` is filled from the series by the relationship."""
+
+    __tablename__ = "booking_series_worker"
+    __table_args__ = (
+        tenant_fk("series_id", "booking_series", ondelete="CASCADE"),
+        tenant_fk("worker_id", "worker", ondelete="RESTRICT"),
+        UniqueConstraint("series_id", "worker_id", name="uq_booking_series_worker_series_id_worker_id"),
+    )
+
+    series_id: Mapped[UUID] = mapped_column()
+    worker_id: Mapped[UUID] = mapped_column(index=True)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+@event.listens_for(BookingSeries, "init")
+def _series_starts_with_no_cleaners(target: BookingSeries, args: Any, kwargs: Any) -> None:
+    # A new series' collection exists even when empty, so reading it never lazy-loads (async).
+    target.cleaners = []
 
 
 class Booking(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "booking"
     __table_args__ = (
+        tenant_key("booking"),
+        tenant_fk("client_id", "client", ondelete="CASCADE"),
+        tenant_fk("address_id", "client_address", ondelete="CASCADE"),
+        tenant_fk("service_id", "service", ondelete="RESTRICT"),
+        tenant_fk("team_id", "team", ondelete="SET NULL"),
+        tenant_fk("series_id", "booking_series", ondelete="SET NULL"),
         CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
         CheckConstraint(f"status IN ({_STATUS_LIST})", name="status_known"),
         CheckConstraint("total_cents >= 0", name="total_not_negative"),
@@ -110,11 +156,11 @@ class Booking(UUIDv7AuditBase, TenantMixin):
         Index("ix_booking_org_id_client_id_starts_at", "org_id", "client_id", "starts_at"),
     )
 
-    client_id: Mapped[UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
-    address_id: Mapped[UUID] = mapped_column(ForeignKey("client_address.id", ondelete="CASCADE"))
-    service_id: Mapped[UUID] = mapped_column(ForeignKey("service.id", ondelete="RESTRICT"))
-    team_id: Mapped[UUID | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"), default=None)
-    series_id: Mapped[UUID | None] = mapped_column(ForeignKey("booking_series.id", ondelete="SET NULL"), default=None)
+    client_id: Mapped[UUID] = mapped_column()
+    address_id: Mapped[UUID] = mapped_column()
+    service_id: Mapped[UUID] = mapped_column()
+    team_id: Mapped[UUID | None] = mapped_column(default=None)
+    series_id: Mapped[UUID | None] = mapped_column(default=None)
     occurrence_date: Mapped[date | None] = mapped_column(Date, default=None)
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -143,6 +189,9 @@ class BookingAssignment(UUIDv7AuditBase, TenantMixin):
 
     __tablename__ = "booking_assignment"
     __table_args__ = (
+        tenant_key("booking_assignment"),
+        tenant_fk("booking_id", "booking", ondelete="CASCADE"),
+        tenant_fk("worker_id", "worker", ondelete="RESTRICT"),
         UniqueConstraint("booking_id", "worker_id", name="uq_booking_assignment_booking_id_worker_id"),
         Index("ix_booking_assignment_org_id_worker_id_starts_at", "org_id", "worker_id", "starts_at"),
         ExcludeConstraint(
@@ -155,8 +204,8 @@ class BookingAssignment(UUIDv7AuditBase, TenantMixin):
         ),
     )
 
-    booking_id: Mapped[UUID] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"), index=True)
-    worker_id: Mapped[UUID] = mapped_column(ForeignKey("worker.id", ondelete="RESTRICT"))
+    booking_id: Mapped[UUID] = mapped_column(index=True)
+    worker_id: Mapped[UUID] = mapped_column()
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     during: Mapped[Range[datetime]] = mapped_column(TSTZRANGE())
@@ -172,14 +221,17 @@ class TimeEntry(UUIDv7AuditBase, TenantMixin):
 
     __tablename__ = "time_entry"
     __table_args__ = (
+        tenant_fk("booking_id", "booking", ondelete="CASCADE"),
+        tenant_fk("assignment_id", "booking_assignment", ondelete="CASCADE"),
+        tenant_fk("worker_id", "worker", ondelete="RESTRICT"),
         CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ends_after_starts"),
         # At most one running stretch per worker and booking: concurrent starts cannot both open one.
         Index("uq_time_entry_open", "assignment_id", unique=True, postgresql_where=text("ended_at IS NULL")),
     )
 
-    booking_id: Mapped[UUID] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"), index=True)
-    assignment_id: Mapped[UUID] = mapped_column(ForeignKey("booking_assignment.id", ondelete="CASCADE"))
-    worker_id: Mapped[UUID] = mapped_column(ForeignKey("worker.id", ondelete="RESTRICT"))
+    booking_id: Mapped[UUID] = mapped_column(index=True)
+    assignment_id: Mapped[UUID] = mapped_column()
+    worker_id: Mapped[UUID] = mapped_column()
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
@@ -190,6 +242,9 @@ class SeriesConflict(UUIDv7AuditBase, TenantMixin):
 
     __tablename__ = "series_conflict"
     __table_args__ = (
+        tenant_fk("series_id", "booking_series", ondelete="CASCADE"),
+        tenant_fk("worker_id", "worker", ondelete="SET NULL"),
+        tenant_fk("conflicting_booking_id", "booking", ondelete="SET NULL"),
         UniqueConstraint("series_id", "occurrence_date", name="uq_series_conflict_series_id_occurrence_date"),
         CheckConstraint(
             "reason IN ('booking-conflict', 'outside-working-hours', 'worker-time-off', 'worker-inactive')",
@@ -197,13 +252,11 @@ class SeriesConflict(UUIDv7AuditBase, TenantMixin):
         ),
     )
 
-    series_id: Mapped[UUID] = mapped_column(ForeignKey("booking_series.id", ondelete="CASCADE"))
+    series_id: Mapped[UUID] = mapped_column()
     occurrence_date: Mapped[date] = mapped_column(Date)
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(String(32))
     worker_id: Mapped[UUID | None] = mapped_column(GUID(), default=None)
-    conflicting_booking_id: Mapped[UUID | None] = mapped_column(
-        ForeignKey("booking.id", ondelete="SET NULL"), default=None
-    )
+    conflicting_booking_id: Mapped[UUID | None] = mapped_column(default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)

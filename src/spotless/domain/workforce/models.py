@@ -22,12 +22,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, CITEXT
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_fk, tenant_key
 
 
 class Worker(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "worker"
     __table_args__ = (
+        tenant_key("worker"),
         # One profile per login per organisation; profiles without a login are allowed.
         UniqueConstraint("org_id", "user_id", name="uq_worker_org_id_user_id"),
         CheckConstraint("hourly_rate_cents IS NULL OR hourly_rate_cents >= 0", name="hourly_rate_not_negative"),
@@ -48,12 +49,13 @@ class WorkingHours(UUIDv7AuditBase, TenantMixin):
 
     __tablename__ = "working_hours"
     __table_args__ = (
+        tenant_fk("worker_id", "worker", ondelete="CASCADE"),
         UniqueConstraint("org_id", "worker_id", "weekday", "start_time", name="uq_working_hours_slot"),
         CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
         CheckConstraint("end_time > start_time", name="end_after_start"),
     )
 
-    worker_id: Mapped[UUID] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"), index=True)
+    worker_id: Mapped[UUID] = mapped_column(index=True)
     weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday .. 6 = Sunday
     start_time: Mapped[time] = mapped_column(Time())
     end_time: Mapped[time] = mapped_column(Time())
@@ -62,11 +64,12 @@ class WorkingHours(UUIDv7AuditBase, TenantMixin):
 class TimeOff(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "time_off"
     __table_args__ = (
+        tenant_fk("worker_id", "worker", ondelete="CASCADE"),
         CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
         Index("ix_time_off_worker_id_starts_at", "worker_id", "starts_at"),
     )
 
-    worker_id: Mapped[UUID] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"))
+    worker_id: Mapped[UUID] = mapped_column()
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -74,14 +77,18 @@ class TimeOff(UUIDv7AuditBase, TenantMixin):
 
 class Team(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "team"
-    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_team_org_id_name"),)
+    __table_args__ = (tenant_key("team"), UniqueConstraint("org_id", "name", name="uq_team_org_id_name"))
 
     name: Mapped[str] = mapped_column(String(100))
 
 
 class TeamMember(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "team_member"
-    __table_args__ = (UniqueConstraint("org_id", "team_id", "worker_id", name="uq_team_member_team_worker"),)
+    __table_args__ = (
+        tenant_fk("team_id", "team", ondelete="CASCADE"),
+        tenant_fk("worker_id", "worker", ondelete="CASCADE"),
+        UniqueConstraint("org_id", "team_id", "worker_id", name="uq_team_member_team_worker"),
+    )
 
-    team_id: Mapped[UUID] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"), index=True)
-    worker_id: Mapped[UUID] = mapped_column(ForeignKey("worker.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[UUID] = mapped_column(index=True)
+    worker_id: Mapped[UUID] = mapped_column(index=True)
