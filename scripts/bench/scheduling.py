@@ -127,7 +127,7 @@ async def explain(env: dict[str, str], org_id: UUID, service_id: UUID) -> dict[s
                         filters = services.BookingFilters(
                             date_from=today - timedelta(days=30), date_to=today + timedelta(days=30)
                         )
-                        await services.list_bookings(session, principal, ctx, filters, limit=50, offset=0)
+                        await services.list_bookings(session, principal, ctx, filters, limit=50)
                     else:
                         await availability_service.availability(
                             session,
