@@ -245,9 +245,13 @@ class AvailabilityController(Controller):
 
     @get(
         operation_id="getAvailability",
-        opt=VIEW,
+        # Its cost grows with cleaners x days x steps: the `expensive` limiter class.
+        opt={**VIEW, "rate_limit": "expensive"},
         responses=problems(400, 404, 409),
-        summary="Open slots for a service over local days, per start time with the workers free then",
+        summary="Open slots for a service over local days, per start time with the workers free then. "
+        f"At most {availability_service.MAX_WORKER_DAYS} cleaner-days and "
+        f"{availability_service.MAX_CANDIDATE_STARTS} candidate start times per request: beyond, 400 "
+        "availability-too-large says what to narrow (days, worker_id or step_minutes).",
     )
     async def availability(
         self,
