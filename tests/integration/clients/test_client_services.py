@@ -91,6 +91,7 @@ async def test_search_matches_name_email_and_phone_digits_and_paginates(
         async with app_sessions.scoped(org) as s:
             rows, next_cursor, has_more = await services.list_clients(
                 s,
+                org,
                 services.ClientFilters(**kwargs),  # type: ignore[arg-type]
                 limit=limit,
                 cursor=cursor,  # type: ignore[arg-type]

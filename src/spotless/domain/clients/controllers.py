@@ -56,6 +56,7 @@ class ClientController(Controller):
     async def list_clients(
         self,
         db_session: AsyncSession,
+        principal: Principal,
         q: Annotated[
             str | None,
             Parameter(max_length=200, pattern=r"^[^\x00]*$", description="matches name, email or phone digits"),
@@ -67,7 +68,9 @@ class ClientController(Controller):
         cursor: Cursor = None,
     ) -> CursorPage[ClientRead]:
         filters = services.ClientFilters(q=q, tag=tag, blocked=blocked, archived=None if include_archived else False)
-        rows, next_cursor, has_more = await services.list_clients(db_session, filters, limit=limit, cursor=cursor)
+        rows, next_cursor, has_more = await services.list_clients(
+            db_session, principal.org_id, filters, limit=limit, cursor=cursor
+        )
         return CursorPage(items=[client_read(c) for c in rows], next_cursor=next_cursor, has_more=has_more, limit=limit)
 
     @get("/{client_id:uuid}", operation_id="getClient", summary="A client with their active addresses", opt=VIEW)

@@ -66,10 +66,12 @@ CLIENT_ORDER: Keyset[Client] = Keyset("clients", [Client.name, Client.id], [str,
 
 
 async def list_clients(
-    session: AsyncSession, filters: ClientFilters, *, limit: int, cursor: str | None = None
+    session: AsyncSession, org_id: UUID, filters: ClientFilters, *, limit: int, cursor: str | None = None
 ) -> tuple[list[Client], str | None, bool]:
-    """By name, then id; a keyset page on (org_id, name, id), never a count or an offset."""
-    rows = await session.scalars(CLIENT_ORDER.apply(_client_query(filters), cursor, limit))
+    """By name, then id; a keyset page on (org_id, name, id), never a count or an offset. The
+    organisation is named although RLS enforces it: the planner then walks that index in order."""
+    stmt = _client_query(filters).where(Client.org_id == org_id)
+    rows = await session.scalars(CLIENT_ORDER.apply(stmt, cursor, limit))
     return CLIENT_ORDER.page(list(rows), limit)
 
 

@@ -39,12 +39,12 @@ from spotless.domain.identity.sessions import commit_and_publish
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import ProblemDocument
 from spotless.lib.idempotency import idempotent
+from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
 
 PUBLIC_AUTH = {"public": True, "rate_limit": "auth"}
 SELF = {"permission": "core.view", PASSWORD_CHANGE_OPT: True}
 USERS = {"permission": "users.manage", "rate_limit": "admin"}
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 def _problem(status: int, description: str) -> dict[int, ResponseSpec]:
