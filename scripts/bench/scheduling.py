@@ -69,6 +69,12 @@ async def _reads(ctx: BenchContext, owner: Any, cal: dict[str, Any], label: str)
     avail_params = {"service_id": cal["service_id"], "date_from": monday.isoformat(), "date_to": sunday.isoformat()}
     check = await ctx.client.get("/v1/bookings", params=list_params, headers=owner.headers)
     rows = len(check.json()["items"]) if check.status_code == 200 else 0
+    # A deep page: follow next_cursor to the last page of the range; it costs what the first does.
+    deep_params, depth, page = dict(list_params), 0, check.json() if check.status_code == 200 else {}
+    while page.get("has_more"):
+        deep_params = {**list_params, "cursor": page["next_cursor"]}
+        page = (await ctx.client.get("/v1/bookings", params=deep_params, headers=owner.headers)).json()
+        depth += 1
     slots = await ctx.client.get("/v1/availability", params=avail_params, headers=owner.headers)
     slot_count = len(slots.json()["slots"]) if slots.status_code == 200 else 0
     return [
@@ -81,7 +87,13 @@ async def _reads(ctx: BenchContext, owner: Any, cal: dict[str, Any], label: str)
             f"GET /v1/bookings (61 local days, 50 rows) — {label}",
             lambda i: ctx.client.get("/v1/bookings", params=list_params, headers=owner.headers),
             ctx.n(1000),
-            note=f"{rows} rows, total {check.json().get('total')}",
+            note=f"{rows} rows, has_more {check.json().get('has_more')}",
+        ),
+        await measure(
+            f"GET /v1/bookings, last page by cursor (page {depth + 1}) — {label}",
+            lambda i: ctx.client.get("/v1/bookings", params=deep_params, headers=owner.headers),
+            ctx.n(1000),
+            note="keyset: no OFFSET, no COUNT(*)",
         ),
         await measure(
             f"GET /v1/availability (one week, {len(cal['worker_ids'])} workers) — {label}",
@@ -127,7 +139,7 @@ async def explain(env: dict[str, str], org_id: UUID, service_id: UUID) -> dict[s
                         filters = services.BookingFilters(
                             date_from=today - timedelta(days=30), date_to=today + timedelta(days=30)
                         )
-                        await services.list_bookings(session, principal, ctx, filters, limit=50, offset=0)
+                        await services.list_bookings(session, principal, ctx, filters, limit=50)
                     else:
                         await availability_service.availability(
                             session,

@@ -15,7 +15,6 @@ from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig
 
 from spotless.db.engine import create_engine
 from spotless.db.migrations import head_revision
@@ -29,6 +28,7 @@ from spotless.lib.errors import document_problem_responses, exception_handlers, 
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay, install_relay
 from spotless.lib.logging import AccessLogMiddleware, configure_logging
+from spotless.lib.metrics import HttpMetricsMiddleware, export_route_series
 from spotless.lib.ratelimit import Limiter, RateLimitMiddleware, bearer_principal_resolver, check_route_classes
 from spotless.lib.redis import create_redis
 from spotless.lib.request_context import RequestIdMiddleware
@@ -75,14 +75,7 @@ def create_app(settings: Settings) -> Litestar:
     middleware = [RequestIdMiddleware, AccessLogMiddleware]
     plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin()]
     if settings.metrics.enabled:
-        prometheus = PrometheusConfig(
-            app_name="spotless",
-            prefix="http",
-            group_path=True,
-            exclude_unhandled_paths=True,
-            exclude=["^/metrics$"],
-        )
-        middleware.append(prometheus.middleware)  # type: ignore[arg-type]
+        middleware.append(HttpMetricsMiddleware)  # type: ignore[arg-type]
     # Innermost: a bad Host is refused before it spends quota; both run before guards and handlers.
     middleware.append(DefineMiddleware(AllowedHostsMiddleware, settings=settings))  # type: ignore[arg-type]
     if settings.rate_limit.enabled:
@@ -135,6 +128,10 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     document_problem_responses(app)
+    if settings.metrics.enabled:
+        export_route_series(
+            (m, r.path_format) for r in app.routes for m in getattr(r, "methods", ()) if m not in ("HEAD", "OPTIONS")
+        )
     return app
 
 

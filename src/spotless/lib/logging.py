@@ -158,6 +158,12 @@ class AccessLogMiddleware:
 
         try:
             await self.app(scope, receive, capture)
+        except Exception as exc:
+            # Raised past us before answering (a 401 from the authentication middleware): the outer
+            # exception handler answers with the exception's own status, not a 500.
+            if status == 500:
+                status = int(getattr(exc, "status_code", 500))
+            raise
         finally:
             route = scope.get("path_template") or "<unmatched>"
             if status >= 500:

@@ -1,10 +1,31 @@
 """Process-wide Prometheus metrics. With PROMETHEUS_MULTIPROC_DIR set (before start), /metrics
-aggregates every API and worker process; gauges declare how processes combine."""
+aggregates every API and worker process; gauges declare how processes combine.
+
+Two rules keep a scrape small and useful:
+- Label values come from small fixed sets (route templates, never raw paths; no status code on a
+  histogram, whose ~14 lines per series multiply with every label value).
+- Every series an alert or a dashboard in the operations guides names exists from process start, at
+  0 (`_export_from_start`, `export_route_series`): a labelled counter that was never incremented is
+  absent from the scrape, and an alert on it sees nothing."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "Requests by route template and status", ["method", "path", "status_code"]
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Request latency by route template",
+    ["method", "path"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+HTTP_IN_PROGRESS = Gauge("http_requests_in_progress", "Requests being served", multiprocess_mode="livesum")
 HTTP_5XX = Counter("http_5xx_total", "Server error responses", ["method", "path"])
 JOB_RUNNER_UP = Gauge("job_runner_up", "1 while the scheduler tick succeeds", ["job"], multiprocess_mode="mostrecent")
 HEARTBEAT_AGE = Gauge(
@@ -55,3 +76,73 @@ DB_COMMIT_FAILURES = Counter(
     "Request commits the database refused or lost; each answered a problem, never a 2xx",
     ["reason"],
 )
+
+WEBHOOK_EVENTS = Counter("webhook_events_total", "Incoming webhook events by result", ["result"])
+WEBHOOK_ERRORS = Counter("webhook_errors_total", "Incoming webhook events refused or failed")
+EMAIL_JOBS = Counter("email_jobs_total", "Emails handled by kind and outcome", ["job", "status"])
+
+# The label values the operations guides document (and alerts select on).
+WEBHOOK_RESULTS = ("processed", "ignored", "error")
+EMAIL_JOB_KINDS = ("password_reset", "member_invite", "temp_password_reset")
+EMAIL_STATUSES = ("sent", "skipped", "error")
+BOOKING_ACTIONS = ("created", "confirmed", "cancelled", "completed", "no_show")
+
+
+def _export_from_start() -> None:
+    """Create each documented series at 0 (`.labels()` writes the sample; nothing is counted)."""
+    for result in WEBHOOK_RESULTS:
+        WEBHOOK_EVENTS.labels(result=result)
+    for kind in EMAIL_JOB_KINDS:
+        for status in EMAIL_STATUSES:
+            EMAIL_JOBS.labels(job=kind, status=status)
+    for action in BOOKING_ACTIONS:
+        BOOKINGS.labels(action=action)
+    # Not `job_runner_up`: it is the scheduler's to write ("mostrecent" across processes). A 0 set
+    # here would read as "runner down" wherever the API cannot see the scheduler's files.
+
+
+_export_from_start()
+
+
+def export_route_series(routes: Iterable[tuple[str, str]]) -> None:
+    """`http_5xx_total` at 0 for every (method, route template) the app serves."""
+    for method, path in routes:
+        HTTP_5XX.labels(method=method, path=path)
+
+
+class HttpMetricsMiddleware:
+    """Pure ASGI: requests and latency per route template (no per-request coroutine layers of
+    Litestar's `AbstractMiddleware`). Requests that matched no route are not recorded here: each
+    scanner's path would otherwise be a new series (the access log still has them)."""
+
+    def __init__(self, app: ASGIApp, exclude: frozenset[str] = frozenset({"/metrics"})) -> None:
+        self.app = app
+        self.exclude = exclude
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exclude:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        HTTP_IN_PROGRESS.inc()
+        try:
+            await self.app(scope, receive, capture)
+        except Exception as exc:
+            if status == 500:  # answered by the outer exception handler with the exception's status
+                status = int(getattr(exc, "status_code", 500))
+            raise
+        finally:
+            HTTP_IN_PROGRESS.dec()
+            route = scope.get("path_template")
+            if route:
+                method = scope.get("method", "GET")
+                HTTP_REQUESTS.labels(method=method, path=route, status_code=str(status)).inc()
+                HTTP_DURATION.labels(method=method, path=route).observe(time.perf_counter() - started)

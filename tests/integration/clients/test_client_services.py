@@ -85,22 +85,35 @@ async def test_search_matches_name_email_and_phone_digits_and_paginates(
         for i in range(5):
             await services.create_client(s, org, ClientCreate(name=f"Zed {i}"))
 
-    async def names(**kwargs: object) -> tuple[list[str], int]:
+    async def page(**kwargs: object) -> tuple[list[str], str | None, bool]:
         limit = int(kwargs.pop("limit", 50))  # type: ignore[call-overload]
-        offset = int(kwargs.pop("offset", 0))  # type: ignore[call-overload]
+        cursor = kwargs.pop("cursor", None)
         async with app_sessions.scoped(org) as s:
-            rows, total = await services.list_clients(s, services.ClientFilters(**kwargs), limit=limit, offset=offset)  # type: ignore[arg-type]
-        return [r.name for r in rows], total
+            rows, next_cursor, has_more = await services.list_clients(
+                s,
+                org,
+                services.ClientFilters(**kwargs),  # type: ignore[arg-type]
+                limit=limit,
+                cursor=cursor,  # type: ignore[arg-type]
+            )
+        return [r.name for r in rows], next_cursor, has_more
 
-    assert await names(q="MARTIN") == (["Alice Martin"], 1)
-    assert await names(q="corp.example") == (["Bruno Diaz"], 1)
-    assert await names(q="604-555-0101") == (["Alice Martin"], 1)
-    assert await names(q="5550199") == (["Carla 100%"], 1)
-    assert await names(q="100%") == (["Carla 100%"], 1)  # LIKE wildcards are literal
-    assert await names(q="%") == (["Carla 100%"], 1)
-    assert await names(tag="vip") == (["Bruno Diaz"], 1)
-    assert await names(limit=3, offset=3) == (["Zed 0", "Zed 1", "Zed 2"], 8)
-    assert await names(limit=3, offset=9) == ([], 8)
+    async def names(**kwargs: object) -> list[str]:
+        return (await page(**kwargs))[0]
+
+    assert await names(q="MARTIN") == ["Alice Martin"]
+    assert await names(q="corp.example") == ["Bruno Diaz"]
+    assert await names(q="604-555-0101") == ["Alice Martin"]
+    assert await names(q="5550199") == ["Carla 100%"]
+    assert await names(q="100%") == ["Carla 100%"]  # LIKE wildcards are literal
+    assert await names(q="%") == ["Carla 100%"]
+    assert await names(tag="vip") == ["Bruno Diaz"]
+    first, cursor, more = await page(limit=3)
+    assert (first, more) == (["Alice Martin", "Bruno Diaz", "Carla 100%"], True)
+    second, cursor, more = await page(limit=3, cursor=cursor)
+    assert (second, more) == (["Zed 0", "Zed 1", "Zed 2"], True)
+    third, cursor, more = await page(limit=3, cursor=cursor)
+    assert (third, cursor, more) == (["Zed 3", "Zed 4"], None, False)
 
 
 async def test_tags_are_normalised_and_block_reason_follows_block(

@@ -51,7 +51,7 @@ async def test_create_get_update_and_archive_a_client(client: Client) -> None:
     assert (await client.delete(f"/v1/clients/{created['id']}", headers=owner.headers)).status_code == 204
     assert (await client.delete(f"/v1/clients/{created['id']}", headers=owner.headers)).status_code == 204
     listed = (await client.get("/v1/clients", headers=owner.headers)).json()
-    assert listed["total"] == 0
+    assert (listed["items"], listed["has_more"], listed["next_cursor"]) == ([], False, None)
     listed = (await client.get("/v1/clients?include_archived=true", headers=owner.headers)).json()
     assert [c["id"] for c in listed["items"]] == [created["id"]]
     assert listed["items"][0]["archived_at"] is not None
@@ -76,14 +76,26 @@ async def test_search_filters_and_pagination(client: Client) -> None:
     assert [c["name"] for c in (await get("q=CORP"))["items"]] == ["Bruno Diaz"]
     assert [c["name"] for c in (await get("tag=weekly"))["items"]] == ["Alice Martin"]
     assert [c["name"] for c in (await get("blocked=true"))["items"]] == ["Bruno Diaz"]
-    page = await get("limit=2&offset=2")
-    assert (page["total"], page["limit"], page["offset"]) == (6, 2, 2)
-    assert [c["name"] for c in page["items"]] == ["Zed 0", "Zed 1"]
+    first = await get("limit=2")
+    assert (first["limit"], first["has_more"]) == (2, True)
+    assert [c["name"] for c in first["items"]] == ["Alice Martin", "Bruno Diaz"]
+    second = await get(f"limit=2&cursor={first['next_cursor']}")
+    assert [c["name"] for c in second["items"]] == ["Zed 0", "Zed 1"]
+    last = await get(f"limit=2&cursor={second['next_cursor']}")
+    assert ([c["name"] for c in last["items"]], last["has_more"], last["next_cursor"]) == (
+        ["Zed 2", "Zed 3"],
+        False,
+        None,
+    )
     assert (await get(""))["limit"] == 50
+    assert "total" not in await get("")  # no COUNT(*) per page
 
-    for bad in ("limit=0", "limit=201", "offset=-1", "blocked=maybe", "q=%00"):
+    tampered = first["next_cursor"][:-2] + ("AA" if not first["next_cursor"].endswith("AA") else "BB")
+    for bad in ("limit=0", "limit=201", "cursor=garbage", f"cursor={tampered}", "blocked=maybe", "q=%00"):
         response = await client.get(f"/v1/clients?{bad}", headers=owner.headers)
         assert response.status_code == 400, bad
+    response = await client.get("/v1/clients?cursor=garbage", headers=owner.headers)
+    assert response.json()["type"] == "/problems/invalid-cursor"
 
 
 async def test_invalid_input_is_a_400_naming_the_field(client: Client) -> None:
@@ -159,7 +171,7 @@ async def test_another_organisation_sees_404(client: Client) -> None:
     ]:
         response = await client.request(method, path, json=body, headers=second.headers)
         assert response.status_code == 404, (method, path, response.text)
-    assert (await client.get("/v1/clients", headers=second.headers)).json()["total"] == 0
+    assert (await client.get("/v1/clients", headers=second.headers)).json()["items"] == []
     assert (await client.get(f"/v1/clients/{created['id']}", headers=first.headers)).json()["name"] == "Ada Lovelace"
 
 

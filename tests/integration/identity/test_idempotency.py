@@ -41,7 +41,7 @@ async def test_same_key_and_body_replays_the_first_response(client, owner_engine
     assert again.headers["idempotent-replayed"] == "true"
     assert await _users(owner_engine, owner.org_id) == 2
     audit = (await client.get("/v1/admin/audit", params={"action": "user.create"}, headers=owner.headers)).json()
-    assert audit["total"] == 1
+    assert len(audit["items"]) == 1
 
 
 async def test_same_key_with_another_body_is_a_conflict(client):
@@ -126,7 +126,7 @@ async def test_temp_password_reset_is_idempotent(client):
     audit = (
         await client.get("/v1/admin/audit", params={"action": "user.reset_temp_password"}, headers=owner.headers)
     ).json()
-    assert audit["total"] == 1
+    assert len(audit["items"]) == 1
     # The member's sessions ended with the first reset, not later.
     assert (await client.get("/v1/auth/me", headers=member.headers)).status_code == 401
 

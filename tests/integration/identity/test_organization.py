@@ -108,7 +108,7 @@ async def test_update_settings_is_validated_and_audited(client):
     again = (
         await client.get("/v1/admin/audit", params={"action": "organization.update"}, headers=owner.headers)
     ).json()
-    assert again["total"] == 1
+    assert len(again["items"]) == 1
 
 
 async def test_invalid_settings_are_400(client):

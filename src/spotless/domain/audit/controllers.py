@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +14,7 @@ from spotless.domain.audit.models import AdminAuditLog
 from spotless.domain.audit.schemas import AuditEntry
 from spotless.domain.audit.services import list_audit
 from spotless.domain.identity.principal import Principal
-
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
+from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit
 
 
 def to_entry(row: AdminAuditLog) -> AuditEntry:
@@ -44,27 +41,27 @@ class AuditController(Controller):
 
     @get(
         operation_id="listAuditLog",
-        summary="Admin audit trail (filters: action, resource, actor, time)",
+        summary="Admin audit trail, newest first (filters: action, resource, actor, time); page with `cursor`",
         opt={"permission": "audit.view"},
     )
     async def list_entries(
         self,
         db_session: AsyncSession,
         principal: Principal,
-        limit: Limit = 50,
-        offset: Offset = 0,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
         action: Annotated[list[str] | None, Parameter(description="One or more actions, e.g. user.create")] = None,
         resource_type: list[str] | None = None,
         resource_id: Annotated[str | None, Parameter(max_length=64)] = None,
         actor_user_id: UUID | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-    ) -> OffsetPagination[AuditEntry]:
-        page = await list_audit(
+    ) -> CursorPage[AuditEntry]:
+        rows, next_cursor, has_more = await list_audit(
             db_session,
             principal.org_id,
             limit=limit,
-            offset=offset,
+            cursor=cursor,
             action=action,
             resource_type=resource_type,
             resource_id=resource_id,
@@ -72,4 +69,4 @@ class AuditController(Controller):
             created_after=created_after,
             created_before=created_before,
         )
-        return OffsetPagination(items=[to_entry(r) for r in page.items], total=page.total, limit=limit, offset=offset)
+        return CursorPage(items=[to_entry(r) for r in rows], next_cursor=next_cursor, has_more=has_more, limit=limit)

@@ -15,7 +15,8 @@ from spotless.db.base import TenantMixin, UUIDv7AuditBase
 
 class AdminAuditLog(TenantMixin, UUIDv7AuditBase):
     __tablename__ = "admin_audit_logs"
-    __table_args__ = (Index("ix_admin_audit_logs_org_created", "org_id", "created_at"),)
+    # The keyset order of the list (newest first: scanned backwards).
+    __table_args__ = (Index("ix_admin_audit_logs_org_created_id", "org_id", "created_at", "id"),)
 
     # No foreign key on the actor: a trail must outlive the people in it (and the app role may
     # not update these rows, which an ON DELETE SET NULL would need).

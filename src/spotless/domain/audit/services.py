@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from advanced_alchemy.filters import BeforeAfter, CollectionFilter, LimitOffset, OrderBy, StatementFilter
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.service import OffsetPagination, SQLAlchemyAsyncRepositoryService
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.audit.models import AdminAuditLog
+from spotless.lib.pagination import Keyset
 from spotless.lib.request_context import current_request_id
 
 _client_ip: ContextVar[str | None] = ContextVar("audit_client_ip", default=None)
@@ -108,35 +109,42 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+AUDIT_ORDER: Keyset[AdminAuditLog] = Keyset(
+    "audit",
+    [AdminAuditLog.created_at, AdminAuditLog.id],
+    [datetime, UUID],
+    descending=True,
+    key=lambda row: (row.created_at, row.id),
+)
+
+
 async def list_audit(
     session: AsyncSession,
     org_id: UUID,
     *,
     limit: int,
-    offset: int,
+    cursor: str | None = None,
     action: list[str] | None = None,
     resource_type: list[str] | None = None,
     resource_id: str | None = None,
     actor_user_id: UUID | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> OffsetPagination[AdminAuditLog]:
-    """Newest first, in the caller's organisation (also enforced by RLS)."""
-    filters: list[StatementFilter] = [
-        CollectionFilter("org_id", [org_id]),
-        OrderBy("created_at", "desc"),
-        OrderBy("id", "desc"),
-    ]
+) -> tuple[list[AdminAuditLog], str | None, bool]:
+    """Newest first, in the caller's organisation (also enforced by RLS): a keyset page on
+    (org_id, created_at, id), so a deep page costs what the first does and nothing is counted."""
+    stmt = select(AdminAuditLog).where(AdminAuditLog.org_id == org_id)
     if action:
-        filters.append(CollectionFilter("action", action))
+        stmt = stmt.where(AdminAuditLog.action.in_(action))
     if resource_type:
-        filters.append(CollectionFilter("resource_type", resource_type))
+        stmt = stmt.where(AdminAuditLog.resource_type.in_(resource_type))
     if resource_id:
-        filters.append(CollectionFilter("resource_id", [resource_id]))
+        stmt = stmt.where(AdminAuditLog.resource_id == resource_id)
     if actor_user_id:
-        filters.append(CollectionFilter("actor_user_id", [actor_user_id]))
-    if created_after or created_before:
-        filters.append(BeforeAfter("created_at", created_before, created_after))
-    service = AuditService(session=session)
-    items, total = await service.list_and_count(*filters, LimitOffset(limit=limit, offset=offset))
-    return OffsetPagination(items=list(items), total=total, limit=limit, offset=offset)
+        stmt = stmt.where(AdminAuditLog.actor_user_id == actor_user_id)
+    if created_after:
+        stmt = stmt.where(AdminAuditLog.created_at > created_after)
+    if created_before:
+        stmt = stmt.where(AdminAuditLog.created_at < created_before)
+    rows = await session.scalars(AUDIT_ORDER.apply(stmt, cursor, limit))
+    return AUDIT_ORDER.page(list(rows), limit)

@@ -29,11 +29,11 @@ from spotless.domain.catalog.schemas import (
 from spotless.domain.identity.models import Organization
 from spotless.domain.identity.principal import Principal
 from spotless.lib.errors import not_found
+from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
 
 VIEW = {"permission": "core.view"}
 MANAGE = {"permission": "pricing.manage"}
 Limit = Annotated[int, Parameter(ge=1, le=200, description="page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 async def _currency(session: AsyncSession, org_id: UUID) -> str:

@@ -7,7 +7,6 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from advanced_alchemy.service.pagination import OffsetPagination
 from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,11 +22,10 @@ from spotless.domain.clients.schemas import (
     ClientUpdate,
 )
 from spotless.domain.identity.principal import Principal
+from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit
 
 VIEW = {"permission": "contacts.view"}
 EDIT = {"permission": "contacts.edit"}
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 def address_read(address: ClientAddress) -> AddressRead:
@@ -50,10 +48,15 @@ class ClientController(Controller):
         client, addresses = await services.create_client(db_session, principal.org_id, data)
         return client_read(client, addresses)
 
-    @get(operation_id="listClients", summary="Search and filter clients", opt=VIEW)
+    @get(
+        operation_id="listClients",
+        summary="Search and filter clients, by name; page with `cursor` = the previous page's `next_cursor`",
+        opt=VIEW,
+    )
     async def list_clients(
         self,
         db_session: AsyncSession,
+        principal: Principal,
         q: Annotated[
             str | None,
             Parameter(max_length=200, pattern=r"^[^\x00]*$", description="matches name, email or phone digits"),
@@ -61,12 +64,14 @@ class ClientController(Controller):
         tag: Annotated[str | None, Parameter(max_length=50, pattern=r"^[^\x00]*$")] = None,
         blocked: bool | None = None,
         include_archived: Annotated[bool, Parameter(description="also list archived clients")] = False,
-        limit: Limit = 50,
-        offset: Offset = 0,
-    ) -> OffsetPagination[ClientRead]:
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> CursorPage[ClientRead]:
         filters = services.ClientFilters(q=q, tag=tag, blocked=blocked, archived=None if include_archived else False)
-        rows, total = await services.list_clients(db_session, filters, limit=limit, offset=offset)
-        return OffsetPagination(items=[client_read(c) for c in rows], total=total, limit=limit, offset=offset)
+        rows, next_cursor, has_more = await services.list_clients(
+            db_session, principal.org_id, filters, limit=limit, cursor=cursor
+        )
+        return CursorPage(items=[client_read(c) for c in rows], next_cursor=next_cursor, has_more=has_more, limit=limit)
 
     @get("/{client_id:uuid}", operation_id="getClient", summary="A client with their active addresses", opt=VIEW)
     async def get_client(self, db_session: AsyncSession, client_id: UUID) -> ClientRead:

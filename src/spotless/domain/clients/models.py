@@ -25,7 +25,7 @@ class Client(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "client"
     __table_args__ = (
         tenant_key("client"),
-        Index("ix_client_org_id_name", "org_id", "name"),
+        Index("ix_client_org_id_name_id", "org_id", "name", "id"),  # keyset order of the list
         Index("ix_client_tags", "tags", postgresql_using="gin"),
     )
 

@@ -17,6 +17,7 @@ from spotless.domain.clients.models import Client, ClientAddress
 from spotless.domain.clients.schemas import AddressCreate, AddressUpdate, ClientCreate, ClientUpdate
 from spotless.lib.errors import FieldError, Problem, not_found
 from spotless.lib.labels import clean_labels
+from spotless.lib.pagination import Keyset
 
 
 class ClientFilters(msgspec.Struct, kw_only=True, frozen=True):
@@ -61,13 +62,17 @@ def _client_query(filters: ClientFilters) -> Select[Any]:
     return stmt
 
 
+CLIENT_ORDER: Keyset[Client] = Keyset("clients", [Client.name, Client.id], [str, UUID], key=lambda c: (c.name, c.id))
+
+
 async def list_clients(
-    session: AsyncSession, filters: ClientFilters, *, limit: int, offset: int
-) -> tuple[list[Client], int]:
-    stmt = _client_query(filters)
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = await session.scalars(stmt.order_by(Client.name, Client.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    session: AsyncSession, org_id: UUID, filters: ClientFilters, *, limit: int, cursor: str | None = None
+) -> tuple[list[Client], str | None, bool]:
+    """By name, then id; a keyset page on (org_id, name, id), never a count or an offset. The
+    organisation is named although RLS enforces it: the planner then walks that index in order."""
+    stmt = _client_query(filters).where(Client.org_id == org_id)
+    rows = await session.scalars(CLIENT_ORDER.apply(stmt, cursor, limit))
+    return CLIENT_ORDER.page(list(rows), limit)
 
 
 async def create_client(session: AsyncSession, org_id: UUID, data: ClientCreate) -> tuple[Client, list[ClientAddress]]:

@@ -44,6 +44,7 @@ from spotless.domain.identity.throttle import account_key
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import ProblemDocument
 from spotless.lib.idempotency import idempotent
+from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
 from spotless.lib.ratelimit import ACCOUNT_BUCKET, enforce
 
 PUBLIC_AUTH = {"public": True, "rate_limit": "auth"}
@@ -55,7 +56,6 @@ InvitationStatus = Annotated[
     Parameter(pattern="^(pending|accepted|declined|revoked|expired)$", description="Only invitations in this state"),
 ]
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 def _problem(status: int, description: str) -> dict[int, ResponseSpec]:

@@ -3,13 +3,11 @@ email is only sent if the transaction that asked for it committed)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
-
 from spotless.domain.messaging.email import build_message, send
 from spotless.lib.jobs import job
 from spotless.lib.jobs.runtime import get_runtime
+from spotless.lib.metrics import EMAIL_JOBS
 
-EMAIL_JOBS = Counter("email_jobs_total", "Emails handled by kind and outcome", ["job", "status"])
 _SENT_TTL_SECONDS = 7 * 24 * 3600
 
 

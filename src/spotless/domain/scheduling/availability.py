@@ -2,11 +2,21 @@
 
 The cost is a fixed number of queries whatever the range or the number of workers (organisation,
 service price, workers, their hours and time off, and one range scan of active assignments on the
-exclusion constraint's GiST index); the per-day, per-worker work happens in memory (`slots`)."""
+exclusion constraint's GiST index); the per-day, per-worker work happens in memory (`slots`).
+
+That in-memory work and the answer grow with cleaners x days x (working minutes / step), so a
+request is bounded before any of it is done: at most `MAX_WORKER_DAYS` cleaner-days (checked
+before the busy ranges are read) and at most `MAX_CANDIDATE_STARTS` candidate start times
+(counted from the cleaners' real hours). Beyond either, a 400 `availability-too-large` says
+what to narrow; the answer is never truncated (every active cleaner is considered)."""
 
 from __future__ import annotations
 
+import asyncio
+import math
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -19,9 +29,39 @@ from spotless.domain.scheduling.models import BookingAssignment
 from spotless.domain.scheduling.schemas import Availability, AvailabilitySlot
 from spotless.domain.scheduling.services import MAX_HELD, busy_range, price
 from spotless.domain.workforce import services as workforce
-from spotless.lib.errors import FieldError
+from spotless.domain.workforce.hours import WorkerSchedule
+from spotless.lib.errors import FieldError, Problem
 
-MAX_WORKERS = 500
+# 7 days x 140 cleaners, or 31 days x 32 cleaners.
+MAX_WORKER_DAYS = 1_000
+# Each is one overlap test in Python and at most one worker id in the answer: ~20k ids and ~9k slots
+# make the largest answer about 1 MB, and its computation tens of milliseconds.
+MAX_CANDIDATE_STARTS = 20_000
+# Below this the work takes a millisecond or two: cheaper than a thread hop.
+OFFLOAD_ABOVE_CANDIDATES = 2_000
+
+
+def too_large(detail: str, fields: list[str], **extra: Any) -> Problem:
+    return Problem(
+        400,
+        "availability-too-large",
+        "The availability request is too large",
+        detail,
+        errors=[{"field": f, "message": detail} for f in fields],
+        **extra,
+    )
+
+
+def candidate_starts(schedules: dict[UUID, WorkerSchedule], days: list[date], step: timedelta) -> int:
+    """An upper bound of the start times `slots.free_slots` would test: working minutes / step."""
+    per_weekday = Counter(d.weekday() for d in days)
+    step_minutes = step.total_seconds() / 60
+    total = 0
+    for schedule in schedules.values():
+        for h in schedule.hours:
+            minutes = (h.end.hour * 60 + h.end.minute) - (h.start.hour * 60 + h.start.minute)
+            total += per_weekday[h.weekday] * (math.ceil(max(minutes, 0) / step_minutes) + 1)
+    return total
 
 
 async def busy_by_worker(
@@ -73,31 +113,72 @@ async def availability(
 
     quote = await price(session, ctx, service_id, params or PricingParams(), [], "once")
     duration = timedelta(minutes=duration_minutes or max(quote.estimated_minutes, 1))
+    n_days = (date_to - date_from).days + 1
     if worker_id is not None:
         worker_ids = [w.id for w in await workforce.get_active_workers(session, [worker_id])]
     else:
-        workers, _total = await workforce.list_workers(session, limit=MAX_WORKERS, offset=0, active=True)
+        # One more than the cap allows: enough to know the request is too large, never a truncation.
+        allowed = MAX_WORKER_DAYS // n_days
+        workers, active = await workforce.list_workers(session, limit=allowed + 1, offset=0, active=True)
         worker_ids = [w.id for w in workers]
+        if len(worker_ids) > allowed:
+            raise too_large(
+                f"{active} active cleaners over {n_days} days is {active * n_days} cleaner-days; at most "
+                f"{MAX_WORKER_DAYS} per request: ask for fewer days (date_from..date_to) or one worker_id.",
+                ["date_to", "worker_id"],
+                cleaner_days=active * n_days,
+                max_cleaner_days=MAX_WORKER_DAYS,
+            )
 
     start, end = timeutil.days_range_utc(date_from, date_to, ctx.tz)
     schedules = await workforce.schedules(session, worker_ids, start, end)
+    days = timeutil.each_day(date_from, date_to)
+    candidates = candidate_starts(schedules, days, timedelta(minutes=step))
+    if candidates > MAX_CANDIDATE_STARTS:
+        raise too_large(
+            f"{candidates} candidate start times (cleaners x working minutes / step_minutes={step}); at most "
+            f"{MAX_CANDIDATE_STARTS} per request: raise step_minutes, ask for fewer days or one worker_id.",
+            ["step_minutes", "date_to", "worker_id"],
+            candidate_starts=candidates,
+            max_candidate_starts=MAX_CANDIDATE_STARTS,
+        )
     # A slot on the first day may collide with a booking ending (plus buffer) just before midnight.
     busy = await busy_by_worker(session, ctx, worker_ids, start - timedelta(days=1), end + timedelta(days=1))
 
-    days = timeutil.each_day(date_from, date_to)
-    per_worker: dict[UUID, list[datetime]] = {}
-    for w in worker_ids:
-        schedule = schedules.get(w)
-        if schedule is None:
-            continue
-        calendar = slots.WorkerCalendar(
+    calendars = {
+        w: slots.WorkerCalendar(
             hours=[slots.WeeklyHours(h.weekday, h.start, h.end) for h in schedule.hours],
             time_off=[(t.starts_at, t.ends_at) for t in schedule.time_off],
             busy=busy.get(w, []),
         )
-        per_worker[w] = slots.free_slots(
-            calendar, days, ctx.tz, duration, ctx.buffer, timedelta(minutes=step), not_before=now or datetime.now(UTC)
-        )
+        for w in worker_ids
+        if (schedule := schedules.get(w)) is not None
+    }
+
+    def compute() -> list[AvailabilitySlot]:
+        per_worker = {
+            w: slots.free_slots(
+                calendar,
+                days,
+                ctx.tz,
+                duration,
+                ctx.buffer,
+                timedelta(minutes=step),
+                not_before=now or datetime.now(UTC),
+            )
+            for w, calendar in calendars.items()
+        }
+        return [
+            AvailabilitySlot(
+                starts_at=timeutil.local(s.starts_at, ctx.tz),
+                ends_at=timeutil.local(s.ends_at, ctx.tz),
+                worker_ids=list(s.worker_ids),
+            )
+            for s in slots.collect(per_worker, duration)
+        ]
+
+    # Pure CPU (bounded above): a large one runs in a thread so the event loop keeps serving.
+    found = await asyncio.to_thread(compute) if candidates > OFFLOAD_ABOVE_CANDIDATES else compute()
     return Availability(
         service_id=service_id,
         timezone=ctx.tz_name,
@@ -106,12 +187,5 @@ async def availability(
         duration_minutes=int(duration.total_seconds() // 60),
         step_minutes=step,
         buffer_minutes=ctx.buffer_minutes,
-        slots=[
-            AvailabilitySlot(
-                starts_at=timeutil.local(s.starts_at, ctx.tz),
-                ends_at=timeutil.local(s.ends_at, ctx.tz),
-                worker_ids=list(s.worker_ids),
-            )
-            for s in slots.collect(per_worker, duration)
-        ],
+        slots=found,
     )

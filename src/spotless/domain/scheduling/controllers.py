@@ -41,14 +41,13 @@ from spotless.domain.scheduling.schemas import (
 )
 from spotless.lib.errors import problems
 from spotless.lib.idempotency import idempotent
+from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit, Offset
 from spotless.settings import Settings
 
 VIEW = {"permission": "bookings.view"}
 EDIT = {"permission": "bookings.edit"}
 ASSIGN = {"permission": "bookings.assign"}
 STATUS = {"permission": "bookings.status"}
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
 # Read by spotless.lib.idempotency; declared so the API docs show it.
 IdempotencyKey = Annotated[
     str | None,
@@ -101,7 +100,8 @@ class BookingController(Controller):
         operation_id="listBookings",
         opt=VIEW,
         responses=problems(400),
-        summary="List bookings by local day range, status, worker, client or series (cleaners see their own)",
+        summary="List bookings by start time, filtered by local day range, status, worker, client or series "
+        "(cleaners see their own); page with `cursor` = the previous page's `next_cursor`",
     )
     async def list_bookings(
         self,
@@ -113,9 +113,9 @@ class BookingController(Controller):
         worker_id: UUID | None = None,
         client_id: UUID | None = None,
         series_id: UUID | None = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
-    ) -> OffsetPagination[BookingOut]:
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> CursorPage[BookingOut]:
         ctx = await org_context(db_session, principal.org_id)
         filters = services.BookingFilters(
             date_from=date_from,
@@ -125,11 +125,14 @@ class BookingController(Controller):
             client_id=client_id,
             series_id=series_id,
         )
-        rows, total, workers = await services.list_bookings(
-            db_session, principal, ctx, filters, limit=limit, offset=offset
+        rows, next_cursor, has_more, workers = await services.list_bookings(
+            db_session, principal, ctx, filters, limit=limit, cursor=cursor
         )
-        return OffsetPagination(
-            items=[services.to_out(b, workers[b.id], ctx) for b in rows], total=total, limit=limit, offset=offset
+        return CursorPage(
+            items=[services.to_out(b, workers[b.id], ctx) for b in rows],
+            next_cursor=next_cursor,
+            has_more=has_more,
+            limit=limit,
         )
 
     @get("/{booking_id:uuid}", operation_id="getBooking", opt=VIEW, responses=problems(404), summary="One booking")
@@ -242,9 +245,13 @@ class AvailabilityController(Controller):
 
     @get(
         operation_id="getAvailability",
-        opt=VIEW,
+        # Its cost grows with cleaners x days x steps: the `expensive` limiter class.
+        opt={**VIEW, "rate_limit": "expensive"},
         responses=problems(400, 404, 409),
-        summary="Open slots for a service over local days, per start time with the workers free then",
+        summary="Open slots for a service over local days, per start time with the workers free then. "
+        f"At most {availability_service.MAX_WORKER_DAYS} cleaner-days and "
+        f"{availability_service.MAX_CANDIDATE_STARTS} candidate start times per request: beyond, 400 "
+        "availability-too-large says what to narrow (days, worker_id or step_minutes).",
     )
     async def availability(
         self,

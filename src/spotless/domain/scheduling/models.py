@@ -152,7 +152,7 @@ class Booking(UUIDv7AuditBase, TenantMixin):
         CheckConstraint("(series_id IS NULL) = (occurrence_date IS NULL)", name="occurrence_with_series"),
         # One booking per occurrence of a series: re-running the materialiser changes nothing.
         UniqueConstraint("series_id", "occurrence_date", name="uq_booking_series_occurrence"),
-        Index("ix_booking_org_id_starts_at", "org_id", "starts_at"),
+        Index("ix_booking_org_id_starts_at_id", "org_id", "starts_at", "id"),  # keyset order of the list
         Index("ix_booking_org_id_client_id_starts_at", "org_id", "client_id", "starts_at"),
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, func, select, text, update
+from sqlalchemy import Select, and_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ from spotless.domain.scheduling.schemas import BookingCreate, BookingOut, Overri
 from spotless.domain.scheduling.slots import WeeklyHours, fits_working_hours
 from spotless.domain.workforce import services as workforce
 from spotless.lib.errors import FieldError, Problem, not_found
+from spotless.lib.pagination import Keyset
 
 EXCLUSION_VIOLATION = "23P01"
 # Longest booking, and the longest time an assignment holds (job + the largest travel buffer):
@@ -170,9 +171,21 @@ def list_query(ctx: OrgContext, filters: BookingFilters) -> Select[Any]:
     return stmt
 
 
+BOOKING_ORDER: Keyset[Booking] = Keyset(
+    "bookings", [Booking.starts_at, Booking.id], [datetime, UUID], key=lambda b: (b.starts_at, b.id)
+)
+
+
 async def list_bookings(
-    session: AsyncSession, principal: Principal, ctx: OrgContext, filters: BookingFilters, *, limit: int, offset: int
-) -> tuple[list[Booking], int, dict[UUID, list[UUID]]]:
+    session: AsyncSession,
+    principal: Principal,
+    ctx: OrgContext,
+    filters: BookingFilters,
+    *,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Booking], str | None, bool, dict[UUID, list[UUID]]]:
+    """By start, then id: a keyset page on (org_id, starts_at, id), never a count or an offset."""
     if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
         raise FieldError("date_to", "date_to must not be before date_from")
     if filters.status and filters.status not in states.STATUSES:
@@ -180,12 +193,11 @@ async def list_bookings(
     if narrows_to_own(principal):
         own = await worker_id_for(session, principal)
         if own is None or (filters.worker_id and filters.worker_id != own):
-            return [], 0, {}
+            return [], None, False, {}
         filters = BookingFilters(**{**filters.__dict__, "worker_id": own})
-    stmt = list_query(ctx, filters)
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = list(await session.scalars(stmt.order_by(Booking.starts_at, Booking.id).limit(limit).offset(offset)))
-    return rows, int(total or 0), await workers_of(session, [b.id for b in rows])
+    found = await session.scalars(BOOKING_ORDER.apply(list_query(ctx, filters), cursor, limit))
+    rows, next_cursor, has_more = BOOKING_ORDER.page(list(found), limit)
+    return rows, next_cursor, has_more, await workers_of(session, [b.id for b in rows])
 
 
 def to_out(booking: Booking, worker_ids: Sequence[UUID], ctx: OrgContext) -> BookingOut:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -17,30 +15,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 
-from spotless.domain.system import heartbeat
+from spotless.domain.system.readiness import Readiness, ReadinessCache, check_once
 from spotless.lib.errors import Problem
-from spotless.lib.metrics import HEARTBEAT_AGE
 from spotless.settings import Settings
-
-CHECK_TIMEOUT_SECONDS = 1.5
 
 
 class Health(msgspec.Struct):
     status: str
-
-
-class Check(msgspec.Struct, omit_defaults=True):
-    """One readiness check; fields that do not apply to a check are left out."""
-
-    name: str
-    ok: bool
-    ms: float
-    detail: str
-    gating: bool | None = None  # set for every check by _timed
-    current_revision: str | None = None
-    expected_revision: str | None = None
-    age_seconds: float | None = None
-    source: str | None = None
 
 
 class ServerStatus(msgspec.Struct):
@@ -49,22 +30,15 @@ class ServerStatus(msgspec.Struct):
     api_version: str
 
 
-class Readiness(msgspec.Struct):
-    status: str
-    checks: list[Check]
-
-
-async def _timed(name: str, fn: Callable[[], Awaitable[Check]], gating: bool = True) -> Check:
-    started = time.perf_counter()
-    try:
-        check = await asyncio.wait_for(fn(), timeout=CHECK_TIMEOUT_SECONDS)
-    except TimeoutError:
-        check = Check(name=name, ok=False, ms=0, detail=f"timed out after {CHECK_TIMEOUT_SECONDS}s")
-    except Exception as exc:
-        check = Check(name=name, ok=False, ms=0, detail=f"{type(exc).__name__}: {str(exc)[:200]}")
-    check.ms = round((time.perf_counter() - started) * 1000, 1)
-    check.gating = gating
-    return check
+def _readiness(state: State) -> ReadinessCache:
+    """The process's readiness cache (one per app: built on first use)."""
+    cache: ReadinessCache | None = getattr(state, "readiness", None)
+    if cache is None:
+        settings: Settings = state.settings
+        engine, redis, expected = state.engine, state.redis, state.expected_revision
+        cache = ReadinessCache(lambda: check_once(settings, engine, redis, expected))
+        state.readiness = cache
+    return cache
 
 
 class HealthController(Controller):
@@ -78,80 +52,14 @@ class HealthController(Controller):
     @get(
         "/readyz",
         operation_id="readyz",
-        summary="Readiness: database, migrations, Redis, heartbeat",
+        summary="Readiness: database, migrations, Redis, heartbeat (each check's name and status; "
+        "answered from a result at most 1 s old)",
         opt={"public": True, "rate_limit": "exempt"},
         responses={503: ResponseSpec(data_container=Readiness, description="Not ready: a gating check failed")},
     )
     async def readyz(self, state: State) -> Response[Readiness]:
-        settings: Settings = state.settings
-        engine = state.engine
-        redis = state.redis
-        expected = state.expected_revision
-
-        async def database() -> Check:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return Check(name="database", ok=True, ms=0, detail="reachable")
-
-        async def migrations() -> Check:
-            async with engine.connect() as conn:
-                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-            ok = current == expected
-            return Check(
-                name="migrations",
-                ok=ok,
-                ms=0,
-                detail="at head" if ok else "database revision differs from code",
-                current_revision=current,
-                expected_revision=expected,
-            )
-
-        async def redis_check() -> Check:
-            await redis.ping()
-            return Check(name="redis", ok=True, ms=0, detail="reachable")
-
-        async def beat() -> Check:
-            ttl = settings.jobs.heartbeat_ttl_seconds
-            source = "redis"
-            try:
-                last = await asyncio.wait_for(heartbeat.read_redis(redis, settings.jobs.namespace), timeout=0.5)
-            except Exception:
-                last = None
-                source = "postgres"
-            if last is None:
-                # Redis down or key expired: Postgres holds the durable copy.
-                source = "postgres"
-                async with engine.connect() as conn:
-                    last = await conn.scalar(
-                        text("SELECT last_beat_at FROM job_heartbeats WHERE name = :n"), {"n": heartbeat.HEARTBEAT_NAME}
-                    )
-            if last is None:
-                return Check(name="heartbeat", ok=False, ms=0, detail="no heartbeat recorded yet", source=source)
-            age = (datetime.now(UTC) - last).total_seconds()
-            HEARTBEAT_AGE.labels(job=heartbeat.HEARTBEAT_NAME).set(age)
-            ok = age <= ttl
-            return Check(
-                name="heartbeat",
-                ok=ok,
-                ms=0,
-                age_seconds=round(age, 1),
-                source=source,
-                detail="fresh" if ok else f"older than JOB_HEARTBEAT_TTL_SECONDS={ttl}",
-            )
-
-        tasks: list[Awaitable[Check]] = [
-            _timed("database", database),
-            _timed("migrations", migrations),
-            # Redis is reported but not gating: the API keeps serving without it.
-            _timed("redis", redis_check, gating=False),
-        ]
-        if settings.jobs.heartbeat_required:
-            tasks.append(_timed("heartbeat", beat))
-        checks = list(await asyncio.gather(*tasks))
-        ready = all(c.ok for c in checks if c.gating)
-        return Response(
-            Readiness(status="ready" if ready else "unavailable", checks=checks), status_code=200 if ready else 503
-        )
+        answer = await _readiness(state).get()
+        return Response(answer, status_code=200 if answer.ready else 503)
 
 
 class StatusController(Controller):
@@ -168,14 +76,24 @@ class StatusController(Controller):
 
 
 class MetricsController(Controller):
-    """Prometheus text for every process sharing PROMETHEUS_MULTIPROC_DIR; bearer METRICS_TOKEN if set."""
+    """Prometheus text for every process sharing PROMETHEUS_MULTIPROC_DIR; bearer METRICS_TOKEN (always
+    required in prod)."""
 
     path = "/metrics"
     include_in_schema = False
 
     @get(opt={"public": True, "rate_limit": "exempt"})
     async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        token = request.app.state.settings.metrics.token
+        settings: Settings = request.app.state.settings
+        token = settings.metrics.token
+        if not token and settings.is_prod:
+            # Settings refuse to start in prod without METRICS_TOKEN; this holds even if they did.
+            raise Problem(
+                403,
+                "metrics-token-required",
+                "Metrics need a token in production",
+                "Set METRICS_TOKEN and scrape with `Authorization: Bearer <token>`.",
+            )
         if token:
             supplied = request.headers.get("authorization", "")
             if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
@@ -186,8 +104,14 @@ class MetricsController(Controller):
                     "A valid metrics token is required.",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-        registry = REGISTRY
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(await asyncio.to_thread(render_metrics), media_type=CONTENT_TYPE_LATEST)
+
+
+def render_metrics() -> bytes:
+    """The exposition text. Merging every process's files is blocking file I/O and CPU: callers run
+    it in a thread, never on the event loop."""
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

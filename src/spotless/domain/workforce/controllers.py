@@ -35,11 +35,11 @@ from spotless.domain.workforce.schemas import (
 )
 from spotless.domain.workforce.services import WorkerVisibility
 from spotless.lib.errors import FieldError, not_found
+from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
 
 VIEW = {"permission": "core.view"}
 MANAGE = {"permission": "users.manage"}
 Limit = Annotated[int, Parameter(ge=1, le=200, description="page size (max 200)")]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 async def _org(session: AsyncSession, org_id: UUID) -> Organization:

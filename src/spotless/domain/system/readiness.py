@@ -1,0 +1,169 @@
+"""Readiness: database, migrations, Redis and (optionally) the scheduler heartbeat.
+
+`/readyz` is public and exempt from rate limiting, so its cost must not follow the number of
+callers: a round of checks runs at most once per `CACHE_SECONDS` per process, concurrent callers
+share the round in flight, and the database part is one query on one pooled connection (revision
+and Postgres heartbeat together). The answer names each check and a status from a fixed
+vocabulary; what went wrong (exception text, revisions, ages) goes to the log, never to the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import msgspec
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spotless.domain.system import heartbeat
+from spotless.lib.metrics import HEARTBEAT_AGE
+from spotless.settings import Settings
+
+logger = logging.getLogger("spotless.readiness")
+
+CHECK_TIMEOUT_SECONDS = 1.5
+HEARTBEAT_REDIS_TIMEOUT_SECONDS = 0.5
+CACHE_SECONDS = 1.0
+
+Status = Literal["ok", "unreachable", "timeout", "mismatch", "stale", "missing", "unknown"]
+T = TypeVar("T")
+
+
+class Check(msgspec.Struct):
+    name: str
+    ok: bool
+    status: Status
+    gating: bool
+
+
+class Readiness(msgspec.Struct):
+    status: Literal["ready", "unavailable"]
+    checks: list[Check]
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+class _Failed(msgspec.Struct):
+    status: Status
+    detail: str
+
+
+async def _bounded(name: str, call: Awaitable[T]) -> T | _Failed:
+    """The call's result, or why it failed; the detail is logged here and goes no further."""
+    try:
+        return await asyncio.wait_for(call, timeout=CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        detail = f"timed out after {CHECK_TIMEOUT_SECONDS}s"
+        logger.warning("readiness check %s failed: %s", name, detail)
+        return _Failed(status="timeout", detail=detail)
+    except Exception as exc:
+        logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+        return _Failed(status="unreachable", detail=type(exc).__name__)
+
+
+_DATABASE_ONLY = text("SELECT (SELECT version_num FROM alembic_version) AS revision, NULL AS last_beat")
+_DATABASE_AND_BEAT = text(
+    "SELECT (SELECT version_num FROM alembic_version) AS revision, "
+    "(SELECT last_beat_at FROM job_heartbeats WHERE name = :name) AS last_beat"
+)
+
+
+async def _database(engine: AsyncEngine, with_heartbeat: bool) -> tuple[str | None, datetime | None]:
+    """One connection, one statement: the revision (reachability too) and the durable heartbeat."""
+    async with engine.connect() as conn:
+        if with_heartbeat:
+            row = (await conn.execute(_DATABASE_AND_BEAT, {"name": heartbeat.HEARTBEAT_NAME})).one()
+        else:
+            row = (await conn.execute(_DATABASE_ONLY)).one()
+    return row.revision, row.last_beat
+
+
+async def _redis_heartbeat(redis: Redis, namespace: str) -> datetime | None:
+    try:
+        return await asyncio.wait_for(heartbeat.read_redis(redis, namespace), timeout=HEARTBEAT_REDIS_TIMEOUT_SECONDS)
+    except Exception:
+        return None  # Postgres holds the durable copy
+
+
+async def check_once(settings: Settings, engine: AsyncEngine, redis: Redis, expected_revision: str) -> Readiness:
+    """One round of checks (uncached)."""
+    with_heartbeat = settings.jobs.heartbeat_required
+
+    async def no_beat() -> None:
+        return None
+
+    database, pong, redis_beat = await asyncio.gather(
+        _bounded("database", _database(engine, with_heartbeat)),
+        _bounded("redis", redis.ping()),
+        _redis_heartbeat(redis, settings.jobs.namespace) if with_heartbeat else no_beat(),
+    )
+    checks: list[Check] = []
+    if isinstance(database, _Failed):
+        checks.append(Check("database", False, database.status, True))
+        checks.append(Check("migrations", False, "unknown", True))
+        postgres_beat = None
+    else:
+        revision, postgres_beat = database
+        checks.append(Check("database", True, "ok", True))
+        at_head = revision == expected_revision
+        if not at_head:
+            logger.warning("readiness: database revision %s, code expects %s", revision, expected_revision)
+        checks.append(Check("migrations", at_head, "ok" if at_head else "mismatch", True))
+    # Redis is reported but not gating: the API keeps serving without it.
+    redis_status: Status = pong.status if isinstance(pong, _Failed) else "ok"
+    checks.append(Check("redis", redis_status == "ok", redis_status, False))
+    if with_heartbeat:
+        checks.append(_heartbeat_check(redis_beat or postgres_beat, settings.jobs.heartbeat_ttl_seconds, database))
+    ready = all(c.ok for c in checks if c.gating)
+    return Readiness(status="ready" if ready else "unavailable", checks=checks)
+
+
+def _heartbeat_check(last: datetime | None, ttl: int, database: Any) -> Check:
+    if last is None:
+        # No beat in Redis and none in Postgres, or Postgres could not be asked.
+        status: Status = "unknown" if isinstance(database, _Failed) else "missing"
+        logger.warning("readiness: no scheduler heartbeat (%s)", status)
+        return Check("heartbeat", False, status, True)
+    age = (datetime.now(UTC) - last).total_seconds()
+    HEARTBEAT_AGE.labels(job=heartbeat.HEARTBEAT_NAME).set(age)
+    if age > ttl:
+        logger.warning("readiness: heartbeat %.1fs old, older than JOB_HEARTBEAT_TTL_SECONDS=%s", age, ttl)
+        return Check("heartbeat", False, "stale", True)
+    return Check("heartbeat", True, "ok", True)
+
+
+class ReadinessCache:
+    """The last round's answer for `ttl` seconds; callers arriving during a round await that round.
+
+    The round is shielded: a caller that disconnects does not cancel the check the others await."""
+
+    def __init__(self, check: Callable[[], Awaitable[Readiness]], ttl: float = CACHE_SECONDS) -> None:
+        self._check = check
+        self._ttl = ttl
+        self._answer: Readiness | None = None
+        self._answered_at = 0.0
+        self._round: asyncio.Future[Readiness] | None = None
+        self.rounds = 0
+
+    async def get(self) -> Readiness:
+        if self._answer is not None and time.monotonic() - self._answered_at < self._ttl:
+            return self._answer
+        if self._round is None:
+            self._round = asyncio.ensure_future(self._run())
+        return await asyncio.shield(self._round)
+
+    async def _run(self) -> Readiness:
+        try:
+            self.rounds += 1
+            answer = await self._check()
+            self._answer, self._answered_at = answer, time.monotonic()
+            return answer
+        finally:
+            self._round = None
