@@ -42,8 +42,20 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # redis://, rediss:// (TLS) or unix://; user and password come from the URL.
     url: str
     socket_timeout_seconds: float = 2.0
+    # TLS for rediss:// URLs (managed Redis): a CA bundle to verify the server with (else the
+    # system's), and a client certificate and key when the server asks for one (mutual TLS).
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_check_hostname: bool = True
+    # The circuit breaker shared by every hot-path use of one Redis (lib/circuit.py): after a
+    # timeout or connection error, calls go to their fallback for this long, then one PING probe
+    # (bounded by the probe timeout) decides whether Redis is back; repeated until it is.
+    breaker_cooldown_seconds: float = 1.0
+    breaker_probe_timeout_ms: int = 250
 
 
 class JobSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,7 +114,7 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     expensive_per_minute: int = 5
     cleanup_minutes: int = 5
     redis_timeout_ms: int = 50
-    # While Redis is unavailable, how often one background PING checks whether it is back.
+    # Superseded by REDIS_BREAKER_COOLDOWN_SECONDS (its default when that is unset).
     redis_retry_seconds: float = 1.0
     # A Redis of its own for the counters if set; REDIS_URL otherwise.
     redis_url: str | None = None
@@ -247,7 +259,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             statement_timeout_ms=env.int("DATABASE_STATEMENT_TIMEOUT_MS", 15_000),
             echo=env.bool("DATABASE_ECHO", False),
         ),
-        "redis": RedisSettings(url=redis_url, socket_timeout_seconds=env.float("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0)),
+        "redis": RedisSettings(
+            url=redis_url,
+            socket_timeout_seconds=env.float("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0),
+            tls_ca_file=env.str("REDIS_TLS_CA_FILE"),
+            tls_cert_file=env.str("REDIS_TLS_CERT_FILE"),
+            tls_key_file=env.str("REDIS_TLS_KEY_FILE"),
+            tls_check_hostname=env.bool("REDIS_TLS_CHECK_HOSTNAME", True),
+            # RATE_LIMIT_REDIS_RETRY_SECONDS was the limiter's own probe interval before the breaker.
+            breaker_cooldown_seconds=env.float(
+                "REDIS_BREAKER_COOLDOWN_SECONDS", env.float("RATE_LIMIT_REDIS_RETRY_SECONDS", 1.0)
+            ),
+            breaker_probe_timeout_ms=env.int("REDIS_BREAKER_PROBE_TIMEOUT_MS", 250),
+        ),
         "jobs": JobSettings(
             heartbeat_required=env.bool("JOB_HEARTBEAT_REQUIRED", False),
             heartbeat_ttl_seconds=env.int("JOB_HEARTBEAT_TTL_SECONDS", 180),

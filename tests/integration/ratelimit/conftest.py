@@ -18,6 +18,7 @@ from litestar import Litestar, Request, get, post
 
 from spotless.app import create_app
 from spotless.lib.ratelimit import ACCOUNT_BUCKET, enforce
+from spotless.lib.redis import forget_breakers
 from tests.conftest import make_settings
 from tests.support import processes
 
@@ -178,6 +179,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
+    forget_breakers(server.url())  # a breaker an earlier test left on this port number
     server.start()
     try:
         yield server

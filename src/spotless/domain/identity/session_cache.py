@@ -9,7 +9,9 @@ seen by all of them on the very next request.
 - Miss (expired key, flushed Redis): read Postgres, then fill with SET NX, so a slow filler can
   never overwrite a revocation written meanwhile.
 - Redis error or timeout: read Postgres (failing closed would take the API down with Redis;
-  failing open would accept revoked sessions).
+  failing open would accept revoked sessions). The first error opens the process' circuit
+  breaker for that Redis (lib/circuit.py, shared with the limiter): later checks go to Postgres
+  at once, without waiting for Redis' timeout, until the breaker's probe finds Redis back.
 Writers (logout, deactivate, role change, password change) commit first and then publish the
 truth read back from Postgres; they also enqueue `identity.sync_sessions` in the same
 transaction, which republishes it if Redis was unreachable at that moment. As a last bound, an
@@ -30,6 +32,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from spotless.domain.identity.metrics import SESSION_CHECKS
+from spotless.lib.circuit import CircuitBreaker
+from spotless.lib.redis import breaker_of
 
 logger = logging.getLogger("spotless.identity.sessions")
 
@@ -115,8 +119,16 @@ def _ttl(state: SessionState, revoked_ttl: int) -> int:
 class SessionChecker:
     """Used by the authentication middleware on every authenticated request."""
 
-    def __init__(self, redis: Redis, engine: AsyncEngine, namespace: str, access_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        engine: AsyncEngine,
+        namespace: str,
+        access_ttl_seconds: int,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.redis = redis
+        self.breaker = breaker or breaker_of(redis)
         self.engine = engine
         self.namespace = namespace
         # Once every access token of a revoked session has expired, its marker may go.
@@ -132,9 +144,13 @@ class SessionChecker:
 
     async def check(self, org_id: UUID, user_id: UUID, session_id: UUID) -> SessionState:
         key = session_key(self.namespace, session_id)
+        if not self.breaker.allow():
+            SESSION_CHECKS.labels(source="postgres_fallback").inc()
+            return await read_state(self.engine, org_id, user_id, session_id)
         try:
             raw = await self.redis.get(key)
-        except Exception:
+        except Exception as exc:
+            self.breaker.failure(exc)
             SESSION_CHECKS.labels(source="postgres_fallback").inc()
             self._warn_fallback()
             return await read_state(self.engine, org_id, user_id, session_id)
@@ -146,26 +162,30 @@ class SessionChecker:
         SESSION_CHECKS.labels(source="postgres_miss").inc()
         state = await read_state(self.engine, org_id, user_id, session_id)
         try:
-            await self.redis.set(key, state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True)
+            await self.breaker.guard(
+                lambda: self.redis.set(key, state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True)
+            )
         except Exception:
             logger.warning("session check: could not fill the Redis cache", exc_info=True)
         return state
 
     async def remember(self, state: SessionState) -> None:
         """Prime the cache for a session just opened, so its first request needs no database."""
+        key = session_key(self.namespace, state.session_id)
         try:
-            await self.redis.set(
-                session_key(self.namespace, state.session_id), state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True
+            await self.breaker.guard(
+                lambda: self.redis.set(key, state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True)
             )
         except Exception:
             logger.warning("could not prime the session cache", exc_info=True)
 
     async def publish_member(self, org_id: UUID, user_id: UUID) -> int:
         """Copy the Postgres truth of one member's sessions to Redis (own connection, so the
-        caller's transaction and its RLS scope are untouched). Raises if Redis is unreachable."""
+        caller's transaction and its RLS scope are untouched). Raises if Redis is unreachable,
+        at once while the breaker is open (the `identity.sync_sessions` job publishes later)."""
         async with self.engine.connect() as conn, conn.begin():
             states = await read_member_states(conn, org_id, user_id, self.revoked_ttl)
-        return await publish_states(self.redis, self.namespace, self.revoked_ttl, states)
+        return await self.breaker.guard(lambda: publish_states(self.redis, self.namespace, self.revoked_ttl, states))
 
 
 _RECENT = (

@@ -13,6 +13,7 @@ import logging
 from redis.asyncio import Redis
 
 from spotless.lib.errors import Problem
+from spotless.lib.redis import breaker_of
 
 logger = logging.getLogger("spotless.identity.throttle")
 
@@ -40,6 +41,8 @@ class FailureThrottle:
         self, redis: Redis, namespace: str, purpose: str, *, max_per_account: int, max_per_ip: int, window_seconds: int
     ) -> None:
         self.redis = redis
+        # Shared with the session check and the limiter: while Redis is out, skip it at once.
+        self.breaker = breaker_of(redis)
         self.prefix = f"{namespace}:throttle:{purpose}"
         self.max_per_account = max_per_account
         self.max_per_ip = max_per_ip
@@ -54,12 +57,16 @@ class FailureThrottle:
     async def check(self, email: str, ip: str | None) -> None:
         """Raise 429 (with Retry-After) while the account or the address is over its budget."""
         keys = self._keys(email, ip)
-        try:
+
+        async def read() -> list[int | None]:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in keys:
                     pipe.get(key)
                     pipe.ttl(key)
-                values = await pipe.execute()
+                return await pipe.execute()
+
+        try:
+            values = await self.breaker.guard(read)
         except Exception:
             logger.warning("throttle check skipped: Redis unavailable", exc_info=True)
             return
@@ -77,17 +84,20 @@ class FailureThrottle:
         return False
 
     async def failed(self, email: str, ip: str | None) -> None:
-        try:
+        async def count() -> None:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for key in self._keys(email, ip):
                     pipe.incr(key)
                     pipe.expire(key, self.window, nx=True)
                 await pipe.execute()
+
+        try:
+            await self.breaker.guard(count)
         except Exception:
             logger.warning("could not count a failed attempt: Redis unavailable", exc_info=True)
 
     async def succeeded(self, email: str) -> None:
         try:
-            await self.redis.delete(self._keys(email, None)[0])
+            await self.breaker.guard(lambda: self.redis.delete(self._keys(email, None)[0]))
         except Exception:
             logger.warning("could not clear the failure counter", exc_info=True)

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -22,6 +21,7 @@ from dramatiq.middleware import (
 
 from spotless.lib.jobs.registry import JOBS
 from spotless.lib.metrics import JOB_DURATION, JOB_MESSAGES, JOB_RETRIES
+from spotless.lib.redis import create_sync_pool
 from spotless.settings import Settings
 
 
@@ -70,9 +70,8 @@ def build_broker(settings: Settings, *, declare: bool = True) -> RedisBroker:
     # Dramatiq's own client has no socket timeout: a hung Redis would hold the outbox relay's row
     # locks (and a worker thread) forever. Dramatiq polls with short Lua calls, so a bound is safe.
     timeout = max(settings.redis.socket_timeout_seconds, 5.0)
-    pool = redis.ConnectionPool.from_url(
-        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
-    )
+    # TLS (rediss://, REDIS_TLS_*) and credentials from the URL, as for every other client.
+    pool = create_sync_pool(settings.redis, socket_timeout=timeout)
     broker = RedisBroker(connection_pool=pool, namespace=settings.jobs.namespace, middleware=middleware())
     dramatiq.set_broker(broker)
     if declare:
