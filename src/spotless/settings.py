@@ -345,9 +345,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             strict_cors=env.bool("STRICT_CORS", is_prod),
         ),
     }
+    _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
     return Settings(**values)
+
+
+def _check_redis_tls(redis: RedisSettings, rate_limit_url: str | None) -> None:
+    """TLS files that would be silently unused, or that cannot be read, stop start-up."""
+    files = {
+        "REDIS_TLS_CA_FILE": redis.tls_ca_file,
+        "REDIS_TLS_CERT_FILE": redis.tls_cert_file,
+        "REDIS_TLS_KEY_FILE": redis.tls_key_file,
+    }
+    named = {name: path for name, path in files.items() if path}
+    urls = [redis.url, *([rate_limit_url] if rate_limit_url else [])]
+    if named and not any(url.startswith("rediss://") for url in urls):
+        raise ConfigError(f"{', '.join(named)} set but REDIS_URL is not a rediss:// (TLS) URL")
+    if redis.tls_key_file and not redis.tls_cert_file:
+        raise ConfigError("REDIS_TLS_KEY_FILE is set without REDIS_TLS_CERT_FILE")
+    for name, path in named.items():
+        if not os.path.isfile(path):
+            raise ConfigError(f"{name} does not name a readable file: {path!r}")
 
 
 def _proxy_header(value: str) -> Literal["x-forwarded-for", "forwarded"]:
