@@ -23,6 +23,7 @@ from redis.asyncio import Redis  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
 
 from spotless.db.migrations import upgrade  # noqa: E402
+from spotless.lib.redis import reset_breakers  # noqa: E402
 from spotless.settings import Settings, load_settings  # noqa: E402
 from tests.support import processes  # noqa: E402
 from tests.support.client import Client, app_client  # noqa: E402
@@ -122,6 +123,7 @@ async def clean_slate(owner_engine: AsyncEngine, _tables: list[str], settings: S
         await client.flushdb()
     finally:
         await client.aclose()
+    reset_breakers()  # a Redis timeout in one test must not send the next one to its fallbacks
 
 
 @pytest.fixture

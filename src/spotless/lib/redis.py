@@ -62,6 +62,8 @@ def create_redis(settings: RedisSettings, *, socket_timeout: float | None = None
     """An asyncio client. No retries: on the request path a retry doubles the wait of an outage,
     and callers have their fallbacks (or a job that runs again)."""
     timeout = settings.socket_timeout_seconds if socket_timeout is None else socket_timeout
+    # Remembered so `breaker_of(client)` builds the server's breaker from these settings.
+    _settings_of.setdefault(endpoint(url or settings.url), (settings, url or settings.url))
     return Redis.from_url(
         url or settings.url,
         socket_timeout=timeout,
@@ -93,6 +95,7 @@ def endpoint(url: str) -> str:
 
 
 _breakers: dict[str, CircuitBreaker] = {}
+_settings_of: dict[str, tuple[RedisSettings, str]] = {}
 
 
 def redis_breaker(settings: RedisSettings, url: str | None = None) -> CircuitBreaker:
@@ -125,19 +128,20 @@ def redis_breaker(settings: RedisSettings, url: str | None = None) -> CircuitBre
 def breaker_of(client: Redis) -> CircuitBreaker:
     """The breaker of the server a redis-py client talks to (for code handed only a client)."""
     kwargs = client.connection_pool.connection_kwargs
-    key = (
-        f"unix:{kwargs['path']}"
-        if kwargs.get("path")
-        else f"{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}"
-    )
+    if kwargs.get("path"):
+        key = f"unix:{kwargs['path']}"
+    else:
+        key = f"{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}"
+    known = _settings_of.get(key)
+    if known is not None:
+        return redis_breaker(*known)
     breaker = _breakers.get(key)
-    if breaker is None:
+    if breaker is None:  # a client made elsewhere: probe through it, with default timings
 
         async def probe() -> None:
             await client.ping()
 
-        breaker = CircuitBreaker(f"redis:{key}", probe)
-        _breakers[key] = breaker
+        breaker = _breakers[key] = CircuitBreaker(f"redis:{key}", probe)
     return breaker
 
 
@@ -147,3 +151,9 @@ def forget_breakers(url: str | None = None) -> None:
     for key in list(_breakers):
         if url is None or key == endpoint(url):
             _breakers.pop(key).reset()
+
+
+def reset_breakers() -> None:
+    """Close every breaker of this process (tests: one test's outage must not spill into the next)."""
+    for breaker in _breakers.values():
+        breaker.reset()

@@ -8,6 +8,7 @@ session check use it again within 5 s."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
@@ -15,8 +16,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from spotless.app import create_app
+from spotless.db.engine import session_factory
+from spotless.lib.jobs.outbox import enqueue
 from tests.conftest import make_settings
 from tests.integration.redis.conftest import RedisServer
 from tests.support.client import app_client
@@ -105,3 +109,42 @@ async def test_redis_outage_costs_one_timeout_then_normal_latency_and_recovers(
         assert statistics.median(settled) <= normal + SLACK_MS, (
             f"median {statistics.median(settled):.1f} ms during the outage vs {normal:.1f} ms normally"
         )
+
+
+async def test_jobs_committed_while_redis_hangs_are_not_handed_over_on_the_requests_clock(
+    redis_server: RedisServer, owner_engine
+) -> None:
+    """The relay hands a commit's jobs to the broker holding a pool connection and row locks;
+    against a frozen Redis that was the broker's 5 s socket timeout per commit, enough for a
+    burst of writes to empty the pool. With the breaker open the hand-over fails at once, the
+    row stays in the outbox, and it is delivered once Redis is back."""
+    app = create_app(make_settings(REDIS_URL=redis_server.url()))
+    async with app_client(app) as client:
+        owner = await signup(client)
+        sessionmaker = session_factory(app.state.engine)
+        relay = app.state.relay
+        await relay.drain()
+        redis_server.pause()
+        try:
+            for _ in range(3):  # the first request trips the breaker (one session-check timeout)
+                assert (await client.get("/v1/auth/me", headers=owner.headers)).status_code == 200
+            async with sessionmaker() as session, session.begin():
+                enqueue(session, "system.noop", "during-outage")
+            started = time.perf_counter()
+            await relay.drain()
+            assert await relay.relay() == 0
+            assert time.perf_counter() - started < 0.5
+        finally:
+            redis_server.resume()
+        async with owner_engine.connect() as conn:
+            pending = await conn.scalar(text("SELECT count(*) FROM job_outbox WHERE sent_at IS NULL"))
+        assert pending == 1
+        deadline = time.perf_counter() + RECOVERY_SECONDS
+        delivered = 0
+        while time.perf_counter() < deadline and not delivered:
+            await client.get("/v1/auth/me", headers=owner.headers)  # lets the breaker probe
+            async with owner_engine.begin() as conn:
+                await conn.execute(text("UPDATE job_outbox SET available_at = now()"))  # skip the backoff
+            delivered = await relay.relay()
+            await asyncio.sleep(0.1)
+        assert delivered == 1

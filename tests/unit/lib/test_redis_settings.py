@@ -58,3 +58,18 @@ def test_a_missing_tls_file_is_named():
                 "REDIS_TLS_KEY_FILE": "/nonexistent/client.key",
             }
         )
+
+
+def test_every_client_of_one_server_shares_one_breaker_configured_from_settings():
+    from spotless.lib.redis import breaker_of, create_redis, forget_breakers, redis_breaker
+
+    settings = load_settings(
+        {**BASE, "REDIS_URL": "redis://cache.internal:6390/3", "REDIS_BREAKER_COOLDOWN_SECONDS": "2.5"}
+    )
+    forget_breakers(settings.redis.url)
+    session_client = create_redis(settings.redis, socket_timeout=0.25)  # no I/O until used
+    other_db = create_redis(settings.redis, url="redis://cache.internal:6390/7")
+    breaker = breaker_of(session_client)
+    assert breaker is breaker_of(other_db) is redis_breaker(settings.redis)
+    assert breaker.cooldown == 2.5 and breaker.name == "redis:cache.internal:6390"
+    forget_breakers(settings.redis.url)
