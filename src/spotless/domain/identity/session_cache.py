@@ -103,10 +103,29 @@ async def _read(
     return [_row_state(r) for r in rows]
 
 
+# One statement (migration 0005_redis): scope and read together, as the app role, RLS applying.
+_STATE_FUNCTION = (
+    "SELECT session_id, live, expires_at, role, member_active, must_change_password FROM auth_session_state($1, $2, $3)"
+)
+
+
 async def read_state(engine: AsyncEngine, org_id: UUID, user_id: UUID, session_id: UUID) -> SessionState:
-    async with engine.connect() as conn, conn.begin():
-        states = await _read(conn, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id})
-    return states[0] if states else SessionState(session_id, usable=False)
+    """The session's truth from Postgres in one round trip (plus the pool's pre-ping): every
+    request of a Redis outage comes here, so BEGIN/set_config/SELECT/COMMIT would be its cost."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        # asyncpg itself, outside any transaction: the statement commits by itself.
+        row = await raw.driver_connection.fetchrow(_STATE_FUNCTION, org_id, session_id, user_id)  # type: ignore[union-attr]
+    if row is None:
+        return SessionState(session_id, usable=False)
+    usable = bool(row["live"] and row["member_active"])
+    return SessionState(
+        row["session_id"],
+        usable=usable,
+        role=row["role"] if usable else "",
+        password_change_required=bool(row["must_change_password"]),
+        expires_at=row["expires_at"],
+    )
 
 
 def _ttl(state: SessionState, revoked_ttl: int) -> int:
