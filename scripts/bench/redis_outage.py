@@ -198,11 +198,14 @@ def _restart(port: int) -> subprocess.Popen[bytes]:
 
 async def _standalone() -> None:
     from scripts.bench.__main__ import bench_env, fresh_database
+    from spotless.db.migrations import upgrade
+    from spotless.settings import load_settings
 
     env = bench_env()
     os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = env["PROMETHEUS_MULTIPROC_DIR"]
     await fresh_database(env, keep=True)
+    await asyncio.to_thread(upgrade, load_settings(env))  # a kept database may predate a migration
     async with httpx.AsyncClient() as client:
         ctx = BenchContext(base_url="", env=env, client=client)
         results = await run(ctx)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -114,8 +115,16 @@ async def read_state(engine: AsyncEngine, org_id: UUID, user_id: UUID, session_i
     request of a Redis outage comes here, so BEGIN/set_config/SELECT/COMMIT would be its cost."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
-        # asyncpg itself, outside any transaction: the statement commits by itself.
-        row = await raw.driver_connection.fetchrow(_STATE_FUNCTION, org_id, session_id, user_id)  # type: ignore[union-attr]
+        try:
+            # asyncpg itself, outside any transaction: the statement commits by itself.
+            row = await raw.driver_connection.fetchrow(_STATE_FUNCTION, org_id, session_id, user_id)  # type: ignore[union-attr]
+        except asyncpg.UndefinedFunctionError:
+            # Code rolled out before its migration: the same read in four round trips.
+            async with engine.connect() as slow, slow.begin():
+                states = await _read(
+                    slow, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id}
+                )
+            return states[0] if states else SessionState(session_id, usable=False)
     if row is None:
         return SessionState(session_id, usable=False)
     usable = bool(row["live"] and row["member_active"])
