@@ -66,7 +66,7 @@ lint: setup
     uv run --no-sync ruff format --check src tests workers scripts
     uv run --no-sync mypy
 
-# Benchmarks (a real API node on loopback); areas: foundation identity scheduling ratelimit.
+# Benchmarks (a real API node on loopback); areas: foundation identity scheduling ratelimit redis-outage.
 bench *ARGS: setup
     {{services}}; uv run --no-sync python -m scripts.bench {{ARGS}}
 

@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from spotless.db.migrations import upgrade  # noqa: E402
 from spotless.db.rls import APP_ROLE, DEFINER_ROLE  # noqa: E402
 from spotless.db.roles import ensure_login_role  # noqa: E402
+from spotless.lib.redis import reset_breakers  # noqa: E402
 from spotless.settings import Settings, load_settings, normalize_database_url  # noqa: E402
 from tests.support import processes  # noqa: E402
 from tests.support.client import Client, app_client  # noqa: E402
@@ -191,6 +192,7 @@ async def clean_slate(owner_engine: AsyncEngine, _tables: list[str], settings: S
         await client.flushdb()
     finally:
         await client.aclose()
+    reset_breakers()  # a Redis timeout in one test must not send the next one to its fallbacks
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from spotless.settings import load_settings
 
 HERE = Path(__file__).parent
 SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput"}
-BENCH_DB = "spotless_bench"
+# BENCH_DB: a database of one's own when several people benchmark on one cluster.
+BENCH_DB = os.environ.get("BENCH_DB", "spotless_bench")
 
 
 def areas() -> list[str]:
@@ -81,7 +82,7 @@ async def main(argv: list[str]) -> int:
         async with httpx.AsyncClient(base_url=api.base_url, limits=limits, timeout=30) as client:
             ctx = BenchContext(base_url=api.base_url, env=env, client=client, scale=args.scale)
             for name in selected:
-                module = importlib.import_module(f"scripts.bench.{name}")
+                module = importlib.import_module(f"scripts.bench.{name.replace('-', '_')}")
                 results = await module.run(ctx)
                 print(f"## {module.TITLE}\n\n{HEADER}")
                 for result in results:

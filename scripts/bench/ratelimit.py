@@ -76,6 +76,7 @@ async def run(ctx: BenchContext) -> list[Result]:
     try:
         results = await _http(n, off, on, port)
         results.append(await _limiter_alone(n, port))
+        results.append(await _limiter_alone_tls(n))
     finally:
         on.stop()
         off.stop()
@@ -156,6 +157,50 @@ async def _limiter_alone(n: int, port: int) -> Result:
         time.perf_counter() - started,
         latencies,
         note="one EVALSHA round trip on loopback",
+    )
+
+
+async def _limiter_alone_tls(n: int) -> Result:
+    """The same, against a TLS-only redis-server requiring a client certificate (managed Redis):
+    the hand-written client over the event loop's TLS, so TLS costs what it costs, no more."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.integration.redis.conftest import TlsRedisServer, make_tls_files
+
+    with tempfile.TemporaryDirectory() as directory:
+        server = TlsRedisServer(make_tls_files(Path(directory)))
+        server.start()
+        try:
+            settings = load_settings(
+                {
+                    "DATABASE_URL": "postgresql://bench@127.0.0.1/unused",
+                    **server.env(),
+                    "RATE_LIMIT_ENABLED": "true",
+                    "JOB_NAMESPACE": "bench-direct",
+                }
+            )
+            limiter = Limiter.from_settings(settings)
+            policy = Policy(name="default", limit=10**9, burst=10**9)
+            await limiter.warm_up()
+            latencies: list[float] = []
+            started = time.perf_counter()
+            try:
+                for i in range(n * 2):
+                    t = time.perf_counter()
+                    decision = await limiter.hit("default", f"ip:192.0.2.{i % 250}", policy)
+                    latencies.append((time.perf_counter() - t) * 1000)
+                    assert decision.backend == "redis"
+            finally:
+                await limiter.aclose()
+        finally:
+            server.stop()
+    return Result(
+        "Limiter.hit alone over TLS (rediss://, client certificate)",
+        n * 2,
+        time.perf_counter() - started,
+        latencies,
+        note="same client, TLS by the event loop",
     )
 
 

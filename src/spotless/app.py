@@ -30,7 +30,7 @@ from spotless.lib.jobs.outbox import OutboxRelay, install_relay
 from spotless.lib.logging import AccessLogMiddleware, configure_logging
 from spotless.lib.metrics import HttpMetricsMiddleware, export_route_series
 from spotless.lib.ratelimit import Limiter, RateLimitMiddleware, bearer_principal_resolver, check_route_classes
-from spotless.lib.redis import create_redis
+from spotless.lib.redis import create_redis, redis_breaker
 from spotless.lib.request_context import RequestIdMiddleware
 from spotless.settings import Settings
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         check_route_classes(app)
         await limiter.warm_up()
-        broker = build_broker(settings)
+        broker = build_broker(settings, breaker=redis_breaker(settings.redis))  # fails fast while Redis is out
         relay = OutboxRelay(db_config.create_session_maker(), broker)  # type: ignore[arg-type]
         install_relay(relay)
         app.state.relay = relay

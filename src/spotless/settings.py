@@ -55,8 +55,20 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # redis://, rediss:// (TLS) or unix://; user and password come from the URL.
     url: str
     socket_timeout_seconds: Annotated[float, _var("REDIS_SOCKET_TIMEOUT_SECONDS", gt=0, le=60)] = 2.0
+    # TLS for rediss:// URLs (managed Redis): a CA bundle to verify the server with (else the
+    # system's), and a client certificate and key when the server asks for one (mutual TLS).
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_check_hostname: bool = True
+    # The circuit breaker shared by every hot-path use of one Redis (lib/circuit.py): after a
+    # timeout or connection error, calls go to their fallback for this long, then one PING probe
+    # (bounded by the probe timeout) decides whether Redis is back; repeated until it is.
+    breaker_cooldown_seconds: Annotated[float, _var("REDIS_BREAKER_COOLDOWN_SECONDS", gt=0, le=300)] = 1.0
+    breaker_probe_timeout_ms: Annotated[int, _var("REDIS_BREAKER_PROBE_TIMEOUT_MS", ge=1, le=10_000)] = 250
 
 
 class JobSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,7 +140,7 @@ class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
     expensive_per_minute: Annotated[int, _var("EXPENSIVE_RATE_LIMIT_PER_MINUTE", ge=0, le=1_000_000)] = 5
     cleanup_minutes: Annotated[int, _var("RATE_LIMIT_CLEANUP_MINUTES", ge=1, le=24 * 60)] = 5
     redis_timeout_ms: Annotated[int, _var("RATE_LIMIT_REDIS_TIMEOUT_MS", ge=1, le=5_000)] = 50
-    # While Redis is unavailable, how often one background PING checks whether it is back.
+    # Superseded by REDIS_BREAKER_COOLDOWN_SECONDS (its default when that is unset).
     redis_retry_seconds: Annotated[float, _var("RATE_LIMIT_REDIS_RETRY_SECONDS", gt=0, le=300)] = 1.0
     # A Redis of its own for the counters if set; REDIS_URL otherwise.
     redis_url: str | None = None
@@ -268,7 +280,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             statement_timeout_ms=env.int("DATABASE_STATEMENT_TIMEOUT_MS", 15_000),
             echo=env.bool("DATABASE_ECHO", False),
         ),
-        "redis": RedisSettings(url=redis_url, socket_timeout_seconds=env.float("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0)),
+        "redis": RedisSettings(
+            url=redis_url,
+            socket_timeout_seconds=env.float("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0),
+            tls_ca_file=env.str("REDIS_TLS_CA_FILE"),
+            tls_cert_file=env.str("REDIS_TLS_CERT_FILE"),
+            tls_key_file=env.str("REDIS_TLS_KEY_FILE"),
+            tls_check_hostname=env.bool("REDIS_TLS_CHECK_HOSTNAME", True),
+            # RATE_LIMIT_REDIS_RETRY_SECONDS was the limiter's own probe interval before the breaker.
+            breaker_cooldown_seconds=env.float(
+                "REDIS_BREAKER_COOLDOWN_SECONDS", env.float("RATE_LIMIT_REDIS_RETRY_SECONDS", 1.0)
+            ),
+            breaker_probe_timeout_ms=env.int("REDIS_BREAKER_PROBE_TIMEOUT_MS", 250),
+        ),
         "jobs": JobSettings(
             heartbeat_required=env.bool("JOB_HEARTBEAT_REQUIRED", False),
             heartbeat_ttl_seconds=env.int("JOB_HEARTBEAT_TTL_SECONDS", 180),
@@ -346,6 +370,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             strict_cors=env.bool("STRICT_CORS", is_prod),
         ),
     }
+    _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
     settings = _validated(Settings(**values))
@@ -517,6 +542,24 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
     if "*" in settings.http.allowed_hosts:
         problems.append("ALLOWED_HOSTS must list the API's host names in prod, not '*'")
     return problems
+
+
+def _check_redis_tls(redis: RedisSettings, rate_limit_url: str | None) -> None:
+    """TLS files that would be silently unused, or that cannot be read, stop start-up."""
+    files = {
+        "REDIS_TLS_CA_FILE": redis.tls_ca_file,
+        "REDIS_TLS_CERT_FILE": redis.tls_cert_file,
+        "REDIS_TLS_KEY_FILE": redis.tls_key_file,
+    }
+    named = {name: path for name, path in files.items() if path}
+    urls = [redis.url, *([rate_limit_url] if rate_limit_url else [])]
+    if named and not any(url.startswith("rediss://") for url in urls):
+        raise ConfigError(f"{', '.join(named)} set but REDIS_URL is not a rediss:// (TLS) URL")
+    if redis.tls_key_file and not redis.tls_cert_file:
+        raise ConfigError("REDIS_TLS_KEY_FILE is set without REDIS_TLS_CERT_FILE")
+    for name, path in named.items():
+        if not os.path.isfile(path):
+            raise ConfigError(f"{name} does not name a readable file: {path!r}")
 
 
 def _proxy_header(value: str) -> Literal["x-forwarded-for", "forwarded"]:

@@ -17,6 +17,7 @@ import pytest
 from litestar import Litestar, get, post
 
 from spotless.app import create_app
+from spotless.lib.redis import forget_breakers
 from tests.conftest import make_settings
 from tests.support import processes
 
@@ -169,6 +170,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
+    forget_breakers(server.url())  # a breaker an earlier test left on this port number
     server.start()
     try:
         yield server

@@ -32,6 +32,9 @@ async def test_two_limiters_racing_admit_exactly_the_burst(redis):
     # Two limiters = two connections, as two API processes would have.
     first, second = limiter_for(), limiter_for()
     try:
+        # Connected first, as at app start: the race is about the decisions, not the connects.
+        await first.warm_up()
+        await second.warm_up()
         decisions = await asyncio.gather(
             *(limiter.hit("default", "ip:192.0.2.1", POLICY) for _ in range(150) for limiter in (first, second))
         )
@@ -103,10 +106,16 @@ async def test_redis_down_falls_back_in_memory_and_returns_by_itself(redis_serve
         assert elapsed < 0.5
         assert limiter.fallback_active and _sample("ratelimit_fallback_active") == 1
         assert _sample("ratelimit_backend_errors_total", {"reason": "connection"}) > errors_before
-        for _ in range(30):  # more requests and failed probes: counted, but logged once
+        breaker = {"breaker": limiter.breaker.name}  # type: ignore[union-attr]
+        probes_failed = _sample("redis_circuit_probes_total", {**breaker, "outcome": "failed"})
+        for _ in range(30):  # more requests and failed probes: logged once
             await limiter.hit("default", "c", policy)
             await asyncio.sleep(0.02)
-        assert _sample("ratelimit_backend_errors_total", {"reason": "connection"}) >= errors_before + 2
+        # Only the first decision tried Redis; the circuit sent the others to memory at once, and
+        # its probe (every 0.2 s here) kept testing Redis meanwhile.
+        assert _sample("ratelimit_backend_errors_total", {"reason": "connection"}) == errors_before + 1
+        assert _sample("redis_circuit_probes_total", {**breaker, "outcome": "failed"}) >= probes_failed + 2
+        assert _sample("redis_circuit_state", breaker) == 1
         warnings = [r.getMessage() for r in caplog.records if r.name == "spotless.ratelimit"]
         assert warnings == ["rate limiter: Redis unavailable, limiting from node-local memory until it is back"]
 

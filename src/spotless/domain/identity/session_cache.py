@@ -9,7 +9,9 @@ seen by all of them on the very next request.
 - Miss (expired key, flushed Redis): read Postgres, then fill with SET NX, so a slow filler can
   never overwrite a revocation written meanwhile.
 - Redis error or timeout: read Postgres (failing closed would take the API down with Redis;
-  failing open would accept revoked sessions).
+  failing open would accept revoked sessions). The first error opens the process' circuit
+  breaker for that Redis (lib/circuit.py, shared with the limiter): later checks go to Postgres
+  at once, without waiting for Redis' timeout, until the breaker's probe finds Redis back.
 Writers (logout, deactivate, role change, password change) commit first and then publish the
 truth read back from Postgres; they also enqueue `identity.sync_sessions` in the same
 transaction, which republishes it if Redis was unreachable at that moment. As a last bound, an
@@ -25,11 +27,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from spotless.domain.identity.metrics import SESSION_CHECKS
+from spotless.lib.circuit import CircuitBreaker
+from spotless.lib.redis import breaker_of
 
 logger = logging.getLogger("spotless.identity.sessions")
 
@@ -99,10 +104,37 @@ async def _read(
     return [_row_state(r) for r in rows]
 
 
+# One statement (migration 0005_redis): scope and read together, as the app role, RLS applying.
+_STATE_FUNCTION = (
+    "SELECT session_id, live, expires_at, role, member_active, must_change_password FROM auth_session_state($1, $2, $3)"
+)
+
+
 async def read_state(engine: AsyncEngine, org_id: UUID, user_id: UUID, session_id: UUID) -> SessionState:
-    async with engine.connect() as conn, conn.begin():
-        states = await _read(conn, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id})
-    return states[0] if states else SessionState(session_id, usable=False)
+    """The session's truth from Postgres in one round trip (plus the pool's pre-ping): every
+    request of a Redis outage comes here, so BEGIN/set_config/SELECT/COMMIT would be its cost."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        try:
+            # asyncpg itself, outside any transaction: the statement commits by itself.
+            row = await raw.driver_connection.fetchrow(_STATE_FUNCTION, org_id, session_id, user_id)  # type: ignore[union-attr]
+        except asyncpg.UndefinedFunctionError:
+            # Code rolled out before its migration: the same read in four round trips.
+            async with engine.connect() as slow, slow.begin():
+                states = await _read(
+                    slow, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id}
+                )
+            return states[0] if states else SessionState(session_id, usable=False)
+    if row is None:
+        return SessionState(session_id, usable=False)
+    usable = bool(row["live"] and row["member_active"])
+    return SessionState(
+        row["session_id"],
+        usable=usable,
+        role=row["role"] if usable else "",
+        password_change_required=bool(row["must_change_password"]),
+        expires_at=row["expires_at"],
+    )
 
 
 def _ttl(state: SessionState, revoked_ttl: int) -> int:
@@ -115,8 +147,16 @@ def _ttl(state: SessionState, revoked_ttl: int) -> int:
 class SessionChecker:
     """Used by the authentication middleware on every authenticated request."""
 
-    def __init__(self, redis: Redis, engine: AsyncEngine, namespace: str, access_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        engine: AsyncEngine,
+        namespace: str,
+        access_ttl_seconds: int,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.redis = redis
+        self.breaker = breaker or breaker_of(redis)
         self.engine = engine
         self.namespace = namespace
         # Once every access token of a revoked session has expired, its marker may go.
@@ -132,9 +172,13 @@ class SessionChecker:
 
     async def check(self, org_id: UUID, user_id: UUID, session_id: UUID) -> SessionState:
         key = session_key(self.namespace, session_id)
+        if not self.breaker.allow():
+            SESSION_CHECKS.labels(source="postgres_fallback").inc()
+            return await read_state(self.engine, org_id, user_id, session_id)
         try:
             raw = await self.redis.get(key)
-        except Exception:
+        except Exception as exc:
+            self.breaker.failure(exc)
             SESSION_CHECKS.labels(source="postgres_fallback").inc()
             self._warn_fallback()
             return await read_state(self.engine, org_id, user_id, session_id)
@@ -146,26 +190,30 @@ class SessionChecker:
         SESSION_CHECKS.labels(source="postgres_miss").inc()
         state = await read_state(self.engine, org_id, user_id, session_id)
         try:
-            await self.redis.set(key, state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True)
+            await self.breaker.guard(
+                lambda: self.redis.set(key, state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True)
+            )
         except Exception:
             logger.warning("session check: could not fill the Redis cache", exc_info=True)
         return state
 
     async def remember(self, state: SessionState) -> None:
         """Prime the cache for a session just opened, so its first request needs no database."""
+        key = session_key(self.namespace, state.session_id)
         try:
-            await self.redis.set(
-                session_key(self.namespace, state.session_id), state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True
+            await self.breaker.guard(
+                lambda: self.redis.set(key, state.encode(), ex=_ttl(state, self.revoked_ttl), nx=True)
             )
         except Exception:
             logger.warning("could not prime the session cache", exc_info=True)
 
     async def publish_member(self, org_id: UUID, user_id: UUID) -> int:
         """Copy the Postgres truth of one member's sessions to Redis (own connection, so the
-        caller's transaction and its RLS scope are untouched). Raises if Redis is unreachable."""
+        caller's transaction and its RLS scope are untouched). Raises if Redis is unreachable,
+        at once while the breaker is open (the `identity.sync_sessions` job publishes later)."""
         async with self.engine.connect() as conn, conn.begin():
             states = await read_member_states(conn, org_id, user_id, self.revoked_ttl)
-        return await publish_states(self.redis, self.namespace, self.revoked_ttl, states)
+        return await self.breaker.guard(lambda: publish_states(self.redis, self.namespace, self.revoked_ttl, states))
 
 
 _RECENT = (

@@ -22,6 +22,7 @@ import logging
 from redis.asyncio import Redis
 
 from spotless.lib.errors import Problem
+from spotless.lib.redis import breaker_of
 
 logger = logging.getLogger("spotless.identity.throttle")
 
@@ -91,6 +92,8 @@ class FailureThrottle:
         window_seconds: int,
     ) -> None:
         self.redis = redis
+        # Shared with the session check and the limiter: while Redis is out, skip it at once.
+        self.breaker = breaker_of(redis)
         self.prefix = f"{namespace}:throttle:{purpose}"
         self.max_per_pair = max_per_account_and_ip
         self.max_per_account = max_per_account
@@ -113,7 +116,7 @@ class FailureThrottle:
         """Count one attempt, or raise 429 (with Retry-After) when a budget is spent."""
         keys, limits = self._keys(email, ip)
         try:
-            admitted, ttl = await self._attempt(keys=keys, args=[self.window, *limits])
+            admitted, ttl = await self.breaker.guard(lambda: self._attempt(keys=keys, args=[self.window, *limits]))
         except Exception:
             logger.warning("throttle skipped: Redis unavailable", exc_info=True)
             return
@@ -132,6 +135,6 @@ class FailureThrottle:
         """The attempt was the account's owner: give it back and clear this address's counter."""
         keys, _ = self._keys(email, ip)
         try:
-            await self._refund(keys=keys)
+            await self.breaker.guard(lambda: self._refund(keys=keys))
         except Exception:
             logger.warning("could not clear the attempt counter", exc_info=True)

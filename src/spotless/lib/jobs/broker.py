@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -20,8 +19,10 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from spotless.lib.circuit import CircuitBreaker, CircuitOpenError
 from spotless.lib.jobs.registry import JOBS
 from spotless.lib.metrics import JOB_DURATION, JOB_MESSAGES, JOB_RETRIES
+from spotless.lib.redis import create_sync_pool
 from spotless.settings import Settings
 
 
@@ -65,15 +66,44 @@ def middleware() -> list[Middleware]:
     ]
 
 
-def build_broker(settings: Settings, *, declare: bool = True) -> RedisBroker:
-    """Create the broker, make it the global one, and bind every declared job to it."""
+class GuardedRedisBroker(RedisBroker):
+    """The API's broker: enqueue fails fast while the process' breaker for this Redis is open.
+
+    The outbox relay hands each commit's jobs over right away, holding a database connection and
+    the rows' locks while it does; against a hung Redis that is the socket timeout per commit, and
+    a burst of writes would empty the pool. With the breaker open the hand-over fails at once and
+    the rows wait for the sweep. A failed hand-over also opens the breaker (shared with the
+    session check and the limiter). Workers keep the plain broker: their threads have no event
+    loop for the breaker's probe, and their retries must keep trying."""
+
+    def __init__(self, *args: Any, breaker: CircuitBreaker, **kwargs: Any) -> None:
+        self.breaker = breaker
+        super().__init__(*args, **kwargs)
+
+    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        if not self.breaker.allow():
+            raise CircuitOpenError(f"{self.breaker.name} is open; the job stays in the outbox")
+        try:
+            return super().enqueue(message, delay=delay)
+        except Exception as exc:
+            self.breaker.failure(exc)
+            raise
+
+
+def build_broker(settings: Settings, *, declare: bool = True, breaker: CircuitBreaker | None = None) -> RedisBroker:
+    """Create the broker, make it the global one, and bind every declared job to it. With a
+    `breaker` (the API's), enqueueing fails fast while it is open (see GuardedRedisBroker)."""
     # Dramatiq's own client has no socket timeout: a hung Redis would hold the outbox relay's row
     # locks (and a worker thread) forever. Dramatiq polls with short Lua calls, so a bound is safe.
     timeout = max(settings.redis.socket_timeout_seconds, 5.0)
-    pool = redis.ConnectionPool.from_url(
-        settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
-    )
-    broker = RedisBroker(connection_pool=pool, namespace=settings.jobs.namespace, middleware=middleware())
+    # TLS (rediss://, REDIS_TLS_*) and credentials from the URL, as for every other client.
+    pool = create_sync_pool(settings.redis, socket_timeout=timeout)
+    options: dict[str, Any] = {
+        "connection_pool": pool,
+        "namespace": settings.jobs.namespace,
+        "middleware": middleware(),
+    }
+    broker = RedisBroker(**options) if breaker is None else GuardedRedisBroker(**options, breaker=breaker)
     dramatiq.set_broker(broker)
     if declare:
         declare_jobs(broker)

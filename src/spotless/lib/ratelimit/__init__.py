@@ -24,10 +24,12 @@ A refusal is 429 application/problem+json, type /problems/rate-limited, with `po
 `retry_after` members, `Retry-After: <whole seconds, at least 1>` and `RateLimit: ...;r=0;t=<same>`.
 
 Redis slow or down. A decision waits at most RATE_LIMIT_REDIS_TIMEOUT_MS (socket timeouts and an
-asyncio deadline). On any failure the process switches to the in-memory GCRA (per process, so a
-fleet of N processes admits up to N times the quota meanwhile), counts
-`ratelimit_backend_errors_total{reason}`, sets `ratelimit_fallback_active` to 1 and logs a warning
-(repeated at most every 30 s). A background PING every RATE_LIMIT_REDIS_RETRY_SECONDS switches back.
+asyncio deadline). A failure counts `ratelimit_backend_errors_total{reason}` and opens the process'
+circuit breaker for that Redis server (lib/circuit.py; shared with the session check and sign-in
+throttling, so whichever sees the outage first spares the others their timeout). While it is open,
+decisions come from the in-memory GCRA without trying Redis (per process, so a fleet of N processes
+admits up to N times the quota meanwhile), `ratelimit_fallback_active` is 1 and one warning is
+logged; the breaker's probe (every REDIS_BREAKER_COOLDOWN_SECONDS) closes it when Redis answers.
 No request fails because of the limiter. Refusals are counted in `http_429_total{bucket}`.
 """
 

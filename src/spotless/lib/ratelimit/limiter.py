@@ -12,10 +12,12 @@ from typing import Any
 
 import msgspec
 
+from spotless.lib.circuit import CircuitBreaker
 from spotless.lib.metrics import RATELIMIT_BACKEND_ERRORS, RATELIMIT_FALLBACK_ACTIVE
 from spotless.lib.ratelimit.fallback import MemoryGCRA, Outcome
 from spotless.lib.ratelimit.policies import Policy, policies_from_settings
 from spotless.lib.ratelimit.resp import RespClient, RespError
+from spotless.lib.redis import redis_breaker, ssl_context
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.ratelimit")
@@ -38,10 +40,13 @@ UNLIMITED = Decision(allowed=True, remaining=0, retry_after=0.0, reset_after=0.0
 
 
 def create_limiter_client(settings: Settings) -> RespClient:
-    """A connection of its own (RATE_LIMIT_REDIS_URL, else REDIS_URL); see resp.py for why."""
+    """A connection of its own (RATE_LIMIT_REDIS_URL, else REDIS_URL); see resp.py for why.
+    TLS options are REDIS_TLS_* for either URL."""
+    url = settings.rate_limit.redis_url or settings.redis.url
     return RespClient(
-        settings.rate_limit.redis_url or settings.redis.url,
+        url,
         connect_timeout=max(0.25, 5 * settings.rate_limit.redis_timeout_ms / 1000),
+        ssl_context=ssl_context(settings.redis, url),
     )
 
 
@@ -109,17 +114,18 @@ class Limiter:
 
     Redis holds one GCRA key per (bucket, key), shared by every node and process; the Lua script
     reads Redis' clock, decides and writes in one atomic step. Any Redis error or a reply slower
-    than `timeout_seconds` switches this process to the in-memory GCRA; while switched, a background
-    PING every `retry_seconds` notices Redis is back and switches back. Nothing here raises."""
+    than `timeout_seconds` opens the process' circuit breaker for that Redis (shared with the
+    session check and sign-in throttling, lib/circuit.py): decisions come from the in-memory GCRA
+    without trying Redis until the breaker's probe finds it back. Nothing here raises."""
 
     def __init__(
         self,
         client: RespClient | None,
         *,
         policies: dict[str, Policy],
+        breaker: CircuitBreaker | None = None,
         prefix: str = "spotless:rl",
         timeout_seconds: float = 0.05,
-        retry_seconds: float = 1.0,
         cleanup_seconds: float = 300.0,
         enabled: bool = True,
     ) -> None:
@@ -127,25 +133,27 @@ class Limiter:
         self.policies = policies
         self.prefix = prefix
         self.timeout = timeout_seconds
-        self.retry_seconds = retry_seconds
         self.enabled = enabled
         self.memory = MemoryGCRA(cleanup_seconds)
+        if breaker is None and client is not None:
+            breaker = CircuitBreaker(f"redis:{client.host}:{client.port}", self._ping)
+        self.breaker = breaker
+        # True while decisions come from memory (for the gauge and the two transition logs).
         self._fallback = client is None
-        self._next_probe = 0.0
-        self._probe_task: asyncio.Task[None] | None = None
         self._last_log = -_LOG_EVERY_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings, client: RespClient | None = None) -> Limiter:
         rl = settings.rate_limit
+        url = rl.redis_url or settings.redis.url
         if client is None and rl.enabled:
             client = create_limiter_client(settings)
         return cls(
             client,
             policies=policies_from_settings(rl),
+            breaker=redis_breaker(settings.redis, url) if client is not None else None,
             prefix=f"{settings.jobs.namespace}:rl",
             timeout_seconds=rl.redis_timeout_ms / 1000,
-            retry_seconds=rl.redis_retry_seconds,
             cleanup_seconds=rl.cleanup_minutes * 60,
             enabled=rl.enabled,
         )
@@ -161,16 +169,19 @@ class Limiter:
         if not self.enabled or not policy.enabled:
             return UNLIMITED
         full_key = self.redis_key(bucket, key)
-        if not self._fallback and self.client is not None:
+        if self.client is not None and self.breaker is not None and self.breaker.allow():
             try:
                 async with Deadline(self.timeout) as deadline:
                     raw = await self._evaluate(deadline, full_key, policy.interval_us, policy.burst, cost)
                 allowed, remaining, retry_us, reset_us = raw  # type: ignore[misc]
-                return _decision((allowed == 1, remaining, retry_us, reset_us), "redis")
             except Exception as exc:  # any failure of the backend must not fail the request
-                self._enter_fallback(exc)
-        else:
-            self._maybe_probe()
+                self._redis_failed(exc)
+            else:
+                if self._fallback:
+                    self._back()
+                return _decision((allowed == 1, remaining, retry_us, reset_us), "redis")
+        elif not self._fallback:
+            self._enter_fallback("circuit-open", None)
         return _decision(self.memory.hit(full_key, policy.interval_us, policy.burst, cost), "memory")
 
     async def _evaluate(self, deadline: Deadline, key: str, interval_us: int, burst: int, cost: int) -> Any:
@@ -183,60 +194,48 @@ class Limiter:
             # Redis restarted or flushed its scripts: EVAL runs it and caches it again.
             return await self.client.call("EVAL", GCRA_LUA, 1, key, interval_us, burst, cost, sent=deadline.track)
 
+    async def _ping(self) -> None:
+        assert self.client is not None
+        await self.client.call("PING")
+
     async def warm_up(self, timeout_seconds: float = 1.0) -> None:
         """At start: connect and load the script, so the first request is one round trip too.
-        If Redis is not there, start in fallback (the probe brings Redis in when it comes)."""
+        If Redis is not there, start in fallback (the breaker's probe brings Redis in)."""
         if not self.enabled or self.client is None:
             return
         try:
             async with Deadline(timeout_seconds):
                 await self.client.call("SCRIPT", "LOAD", GCRA_LUA)
         except Exception as exc:
-            self._enter_fallback(exc)
+            self._redis_failed(exc)
 
-    def _enter_fallback(self, exc: BaseException) -> None:
+    def _redis_failed(self, exc: BaseException) -> None:
         reason = _reason(exc)
         RATELIMIT_BACKEND_ERRORS.labels(reason=reason).inc()
         if reason == "timeout" and self.client is not None:
             self.client.reset()  # a hung server's socket is not reused
-        if self._fallback:
-            return  # a request that was already in flight when another one switched over
+        if self.breaker is not None:
+            self.breaker.failure(exc)
+        if not self._fallback:
+            self._enter_fallback(reason, exc)
+
+    def _enter_fallback(self, reason: str, exc: BaseException | None) -> None:
         self._fallback = True
         RATELIMIT_FALLBACK_ACTIVE.set(1)
-        self._next_probe = time.monotonic() + self.retry_seconds
+        fields: dict[str, Any] = {"reason": reason}
+        if exc is not None:
+            fields["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         self._log(
             logging.WARNING,
             "rate limiter: Redis unavailable, limiting from node-local memory until it is back",
             force=True,
-            reason=reason,
-            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+            **fields,
         )
 
-    def _maybe_probe(self) -> None:
-        if self.client is None or self._probe_task is not None or time.monotonic() < self._next_probe:
-            return
-        self._next_probe = time.monotonic() + self.retry_seconds
-        self._probe_task = asyncio.get_running_loop().create_task(self._probe())
-
-    async def _probe(self) -> None:
-        assert self.client is not None
-        try:
-            async with Deadline(self.timeout) as deadline:
-                await self.client.call("PING", sent=deadline.track)
-            # A restarted Redis has lost its script cache: load it here, not on a request's clock.
-            async with Deadline(max(self.timeout, 0.25)) as deadline:
-                await self.client.call("SCRIPT", "LOAD", GCRA_LUA, sent=deadline.track)
-        except Exception as exc:
-            reason = _reason(exc)
-            RATELIMIT_BACKEND_ERRORS.labels(reason=reason).inc()
-            self.client.reset()
-            self._log(logging.WARNING, "rate limiter: Redis still unavailable", reason=reason)
-        else:
-            self._fallback = False
-            RATELIMIT_FALLBACK_ACTIVE.set(0)
-            self._log(logging.WARNING, "rate limiter: Redis is back, shared limits restored", force=True)
-        finally:
-            self._probe_task = None
+    def _back(self) -> None:
+        self._fallback = False
+        RATELIMIT_FALLBACK_ACTIVE.set(0)
+        self._log(logging.WARNING, "rate limiter: Redis is back, shared limits restored", force=True)
 
     def _log(self, level: int, message: str, *, force: bool = False, **fields: Any) -> None:
         now = time.monotonic()
@@ -245,8 +244,6 @@ class Limiter:
             logger.log(level, message, extra=fields)
 
     async def aclose(self) -> None:
-        if self._probe_task is not None:
-            self._probe_task.cancel()
         RATELIMIT_FALLBACK_ACTIVE.set(0)
         if self.client is not None:
             await self.client.aclose()

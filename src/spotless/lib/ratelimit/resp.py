@@ -8,7 +8,9 @@ all. This client keeps one connection per process and writes every command to it
 futures from `data_received`. Each request is still exactly one command, one round trip.
 
 It speaks RESP2 and supports redis://, rediss:// (TLS) and unix:// URLs with user, password and
-db. Anything more belongs in redis-py (used everywhere else in the app).
+db. TLS is the event loop's own (`create_connection(ssl=...)`), with the SSLContext lib/redis.py
+builds from REDIS_TLS_CA_FILE / _CERT_FILE / _KEY_FILE, so it verifies and authenticates exactly
+as the redis-py clients do. Anything more belongs in redis-py (used everywhere else in the app).
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class RespClient:
     """`await client.call("EVALSHA", sha, 1, key, ...)`. Connects on first use and after any loss;
     `reset()` drops the connection (after a timeout: a hung server's socket is not reused)."""
 
-    def __init__(self, url: str, *, connect_timeout: float = 1.0) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 1.0, ssl_context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r}")
@@ -134,6 +136,7 @@ class RespClient:
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
         self.tls = parts.scheme == "rediss"
+        self.ssl_context = ssl_context if self.tls else None
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         db_text = query.get("db", [""])[0] or (parts.path.lstrip("/") if parts.scheme != "unix" else "")
@@ -185,7 +188,7 @@ class RespClient:
             if self.unix_path:
                 _, protocol = await loop.create_unix_connection(_Protocol, self.unix_path)
             else:
-                context = ssl.create_default_context() if self.tls else None
+                context = (self.ssl_context or ssl.create_default_context()) if self.tls else None
                 _, protocol = await loop.create_connection(_Protocol, self.host, self.port, ssl=context)
             setup: list[asyncio.Future[Reply]] = []
             if self.password is not None:
