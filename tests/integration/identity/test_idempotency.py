@@ -1,4 +1,7 @@
-"""Idempotency-Key on POSTs that create things (here: members and temporary passwords)."""
+"""Idempotency-Key on POSTs that create things (here: invitations and temporary passwords).
+
+Adding a member answers 202 with an invitation; the person becomes a member only when they accept
+it, so the effect counted here is the invitation, not a membership."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from spotless.lib.idempotency import IN_FLIGHT_LEASE_SECONDS, request_hash
-from tests.support.identity import add_member, signup, unique_email
+from tests.support.identity import add_member, deliver_invitation, login, signup, temp_password_in, unique_email
 from tests.support.scheduling_factories import api_world, next_weekday
 
 
@@ -23,24 +26,27 @@ async def _post(client, path: str, member, key: str, body: dict | None = None):
     return await client.post(path, content=_json(body) if body is not None else b"", headers=headers)
 
 
-async def _users(owner_engine, org_id) -> int:
+async def _count(owner_engine, table: str, org_id) -> int:
     async with owner_engine.connect() as conn:
-        return (
-            await conn.execute(text("SELECT count(*) FROM memberships WHERE org_id = :o"), {"o": org_id})
-        ).scalar_one()
+        return (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE org_id = :o"), {"o": org_id})).scalar_one()
+
+
+async def _invitations(owner_engine, org_id) -> int:
+    return await _count(owner_engine, "invitations", org_id)
 
 
 async def test_same_key_and_body_replays_the_first_response(client, owner_engine):
     owner = await signup(client)
     body = {"email": unique_email(), "role": "dispatcher"}
     first = await _post(client, "/v1/iam/users", owner, "create-1", body)
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text
     again = await _post(client, "/v1/iam/users", owner, "create-1", body)
-    assert again.status_code == 201
-    assert again.json()["user"] == first.json()["user"]  # the same member, not a second one
+    assert again.status_code == 202
+    assert again.json() == first.json()  # the same invitation, not a second one
     assert again.headers["idempotent-replayed"] == "true"
-    assert await _users(owner_engine, owner.org_id) == 2
-    audit = (await client.get("/v1/admin/audit", params={"action": "user.create"}, headers=owner.headers)).json()
+    assert await _invitations(owner_engine, owner.org_id) == 1
+    assert await _count(owner_engine, "memberships", owner.org_id) == 1  # a member only once they accept
+    audit = (await client.get("/v1/admin/audit", params={"action": "invitation.create"}, headers=owner.headers)).json()
     assert len(audit["items"]) == 1
 
 
@@ -77,18 +83,18 @@ async def test_a_key_still_in_flight_is_a_conflict_with_retry_after(client, owne
     # A claim abandoned by a crashed process is taken over once its lease has passed.
     await claim(datetime.now(UTC) - timedelta(seconds=IN_FLIGHT_LEASE_SECONDS + 5))
     taken_over = await _post(client, "/v1/iam/users", owner, "busy", body)
-    assert taken_over.status_code == 201, taken_over.text
+    assert taken_over.status_code == 202, taken_over.text
 
 
-async def test_concurrent_retries_create_exactly_one_member(client, owner_engine):
+async def test_concurrent_retries_create_exactly_one_invitation(client, owner_engine):
     owner = await signup(client)
     body = {"email": unique_email(), "role": "viewer"}
     responses = await asyncio.gather(*(_post(client, "/v1/iam/users", owner, "race", body) for _ in range(5)))
     statuses = sorted(r.status_code for r in responses)
-    assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}, statuses
-    created = {r.json()["user"]["id"] for r in responses if r.status_code == 201}
+    assert statuses.count(202) >= 1 and set(statuses) <= {202, 409}, statuses
+    created = {r.json()["id"] for r in responses if r.status_code == 202}
     assert len(created) == 1
-    assert await _users(owner_engine, owner.org_id) == 2
+    assert await _invitations(owner_engine, owner.org_id) == 1
 
 
 async def test_a_failed_request_releases_its_key(client, owner_engine):
@@ -109,9 +115,9 @@ async def test_keys_belong_to_one_user(client):
     body = {"email": unique_email(), "role": "viewer"}
     first = await _post(client, "/v1/iam/users", owner, "shared-key", body)
     second = await _post(client, "/v1/iam/users", admin, "shared-key", body)
-    assert first.status_code == 201
-    # The admin's own request ran: the owner's response (and its temporary password) is not theirs.
-    assert second.status_code == 409 and second.json()["type"] == "/problems/email-taken"
+    assert first.status_code == 202
+    # The admin's own request ran (it was not the owner's response replayed): the email is already invited.
+    assert second.status_code == 409 and second.json()["type"] == "/problems/invitation-pending"
 
 
 async def test_temp_password_reset_is_idempotent(client):
@@ -122,6 +128,7 @@ async def test_temp_password_reset_is_idempotent(client):
     again = await _post(client, path, owner, "reset-1")
     assert first.status_code == again.status_code == 200
     assert first.json()["temp_password"] and again.json()["temp_password"] is None  # shown once only
+    assert again.headers["idempotent-withheld"] == "temp_password"
     assert again.json()["user_id"] == first.json()["user_id"]
     audit = (
         await client.get("/v1/admin/audit", params={"action": "user.reset_temp_password"}, headers=owner.headers)
@@ -129,6 +136,9 @@ async def test_temp_password_reset_is_idempotent(client):
     assert len(audit["items"]) == 1
     # The member's sessions ended with the first reset, not later.
     assert (await client.get("/v1/auth/me", headers=member.headers)).status_code == 401
+    # The replay did not reset again: the password the first answer showed still signs in.
+    signed_in = await login(client, member.email, first.json()["temp_password"], owner.org_slug)
+    assert signed_in.status_code == 200, signed_in.text
 
 
 async def test_a_malformed_key_is_400(client):
@@ -149,26 +159,33 @@ async def _recorded_bodies(owner_engine) -> list[bytes]:
 
 async def test_a_temporary_password_is_never_recorded_nor_replayed(client, owner_engine):
     owner = await signup(client)
-    body = {"email": unique_email(), "role": "viewer"}
+    email = unique_email()
+    body = {"email": email, "role": "viewer"}
     first = await _post(client, "/v1/iam/users", owner, "secret-1", body)
-    assert first.status_code == 201, first.text
-    secret = first.json()["temp_password"]
-    assert secret  # the first answer shows it, once
+    assert first.status_code == 202, first.text
+    assert "temp_password" not in first.json()  # the invitation's answer carries no secret at all
+    # The new account's temporary password is minted by the delivery job, into the email only.
+    message = await deliver_invitation(owner.org_id, first.json()["id"])
+    assert message is not None
+    secret = temp_password_in(message.body)
     bodies = await _recorded_bodies(owner_engine)
     assert bodies and all(secret.encode() not in b for b in bodies)
     again = await _post(client, "/v1/iam/users", owner, "secret-1", body)
-    assert again.status_code == 201
-    assert again.json()["temp_password"] is None
+    assert again.status_code == 202
+    assert again.json() == first.json()
     assert secret not in again.text
-    assert again.headers["idempotent-withheld"] == "temp_password"
+    # It is the real password (so the scans above looked for the right thing): signing in with it accepts.
+    joined = await login(client, email, secret, owner.org_slug)
+    assert joined.status_code == 200, joined.text
 
-    member_id = first.json()["user"]["id"]
+    member_id = joined.json()["user"]["id"]
     reset = await _post(client, f"/v1/iam/users/{member_id}/reset-temp-password", owner, "secret-2")
     reset_secret = reset.json()["temp_password"]
     assert reset.status_code == 200 and reset_secret
     assert all(reset_secret.encode() not in b for b in await _recorded_bodies(owner_engine))
     replay = await _post(client, f"/v1/iam/users/{member_id}/reset-temp-password", owner, "secret-2")
     assert replay.status_code == 200 and replay.json()["temp_password"] is None
+    assert replay.headers["idempotent-withheld"] == "temp_password"
     assert reset_secret not in replay.text
 
 

@@ -82,16 +82,24 @@ async def clone_series(
         await conn.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": str(org_id)})
         await conn.execute(
             text(
-                "INSERT INTO booking_series (id, org_id, client_id, address_id, service_id, team_id, worker_ids,"
+                "INSERT INTO booking_series (id, org_id, client_id, address_id, service_id, team_id,"
                 " frequency, interval, day_of_month, start_time, timezone, duration_minutes, anchor_date,"
                 " until_date, params, addon_ids, notes, status, materialised_until, parent_series_id, created_by,"
                 " created_at, updated_at)"
-                " SELECT u.id, s.org_id, s.client_id, s.address_id, s.service_id, s.team_id, s.worker_ids,"
+                " SELECT u.id, s.org_id, s.client_id, s.address_id, s.service_id, s.team_id,"
                 " s.frequency, s.interval, s.day_of_month, s.start_time, s.timezone, s.duration_minutes, :anchor,"
                 " :until, s.params, s.addon_ids, s.notes, 'active', NULL, NULL, s.created_by, now(), now()"
                 " FROM booking_series s, unnest(CAST(:ids AS uuid[])) AS u(id) WHERE s.id = :template"
             ),
             {"ids": list(ids), "template": UUID(template_id), "anchor": anchor, "until": until},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO booking_series_worker (id, org_id, series_id, worker_id, position, created_at, updated_at)"
+                " SELECT gen_random_uuid(), w.org_id, u.id, w.worker_id, w.position, now(), now()"
+                " FROM booking_series_worker w, unnest(CAST(:ids AS uuid[])) AS u(id) WHERE w.series_id = :template"
+            ),
+            {"ids": list(ids), "template": UUID(template_id)},
         )
 
 

@@ -29,7 +29,16 @@ from spotless.app import create_app
 from spotless.domain.identity.permissions import ROLES, permissions_for
 from tests.conftest import make_settings
 from tests.integration.tenancy.test_cross_org import _body
-from tests.support.identity import DEFAULT_PASSWORD, Member, add_member, signup, unique_email
+from tests.support.identity import (
+    DEFAULT_PASSWORD,
+    Member,
+    add_member,
+    deliver_invitation,
+    invite,
+    signup,
+    token_in,
+    unique_email,
+)
 from tests.support.scheduling_factories import api_worker, api_world, next_weekday
 from tests.support.tenancy import create, load_factories
 
@@ -82,6 +91,19 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/iam/users/{user_id:uuid}/logout"): OK,
     ("POST", "/v1/iam/users/{user_id:uuid}/reset-temp-password"): OK,
     ("GET", "/v1/admin/audit"): OK,
+    # invitations: the organisation's side (users.manage). Each role's revoke or re-send acts on an
+    # invitation of its own (calls other than GET get fresh ids), so every admitted role meets a pending one.
+    ("GET", "/v1/iam/invitations"): OK,
+    ("POST", "/v1/iam/invitations"): OK,
+    ("GET", "/v1/iam/invitations/{invitation_id:uuid}"): OK,
+    ("POST", "/v1/iam/invitations/{invitation_id:uuid}/revoke"): OK,
+    ("POST", "/v1/iam/invitations/{invitation_id:uuid}/resend"): OK,
+    # invitations: the invitee's side (core.view, every role), only ever the caller's own account's.
+    ("GET", "/v1/me/invitations"): OK,
+    # The real link of an invitation addressed to someone else: the link alone joins nobody, whatever the role.
+    ("POST", "/v1/me/invitations/accept"): Expect(default=(400, "/problems/invalid-invitation")),
+    # An invitation of the caller's own organisation, addressed to someone else: nobody declines it for them.
+    ("POST", "/v1/me/invitations/decline"): Expect(default=(404, "/problems/not-found")),
     # clients (contacts.view / contacts.edit: no cleaner)
     ("GET", "/v1/clients"): OK,
     ("POST", "/v1/clients"): OK,
@@ -225,6 +247,19 @@ async def _availability(call: Call) -> dict[str, Any]:
     return {"params": params}
 
 
+async def _someone_elses_invitation_link(call: Call) -> dict[str, Any]:
+    """The token from the email of an invitation to another person's existing account."""
+    outsider = await signup(call.client, name="Outsider Org")
+    invitation = await invite(call.client, call.owner, outsider.email)
+    message = await deliver_invitation(call.owner.org_id, invitation["id"])
+    assert message is not None and message.to == outsider.email
+    return {"json": {"token": token_in(message.body)}}
+
+
+async def _someone_elses_invitation(call: Call) -> dict[str, Any]:
+    return {"json": {"invitation_id": await create("invitation_id", call.client, call.owner, {})}}
+
+
 def _json(make: Callable[[Call], dict[str, Any]]) -> Prepare:
     async def prepare(call: Call) -> dict[str, Any]:
         return {"json": make(call)}
@@ -251,6 +286,9 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ),
     ("PATCH", "/v1/org"): _json(lambda c: {"name": "Renamed Org"}),
     ("POST", "/v1/iam/users"): _json(lambda c: {"email": unique_email("matrix"), "role": "viewer"}),
+    ("POST", "/v1/iam/invitations"): _json(lambda c: {"email": unique_email("matrix"), "role": "viewer"}),
+    ("POST", "/v1/me/invitations/accept"): _someone_elses_invitation_link,
+    ("POST", "/v1/me/invitations/decline"): _someone_elses_invitation,
     ("POST", "/v1/clients"): _json(lambda c: {"name": "Matrix Client"}),
     ("POST", "/v1/workers"): _json(lambda c: {"name": "Matrix Worker"}),
     ("POST", "/v1/teams"): _json(lambda c: {"name": f"Matrix Team {_unique()}"}),

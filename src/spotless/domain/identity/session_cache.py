@@ -104,7 +104,7 @@ async def _read(
     return [_row_state(r) for r in rows]
 
 
-# One statement (migration 0005_redis): scope and read together, as the app role, RLS applying.
+# One statement (migration 0010): scope and read together, as the app role, RLS applying.
 _STATE_FUNCTION = (
     "SELECT session_id, live, expires_at, role, member_active, must_change_password FROM auth_session_state($1, $2, $3)"
 )

@@ -29,7 +29,7 @@ from spotless.domain.clients import services as clients
 from spotless.domain.identity.principal import Principal
 from spotless.domain.scheduling import recurrence, timeutil
 from spotless.domain.scheduling.context import OrgContext
-from spotless.domain.scheduling.models import Booking, BookingSeries, SeriesConflict
+from spotless.domain.scheduling.models import Booking, BookingSeries, BookingSeriesWorker, SeriesConflict
 from spotless.domain.scheduling.schemas import (
     MaterialiseErrorOut,
     OccurrenceCancel,
@@ -167,7 +167,7 @@ async def _visible_to(session: AsyncSession, principal: Principal, stmt: Select[
     own = await worker_id_for(session, principal)
     if own is None:
         return stmt.where(false())
-    return stmt.where(BookingSeries.worker_ids.contains([own]))
+    return stmt.where(BookingSeries.cleaners.any(BookingSeriesWorker.worker_id == own))
 
 
 async def list_series(

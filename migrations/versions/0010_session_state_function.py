@@ -6,8 +6,8 @@ pre-ping), which is what made an outage cost more than Redis' own round trip. Th
 sets the organisation scope and reads the session in one statement; it runs as the caller
 (SECURITY INVOKER), so row-level security applies exactly as before.
 
-Revision ID: 0005_redis
-Revises: 0004
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 from spotless.db.rls import APP_ROLE
 
-revision = "0005_redis"
-down_revision = "0005_cost"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

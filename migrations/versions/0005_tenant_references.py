@@ -5,7 +5,7 @@ alone accepted another organisation's row. Every reference between tenant tables
 row's own `org_id`: the database itself refuses a cross-organisation reference. The series'
 cleaner ids move from an array (which no foreign key can check) to `booking_series_worker`.
 
-Revision ID: 0005_dbpriv
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-01
 """
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from spotless.db.rls import enable_tenant_rls
 
-revision = "0005_dbpriv"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

@@ -8,8 +8,8 @@
 - `scheduling_due_series` pages by series id (keyset) and leaves out series that failed recently,
   so no number of stuck series can hide the others.
 
-Revision ID: 0005_jobs
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 from spotless.db.rls import APP_ROLE
 
-revision = "0005_jobs"
-down_revision = "0005_dbpriv"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -4,16 +4,16 @@ Each list pages by `WHERE (sort_key, id) > (...) ORDER BY sort_key, id LIMIT n +
 organisation, so each index is (org_id, sort_key, id): the page is a range scan that stops after
 n + 1 rows whatever the depth. Each replaces the (org_id, sort_key) index it extends (a prefix of it).
 
-Revision ID: 0005_cost
-Revises: 0004
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0005_cost"
-down_revision = "0005_uow"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

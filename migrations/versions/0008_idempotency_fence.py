@@ -1,7 +1,7 @@
 """idempotency keys: a claim generation that fences a lease taken over after it expired
 
-Revision ID: 0005_uow
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_uow"
-down_revision = "0005_identity"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

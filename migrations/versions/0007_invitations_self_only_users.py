@@ -10,8 +10,8 @@
   `identity_admin_set_password`, which refuses accounts shared with another organisation.
 - `password_reset_tokens.token_hash` is NULL until the email job mints the link at send time.
 
-Revision ID: 0005_identity
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from sqlalchemy.dialects import postgresql
 
 from spotless.db.rls import APP_ROLE, enable_tenant_rls
 
-revision = "0005_identity"
-down_revision = "0005_jobs"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
