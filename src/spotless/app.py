@@ -22,6 +22,8 @@ from spotless.db.migrations import head_revision
 from spotless.domain import registry
 from spotless.domain.identity.authn import build_identity
 from spotless.domain.identity.tokens import peek_subject
+from spotless.lib.body import BodyRequest
+from spotless.lib.bounds import BoundsPlugin
 from spotless.lib.edge import AllowedHostsMiddleware, cors_config, security_headers
 from spotless.lib.errors import document_problem_responses, exception_handlers, problem_details_plugin
 from spotless.lib.jobs.broker import build_broker
@@ -70,7 +72,7 @@ def create_app(settings: Settings) -> Litestar:
             broker.close()
 
     middleware = [RequestIdMiddleware, AccessLogMiddleware]
-    plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin()]
+    plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin(), BoundsPlugin()]
     if settings.metrics.enabled:
         prometheus = PrometheusConfig(
             app_name="spotless",
@@ -125,6 +127,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.http.max_body_bytes,
+        request_class=BodyRequest,
         logging_config=None,  # ours (JSON lines, configured above) stays in charge
         debug=False,
     )

@@ -90,22 +90,35 @@ def _status_default(status: int) -> tuple[str, str]:
     return _TITLES_BY_STATUS.get(status, (f"http-{status}", "Request failed"))
 
 
-def _validation_errors(extra: Any) -> list[dict[str, str]]:
+def _wire_name(request: Request[Any, Any, Any] | None, key: str) -> str:
+    """The name the client sent: Litestar reports the handler's argument (`from_`, `day`), not the
+    query parameter or header it is read from (`from`, `date`)."""
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get(key) if request else None
+    except Exception:  # no route matched: nothing to translate
+        return key
+    kwarg = getattr(parameter, "kwarg_definition", None)
+    return str(getattr(kwarg, "query", None) or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None) or key)
+
+
+def _validation_errors(extra: Any, request: Request[Any, Any, Any] | None = None) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     if isinstance(extra, Sequence) and not isinstance(extra, str):
         for item in extra:
             if isinstance(item, dict):
                 field = item.get("key") or item.get("source") or "body"
+                if item.get("source") != "body":
+                    field = _wire_name(request, str(field))
                 errors.append({"field": str(field), "message": str(item.get("message", "invalid"))})
     return errors
 
 
-def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
+def _from_http_exception(exc: HTTPException, request: Request[Any, Any, Any] | None = None) -> ProblemDetailsException:
     slug, title = _status_default(exc.status_code)
     extra: dict[str, Any] = {}
     detail = exc.detail
     if isinstance(exc, ValidationException):
-        extra["errors"] = _validation_errors(exc.extra)
+        extra["errors"] = _validation_errors(exc.extra, request)
         # Litestar puts the whole msgspec message in detail; keep it, it names the field.
     elif isinstance(exc.extra, dict):
         extra.update(exc.extra)
@@ -212,10 +225,14 @@ def _handler(
     return handle
 
 
+def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _render(request, _from_http_exception(exc, request))
+
+
 def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]]:
     """Every exception becomes problem+json through `_render` (request id, instance, stable type)."""
     return {
-        HTTPException: _handler(_from_http_exception),
+        HTTPException: _handle_http_exception,
         NotFoundError: _handler(_from_not_found),
         IntegrityError: _handler(_from_integrity),
         sa_exc.DBAPIError: _handler(_from_database),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -32,6 +31,7 @@ from spotless.domain.workforce.schemas import (
     WorkerRead,
     WorkerUpdate,
 )
+from spotless.lib.bounds import Instant
 from spotless.lib.errors import FieldError, not_found
 
 VIEW = {"permission": "core.view"}
@@ -171,8 +171,8 @@ class WorkerController(Controller):
         self,
         db_session: AsyncSession,
         worker_id: UUID,
-        from_: Annotated[datetime | None, Parameter(query="from", description="ISO 8601 with offset")] = None,
-        to: Annotated[datetime | None, Parameter(description="ISO 8601 with offset")] = None,
+        from_: Annotated[Instant | None, Parameter(query="from", description="ISO 8601 with offset")] = None,
+        to: Annotated[Instant | None, Parameter(description="ISO 8601 with offset")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> OffsetPagination[TimeOffRead]:

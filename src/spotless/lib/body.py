@@ -1,0 +1,30 @@
+"""Request bodies: whatever bytes a client sends, a body that is not JSON answers 400.
+
+Litestar decodes every JSON body untyped first (`Request.json()`), then converts it to the handler's
+Struct. msgspec's untyped decode raises `RecursionError` for deep nesting (`[` * 10_000) and
+`UnicodeDecodeError` for bytes that are not UTF-8, neither of which is the `DecodeError` Litestar
+turns into a 400: both ended as 500s. This request class makes every failure to decode a
+`SerializationException`, which Litestar answers as a 400 for every route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import SerializationException
+
+MAX_DEPTH_DETAIL = "The JSON body is nested too deeply."
+
+
+class BodyRequest(Request[Any, Any, Any]):
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise SerializationException(MAX_DEPTH_DETAIL) from None
+        except UnicodeDecodeError:
+            raise SerializationException("The JSON body is not valid UTF-8.") from None
+        except (ValueError, TypeError) as exc:
+            # msgspec's own errors are DecodeError (a ValueError) and already handled by Litestar.
+            raise SerializationException(f"The body is not valid JSON: {exc}") from None
