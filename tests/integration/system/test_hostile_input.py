@@ -186,3 +186,26 @@ async def test_hostile_values_inside_otherwise_valid_bodies_are_400(client):
         raw = json.dumps(body).encode()
         response = await client.post(path, content=raw, headers={**owner.headers, "Content-Type": "application/json"})
         _assert_problem(response, 400)
+
+
+async def test_hostile_query_strings_and_headers_are_never_5xx(client):
+    owner = await signup(client)
+    for url in [
+        "/v1/clients?q=%ff%fe",
+        "/v1/clients?q=%00",
+        "/v1/clients?limit=99999999999999999999999",
+        "/v1/clients?limit=-1&offset=-5",
+        "/v1/bookings?status=%00",
+        "/v1/bookings?date_from=%ff",
+        "/v1/bookings?worker_id=not-a-uuid",
+        "/v1/admin/audit?resource_id=%00",
+        "/v1/admin/audit?action=" + "a" * 5000,
+        "/v1/clients/%00",
+    ]:
+        response = await client.get(url, headers=owner.headers)
+        assert response.status_code < 500, (url, response.status_code, response.text)
+        if response.status_code >= 400:
+            assert response.headers["content-type"].startswith("application/problem+json"), url
+    weird = {**owner.headers, "Idempotency-Key": "k" * 5000, "Content-Type": "application/json"}
+    response = await client.post("/v1/clients", content=b'{"name": "Ada"}', headers=weird)
+    assert response.status_code in (201, 400), response.text
