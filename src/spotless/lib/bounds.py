@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 12, 31)
 _RANGE = f"between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+_YEARS = r"^(20[0-9]{2}|2100)"  # EARLIEST.year .. LATEST.year
 
 
 def day_in_bounds(value: object) -> bool:
@@ -116,10 +117,17 @@ class BoundsPlugin(InitPlugin, OpenAPISchemaPlugin):
         return _is_bounded(value)
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        # JSON Schema cannot bound a date; the pattern says which years, the description says it all.
         if field_definition.annotation is Day:
-            return Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE, description=f"A date {_RANGE}")
+            return Schema(
+                type=OpenAPIType.STRING,
+                format=OpenAPIFormat.DATE,
+                pattern=_YEARS + r"-\d{2}-\d{2}$",
+                description=f"A date {_RANGE}",
+            )
         return Schema(
             type=OpenAPIType.STRING,
             format=OpenAPIFormat.DATE_TIME,
+            pattern=_YEARS + r"-\d{2}-\d{2}T",
             description=f"ISO 8601 with an offset, {_RANGE}",
         )

@@ -264,6 +264,7 @@ _DOCUMENTED = {
     404: "Not found, or belongs to another organisation (`/problems/not-found`)",
     409: "Conflicts with the current state (see `type`)",
     413: "Request body too large (`/problems/payload-too-large`)",
+    415: "The body is not JSON (`/problems/unsupported-media-type`)",
     429: "Rate limited (`/problems/rate-limited`, with `Retry-After`)",
     503: "A dependency is unavailable or timed out; retry after `Retry-After` (`/problems/service-unavailable`)",
 }
@@ -306,7 +307,7 @@ def _statuses(handler: Any, path: str) -> set[int]:
     """The problem statuses an operation can answer, derived from what it takes:
     400 always (a bad Host header, a malformed parameter or body); 401/403 unless public; 404 for
     an id in the path, the body or a required query parameter; 409 for every write (state conflicts, idempotency,
-    serialization failures); 413 with a body; 429 unless exempt from limiting; 503 for anything
+    serialization failures); 413 and 415 with a body; 429 unless exempt from limiting; 503 for anything
     that touches the database or Redis (a statement timeout, a lost connection)."""
     opt = handler.opt
     public = bool(opt.get("public"))
@@ -323,7 +324,7 @@ def _statuses(handler: Any, path: str) -> set[int]:
     if set(handler.http_methods) & _UNSAFE:
         statuses.add(409)
     if "data" in parameters:
-        statuses.add(413)
+        statuses |= {413, 415}
     uses_io = not public or any(n in handler.parsed_fn_signature.parameters for n in ("db_session", "state", "request"))
     if uses_io:
         statuses.add(503)

@@ -152,13 +152,31 @@ async def test_hostile_bodies_answer_400_problem_on_every_kind_of_route(client, 
         ("PATCH", f"/v1/services/{world.service_id}"),
         ("PATCH", "/v1/org"),
     ]
+    # Anything that cannot be the JSON body the route expects is a 400; a body of another type a 415.
+    status = 400 if content_type == "application/json" else 415
     for method, path in routes:
         response = await client.request(method, path, content=body, headers=headers)
-        # 422 is never used here: anything that cannot be the body the route expects is a 400.
-        _assert_problem(response, 400)
+        _assert_problem(response, status)
     # Public routes decode the body before any authentication.
     for path in ("/v1/auth/signup", "/v1/auth/login", "/v1/auth/refresh"):
-        _assert_problem(await client.post(path, content=body, headers={"Content-Type": content_type}), 400)
+        _assert_problem(await client.post(path, content=body, headers={"Content-Type": content_type}), status)
+
+
+async def test_json_media_types_are_accepted_and_others_refused(client):
+    owner = await signup(client)
+    body = b'{"name": "Ada"}'
+    for content_type in ("application/json", "application/json; charset=utf-8", "application/merge-patch+json"):
+        created = await client.post(
+            "/v1/clients", content=body, headers={**owner.headers, "Content-Type": content_type}
+        )
+        assert created.status_code == 201, (content_type, created.text)
+    no_type = await client.post("/v1/clients", content=body, headers=owner.headers)
+    assert no_type.status_code == 201, no_type.text
+    for content_type in ("text/plain", "application/xml", "multipart/form-data; boundary=x"):
+        refused = await client.post(
+            "/v1/clients", content=body, headers={**owner.headers, "Content-Type": content_type}
+        )
+        assert _assert_problem(refused, 415)["type"] == "/problems/unsupported-media-type"
 
 
 async def test_deep_nesting_reports_what_is_wrong(client):
