@@ -62,7 +62,7 @@ test *ARGS: setup
 
 # The fuzz node runs with the rate limiter off and sign-in throttling out of reach: a 429 is a
 # documented answer, so limits would only hide operations from the fuzzer (they have their own
-# tests). FUZZ_MAX_EXAMPLES (default 50; CI 15) and FUZZ_SEED bound and fix the run; ARGS after `--`
+# tests). FUZZ_MAX_EXAMPLES (default 50; CI 25) and FUZZ_SEED bound and fix the run; ARGS after `--`
 # go to `schemathesis run`. See scripts/fuzz/__main__.py.
 
 # Schemathesis over the whole OpenAPI as an org owner, real node, fresh database: 0 failures.

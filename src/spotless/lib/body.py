@@ -1,4 +1,4 @@
-"""Request bodies: whatever bytes a client sends, a body that is not JSON answers 400.
+"""Request bodies: whatever bytes a client sends, a body that cannot be JSON answers 400 (or 415).
 
 Litestar decodes every JSON body untyped first (`Request.json()`), then converts it to the handler's
 Struct. msgspec's untyped decode raises `RecursionError` for deep nesting (`[` * 10_000) and
