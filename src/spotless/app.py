@@ -23,6 +23,8 @@ from spotless.domain import registry
 from spotless.domain.identity.authn import build_identity
 from spotless.domain.identity.sessions import SESSION_PUBLISHER_INFO_KEY
 from spotless.domain.identity.tokens import peek_subject
+from spotless.lib.body import BodyRequest
+from spotless.lib.bounds import BoundsPlugin
 from spotless.lib.edge import AllowedHostsMiddleware, cors_config, security_headers
 from spotless.lib.errors import document_problem_responses, exception_handlers, problem_details_plugin
 from spotless.lib.jobs.broker import build_broker
@@ -73,7 +75,7 @@ def create_app(settings: Settings) -> Litestar:
             broker.close()
 
     middleware = [RequestIdMiddleware, AccessLogMiddleware]
-    plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin()]
+    plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin(), BoundsPlugin()]
     if settings.metrics.enabled:
         middleware.append(HttpMetricsMiddleware)  # type: ignore[arg-type]
     # Innermost: a bad Host is refused before it spends quota; both run before guards and handlers.
@@ -124,6 +126,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.http.max_body_bytes,
+        request_class=BodyRequest,
         logging_config=None,  # ours (JSON lines, configured above) stays in charge
         debug=False,
     )

@@ -90,22 +90,35 @@ def _status_default(status: int) -> tuple[str, str]:
     return _TITLES_BY_STATUS.get(status, (f"http-{status}", "Request failed"))
 
 
-def _validation_errors(extra: Any) -> list[dict[str, str]]:
+def _wire_name(request: Request[Any, Any, Any] | None, key: str) -> str:
+    """The name the client sent: Litestar reports the handler's argument (`from_`, `day`), not the
+    query parameter or header it is read from (`from`, `date`)."""
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get(key) if request else None
+    except Exception:  # no route matched: nothing to translate
+        return key
+    kwarg = getattr(parameter, "kwarg_definition", None)
+    return str(getattr(kwarg, "query", None) or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None) or key)
+
+
+def _validation_errors(extra: Any, request: Request[Any, Any, Any] | None = None) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     if isinstance(extra, Sequence) and not isinstance(extra, str):
         for item in extra:
             if isinstance(item, dict):
                 field = item.get("key") or item.get("source") or "body"
+                if item.get("source") != "body":
+                    field = _wire_name(request, str(field))
                 errors.append({"field": str(field), "message": str(item.get("message", "invalid"))})
     return errors
 
 
-def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
+def _from_http_exception(exc: HTTPException, request: Request[Any, Any, Any] | None = None) -> ProblemDetailsException:
     slug, title = _status_default(exc.status_code)
     extra: dict[str, Any] = {}
     detail = exc.detail
     if isinstance(exc, ValidationException):
-        extra["errors"] = _validation_errors(exc.extra)
+        extra["errors"] = _validation_errors(exc.extra, request)
         # Litestar puts the whole msgspec message in detail; keep it, it names the field.
     elif isinstance(exc.extra, dict):
         extra.update(exc.extra)
@@ -344,10 +357,14 @@ def _handler(
     return handle
 
 
+def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _render(request, _from_http_exception(exc, request))
+
+
 def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]]:
     """Every exception becomes problem+json through `_render` (request id, instance, stable type)."""
     return {
-        HTTPException: _handler(_from_http_exception),
+        HTTPException: _handle_http_exception,
         NotFoundError: _handler(_from_not_found),
         IntegrityError: _handler(_from_integrity),
         sa_exc.DBAPIError: _database_handler,
@@ -378,50 +395,107 @@ _DOCUMENTED = {
     403: "Authenticated but lacking the permission (`/problems/forbidden`)",
     404: "Not found, or belongs to another organisation (`/problems/not-found`)",
     409: "Conflicts with the current state (see `type`)",
+    413: "Request body too large (`/problems/payload-too-large`)",
+    415: "The body is not JSON (`/problems/unsupported-media-type`)",
     429: "Rate limited (`/problems/rate-limited`, with `Retry-After`)",
+    503: "A dependency is unavailable or timed out; retry after `Retry-After` (`/problems/service-unavailable`)",
 }
+
+BEARER_SCHEME = "BearerToken"
+# Handler arguments Litestar fills in from the app, never from the client.
+_INJECTED = {"db_session", "principal", "state", "request", "identity", "settings", "headers", "scope"}
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _has_reference(annotation: Any) -> bool:
+    """Whether a type carries an id the server must look up (a UUID anywhere in it): an id that does
+    not exist, or belongs to another organisation, answers 404."""
+    try:
+        info = msgspec.inspect.type_info(annotation)
+    except Exception:  # a type msgspec cannot describe (a dependency): not client input
+        return False
+    seen: set[int] = set()
+
+    def walk(node: msgspec.inspect.Type) -> bool:
+        if id(node) in seen:
+            return False
+        seen.add(id(node))
+        if isinstance(node, msgspec.inspect.UUIDType):
+            return True
+        if isinstance(node, msgspec.inspect.StructType | msgspec.inspect.DataclassType):
+            return any(walk(f.type) for f in node.fields)
+        if isinstance(node, msgspec.inspect.UnionType):
+            return any(walk(t) for t in node.types)
+        item = getattr(node, "item_type", None)
+        if isinstance(item, msgspec.inspect.Type):
+            return walk(item)
+        value = getattr(node, "value_type", None)
+        return isinstance(value, msgspec.inspect.Type) and walk(value)
+
+    return walk(info)
+
+
+def _statuses(handler: Any, path: str) -> set[int]:
+    """The problem statuses an operation can answer, derived from what it takes:
+    400 always (a bad Host header, a malformed parameter or body); 401/403 unless public; 404 for
+    an id in the path, the body or a required query parameter; 409 for every write (state conflicts, idempotency,
+    serialization failures); 413 and 415 with a body; 429 unless exempt from limiting; 503 for anything
+    that touches the database or Redis (a statement timeout, a lost connection)."""
+    opt = handler.opt
+    public = bool(opt.get("public"))
+    parameters = {name: p for name, p in handler.parsed_fn_signature.parameters.items() if name not in _INJECTED}
+    statuses = {400}
+    if not public:
+        statuses |= {401, 403}
+    if opt.get("rate_limit") != "exempt":
+        statuses.add(429)
+    # An optional id in the query is a filter (no match is an empty list); a required one, a lookup.
+    lookups = [p for name, p in parameters.items() if name == "data" or not (p.has_default or p.is_optional)]
+    if "{" in path or any(_has_reference(p.annotation) for p in lookups):
+        statuses.add(404)
+    if set(handler.http_methods) & _UNSAFE:
+        statuses.add(409)
+    if "data" in parameters:
+        statuses |= {413, 415}
+    uses_io = not public or any(n in handler.parsed_fn_signature.parameters for n in ("db_session", "state", "request"))
+    if uses_io:
+        statuses.add(503)
+    return statuses
+
+
+def _problem_spec(status: int) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ProblemDocument,
+        description=_DOCUMENTED.get(status, "Request failed"),
+        media_type="application/problem+json",
+        generate_examples=False,
+    )
 
 
 def document_problem_responses(app: Litestar) -> None:
-    """Add the problem+json responses each operation can answer to its OpenAPI entry."""
+    """Document, on each operation, the problem+json responses it can answer and (unless public)
+    the bearer token it needs, so the OpenAPI names every status a client can see."""
     from litestar.handlers import HTTPRouteHandler
+    from litestar.openapi.spec import Components, SecurityScheme
 
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
                 continue
-            public = bool(handler.opt.get("public"))
-            methods = set(handler.http_methods)
-            statuses = {400, 429}
-            if not public:
-                statuses |= {401, 403}
-            if "{" in route.path:
-                statuses.add(404)
-            if methods & {"POST", "PUT", "PATCH", "DELETE"}:
-                statuses.add(409)
             existing = dict(handler.responses or {})
-            for status in sorted(statuses):
-                existing.setdefault(
-                    status,
-                    ResponseSpec(
-                        data_container=ProblemDocument,
-                        description=_DOCUMENTED[status],
-                        media_type="application/problem+json",
-                        generate_examples=False,
-                    ),
-                )
+            for status in sorted(_statuses(handler, route.path)):
+                existing.setdefault(status, _problem_spec(status))
             handler.responses = existing
+            if not handler.opt.get("public"):
+                handler.security = [{BEARER_SCHEME: []}]
+    config = app.openapi_config
+    if config is not None:
+        components = config.components if isinstance(config.components, list) else [config.components]
+        scheme = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT", description="Access token")
+        config.components = [*components, Components(security_schemes={BEARER_SCHEME: scheme})]
 
 
 def problems(*codes: int) -> dict[int, ResponseSpec]:
     """Explicit error responses for a route whose codes the defaults above would not guess (e.g. a 404
     for an id in the body); `document_problem_responses` fills in the rest."""
-    return {
-        code: ResponseSpec(
-            data_container=ProblemDocument,
-            description=_DOCUMENTED.get(code, "Request failed"),
-            media_type="application/problem+json",
-            generate_examples=False,
-        )
-        for code in sorted({401, 403, *codes})
-    }
+    return {code: _problem_spec(code) for code in sorted({401, 403, *codes})}

@@ -119,3 +119,74 @@ async def test_database_refusals_are_client_errors_not_500(settings):
         duplicate = await client.post("/test/twice")
     assert nul.status_code == 400 and nul.json()["type"] == "/problems/validation-error"
     assert duplicate.status_code == 409 and duplicate.json()["type"] == "/problems/conflict"
+
+
+def _operation(spec: dict, method: str, path: str) -> dict:
+    return spec["paths"][path][method.lower()]
+
+
+async def test_statuses_the_api_answers_are_documented_on_their_operation(client):
+    """A 404 for an id in the body (POST /v1/quotes), a 413, a 401: each is in the operation's OpenAPI."""
+    import uuid
+
+    from tests.support.identity import signup
+
+    owner = await signup(client)
+    spec = (await client.get("/schema/openapi.json")).json()
+    unknown = str(uuid.uuid4())
+    calls = [
+        ("POST", "/v1/quotes", {"service_id": unknown}, owner.headers),
+        (
+            "POST",
+            "/v1/bookings",
+            {"client_id": unknown, "address_id": unknown, "service_id": unknown, "starts_at": "2030-01-01T10:00:00Z"},
+            owner.headers,
+        ),
+        ("GET", "/v1/clients/{client_id}", None, owner.headers),
+        ("GET", "/v1/clients", None, {}),
+    ]
+    for method, path, body, headers in calls:
+        url = path.replace("{client_id}", unknown)
+        response = await client.request(method, url, json=body, headers=headers)
+        documented = _operation(spec, method, path)["responses"]
+        assert str(response.status_code) in documented, (method, path, response.status_code, sorted(documented))
+    assert (await client.post("/v1/quotes", json={"service_id": unknown}, headers=owner.headers)).status_code == 404
+    too_large = await client.post(
+        "/v1/clients", content=b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}', headers=owner.headers
+    )
+    assert too_large.status_code == 413
+    assert "413" in _operation(spec, "POST", "/v1/clients")["responses"]
+
+
+def test_every_operation_documents_its_problems_and_its_credentials(app):
+    spec = app.openapi_schema.to_schema()
+    assert spec["components"]["securitySchemes"]["BearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Access token",
+    }
+    public = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/v1/status")}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            statuses = set(op["responses"])
+            where = f"{method.upper()} {path}"
+            assert "400" in statuses, where
+            if path.startswith("/v1/auth/") and "security" not in op:
+                public.add((method.upper(), path))
+            if (method.upper(), path) in public:
+                assert "security" not in op, where
+            else:
+                assert op.get("security") == [{"BearerToken": []}], where
+                assert {"401", "403", "503"} <= statuses, where
+            if "{" in path:
+                assert "404" in statuses, where
+            if method in ("post", "put", "patch", "delete"):
+                assert "409" in statuses, where
+            if "requestBody" in op:
+                assert {"413", "415"} <= statuses, where
+            assert "500" not in statuses and "default" not in statuses, where
+    assert "404" in _operation(spec, "POST", "/v1/quotes")["responses"]
+    assert "404" in _operation(spec, "GET", "/v1/availability")["responses"]
+    assert "404" not in _operation(spec, "GET", "/v1/bookings")["responses"]  # optional ids filter
+    assert "503" not in _operation(spec, "GET", "/healthz")["responses"]  # no I/O

@@ -17,6 +17,7 @@ import pytest
 from litestar.handlers import HTTPRouteHandler
 
 from spotless.app import create_app
+from spotless.lib.bounds import Day, Instant
 from tests.conftest import make_settings
 from tests.support.identity import signup
 from tests.support.tenancy import REQUEST_BODIES, RESOURCE_FACTORIES, create, load_factories
@@ -63,8 +64,10 @@ def _sample(info: Any, name: str, ids: dict[str, str]) -> Any:
         return False
     if isinstance(info, t.DateTimeType):
         return (datetime.now(UTC) + timedelta(days=8)).isoformat()
-    if isinstance(info, t.DateType):
+    if isinstance(info, t.DateType) or (isinstance(info, t.CustomType) and info.cls is Day):
         return (date.today() + timedelta(days=8)).isoformat()
+    if isinstance(info, t.CustomType) and info.cls is Instant:  # spotless.lib.bounds: a bounded datetime
+        return (datetime.now(UTC) + timedelta(days=8)).isoformat()
     if isinstance(info, t.LiteralType):
         return info.values[0]
     if isinstance(info, t.EnumType):

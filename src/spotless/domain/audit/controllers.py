@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -14,6 +13,7 @@ from spotless.domain.audit.models import AdminAuditLog
 from spotless.domain.audit.schemas import AuditEntry
 from spotless.domain.audit.services import list_audit
 from spotless.domain.identity.principal import Principal
+from spotless.lib.bounds import Instant
 from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit
 
 
@@ -54,8 +54,8 @@ class AuditController(Controller):
         resource_type: list[str] | None = None,
         resource_id: Annotated[str | None, Parameter(max_length=64)] = None,
         actor_user_id: UUID | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
+        created_after: Instant | None = None,
+        created_before: Instant | None = None,
     ) -> CursorPage[AuditEntry]:
         rows, next_cursor, has_more = await list_audit(
             db_session,

@@ -3,7 +3,6 @@ Thin: parse, call the service, shape the answer. Instants are answered in the or
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -39,6 +38,7 @@ from spotless.domain.scheduling.schemas import (
     Unassign,
     WorkerJob,
 )
+from spotless.lib.bounds import Day
 from spotless.lib.errors import problems
 from spotless.lib.idempotency import idempotent
 from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit, Offset
@@ -107,8 +107,8 @@ class BookingController(Controller):
         self,
         db_session: AsyncSession,
         principal: Principal,
-        date_from: Annotated[date | None, Parameter(description="first local day (organisation's zone)")] = None,
-        date_to: Annotated[date | None, Parameter(description="last local day, inclusive")] = None,
+        date_from: Annotated[Day | None, Parameter(description="first local day (organisation's zone)")] = None,
+        date_to: Annotated[Day | None, Parameter(description="last local day, inclusive")] = None,
         status: Annotated[str | None, Parameter(max_length=20)] = None,
         worker_id: UUID | None = None,
         client_id: UUID | None = None,
@@ -259,8 +259,8 @@ class AvailabilityController(Controller):
         principal: Principal,
         state: State,
         service_id: UUID,
-        date_from: date,
-        date_to: date,
+        date_from: Day,
+        date_to: Day,
         worker_id: UUID | None = None,
         step_minutes: Annotated[int | None, Parameter(ge=5, le=240)] = None,
         bedrooms: Annotated[int, Parameter(ge=0, le=50)] = 0,
@@ -409,7 +409,7 @@ class SeriesController(Controller):
         principal: Principal,
         state: State,
         series_id: UUID,
-        occurrence_date: date,
+        occurrence_date: Day,
         data: OccurrenceEdit,
     ) -> SeriesResult:
         ctx = await org_context(db_session, principal.org_id)
@@ -431,7 +431,7 @@ class SeriesController(Controller):
         db_session: AsyncSession,
         principal: Principal,
         series_id: UUID,
-        occurrence_date: date,
+        occurrence_date: Day,
         data: OccurrenceCancel,
     ) -> SeriesResult:
         ctx = await org_context(db_session, principal.org_id)
@@ -455,7 +455,7 @@ class WorkerJobsController(Controller):
         self,
         db_session: AsyncSession,
         principal: Principal,
-        day: Annotated[date | None, Parameter(query="date", description="local day; default today")] = None,
+        day: Annotated[Day | None, Parameter(query="date", description="local day; default today")] = None,
     ) -> list[WorkerJob]:
         ctx = await org_context(db_session, principal.org_id)
         from datetime import UTC, datetime

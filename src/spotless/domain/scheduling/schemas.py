@@ -11,8 +11,9 @@ import msgspec
 from msgspec import Meta
 
 from spotless.domain.catalog.pricing import PricingParams
+from spotless.lib.bounds import Day, Instant
 
-AwareDatetime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with an offset")]
+AwareDatetime = Instant
 Reason = Annotated[str, Meta(min_length=1, max_length=1000)]
 Notes = Annotated[str, Meta(max_length=5000)]
 # "HH:MM" local wall-clock (seconds allowed only as ":00").
@@ -136,12 +137,12 @@ class SeriesCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     address_id: UUID
     service_id: UUID
     frequency: Literal["weekly", "monthly"]
-    start_date: date
+    start_date: Day
     # Local wall-clock time in the organisation's zone ("09:00" stays 09:00 across DST).
     start_time: Clock
     interval: Annotated[int, Meta(ge=1, le=52)] = 1
     day_of_month: Annotated[int, Meta(ge=1, le=31)] | None = None
-    until: date | None = None
+    until: Day | None = None
     count: Annotated[int, Meta(ge=1, le=1000)] | None = None
     duration_minutes: Annotated[int, Meta(ge=15, le=24 * 60)] | None = None
     worker_ids: WorkerIds = []
@@ -211,7 +212,7 @@ class OccurrenceEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     scope: Literal["this", "following"]
     start_time: Clock | None = None
     # scope=this only: move this one visit to another day.
-    move_to: date | None = None
+    move_to: Day | None = None
     duration_minutes: Annotated[int, Meta(ge=15, le=24 * 60)] | None = None
     worker_ids: WorkerIds | None = None
     notes: Notes | None = None

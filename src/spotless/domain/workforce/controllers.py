@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,6 +33,7 @@ from spotless.domain.workforce.schemas import (
     WorkerUpdate,
 )
 from spotless.domain.workforce.services import WorkerVisibility
+from spotless.lib.bounds import Instant
 from spotless.lib.errors import FieldError, not_found
 from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
 
@@ -208,8 +208,8 @@ class WorkerController(Controller):
         db_session: AsyncSession,
         principal: Principal,
         worker_id: UUID,
-        from_: Annotated[datetime | None, Parameter(query="from", description="ISO 8601 with offset")] = None,
-        to: Annotated[datetime | None, Parameter(description="ISO 8601 with offset")] = None,
+        from_: Annotated[Instant | None, Parameter(query="from", description="ISO 8601 with offset")] = None,
+        to: Annotated[Instant | None, Parameter(description="ISO 8601 with offset")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> OffsetPagination[TimeOffRead]:

@@ -9,6 +9,8 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from spotless.lib.bounds import Instant
+
 # Postgres text cannot hold NUL: refuse it as a 400 here rather than fail in the driver.
 TEXT = r"^[^\x00]*$"
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT)]
@@ -18,7 +20,7 @@ Skill = Annotated[str, Meta(min_length=1, max_length=50, pattern=TEXT)]
 Skills = Annotated[list[Skill], Meta(max_length=30)]
 RateCents = Annotated[int, Meta(ge=0, le=10_000_000, description="per hour, minor units of the org currency")]
 Clock = Annotated[str, Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$", description="HH:MM, organisation local time")]
-Aware = Annotated[datetime, Meta(tz=True, description="ISO 8601 with an offset")]
+Aware = Instant
 
 
 class WorkerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
