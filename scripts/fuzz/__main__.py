@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -110,6 +111,23 @@ def schemathesis_args(base_url: str, config: Path, args: argparse.Namespace) -> 
     return [*command, *args.extra]
 
 
+async def invitation_email(env: dict[str, str], org_id: str, invitation_id: str) -> str:
+    """The invitation job's send-time step (it mints the temporary password), run here instead of
+    by a worker: the fuzz node has none."""
+    from spotless.domain.identity.invitations import prepare_delivery
+    from spotless.lib.jobs.runtime import build_runtime
+
+    runtime = build_runtime(load_settings(env), application_name="spotless-fuzz-seed")
+    try:
+        async with runtime.session(org_id=org_id) as session:
+            message = await prepare_delivery(session, runtime.settings, UUID(invitation_id))
+    finally:
+        await runtime.close()
+    if message is None:
+        raise SystemExit(f"fuzz seed: invitation {invitation_id} has nothing to send")
+    return message.body
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", "50")))
@@ -128,9 +146,9 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         with httpx.Client(base_url=api.base_url, timeout=30) as client:
-            email, password, token, owner_id = seed.signup(client)
+            email, password, token, owner_id, org_id = seed.signup(client)
             client.headers["Authorization"] = f"Bearer {token}"
-            ids = seed.seed(client)
+            ids = seed.seed(client, lambda invitation_id: asyncio.run(invitation_email(env, org_id, invitation_id)))
         with tempfile.TemporaryDirectory(prefix="spotless-fuzz-") as tmp:
             config = Path(tmp) / "schemathesis.toml"
             config.write_text(seed.config_toml(ids))

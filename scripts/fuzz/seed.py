@@ -5,7 +5,9 @@ always: random ids still test the 404 paths)."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +22,7 @@ def _ok(response: httpx.Response, what: str) -> dict[str, Any]:
     return response.json() if response.content else {}
 
 
-def signup(client: httpx.Client) -> tuple[str, str, str, str]:
+def signup(client: httpx.Client) -> tuple[str, str, str, str, str]:
     email = f"fuzz-owner-{uuid.uuid4().hex[:12]}@example.com"
     body = {
         "org_name": "Fuzz Cleaning",
@@ -31,11 +33,13 @@ def signup(client: httpx.Client) -> tuple[str, str, str, str]:
         "currency": "CAD",
     }
     created = _ok(client.post("/v1/auth/signup", json=body), "owner")
-    return email, PASSWORD, str(created["access_token"]), str(created["user"]["id"])
+    return email, PASSWORD, str(created["access_token"]), str(created["user"]["id"]), str(created["organization"]["id"])
 
 
-def seed(client: httpx.Client) -> dict[str, list[str]]:
-    """Ids by parameter name (`client_id`, `booking_id`, ...), two of each where cheap."""
+def seed(client: httpx.Client, deliver_invitation: Callable[[str], str]) -> dict[str, list[str]]:
+    """Ids by parameter name (`client_id`, `booking_id`, ...), two of each where cheap.
+    `deliver_invitation(invitation_id)` runs the invitation job's own send-time step and
+    returns the email body (the temporary password is minted there, never returned by the API)."""
     ids: dict[str, list[str]] = {}
 
     def add(name: str, value: Any) -> str:
@@ -102,7 +106,15 @@ def seed(client: httpx.Client) -> dict[str, list[str]]:
         add("series_id", made_series["id"])
         add("occurrence_date", made_series["start_date"])
         member = {"email": f"fuzz-member-{uuid.uuid4().hex[:10]}@example.com", "role": "dispatcher"}
-        add("user_id", _ok(client.post("/v1/iam/users", json=member), "member")["user"]["id"])
+        invitation = _ok(client.post("/v1/iam/users", json=member), "member")
+        add("invitation_id", invitation["id"])
+        body = deliver_invitation(invitation["id"])
+        temp = re.search(r"temporary password:\s+(\S+)", body)
+        if temp is None:
+            raise SystemExit(f"fuzz seed: the invitation email carries no temporary password:\n{body}")
+        # The first sign-in with it accepts the invitation: from then on the person is a member.
+        joined = client.post("/v1/auth/login", json={"email": member["email"], "password": temp.group(1)})
+        add("user_id", _ok(joined, "member sign-in")["user"]["id"])
     return ids
 
 
