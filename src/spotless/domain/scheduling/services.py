@@ -468,9 +468,10 @@ async def place(
     override: Override | None = None,
     quote: Quote | None = None,
     *,
-    count: bool = True,
+    announce: bool = True,
 ) -> Booking:
-    """Price, check and write one booking with its assignments. Raises SchedulingConflict."""
+    """Price, check and write one booking with its assignments, and emit `BookingCreated` (not for
+    a placeholder written only to be cancelled at once: `announce=False`). Raises SchedulingConflict."""
     quote = quote or await price(
         session, ctx, placement.service_id, placement.params, placement.addon_ids, placement.frequency
     )
@@ -532,7 +533,7 @@ async def place(
     await flush_assignments(session, booking.id, placement.worker_ids, during, lambda: session.add_all(rows))
     if overridden and override is not None:
         await audit_override(session, principal, booking, override, overridden, "create")
-    if count:
+    if announce:
         emit(
             session,
             BookingCreated(
