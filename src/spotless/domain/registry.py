@@ -68,3 +68,22 @@ def import_jobs() -> None:
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors  # noqa: F401
+    from spotless.lib.events import mark_subscriptions_loaded
+
+    mark_subscriptions_loaded()
+
+
+def import_events() -> None:
+    """Every context's events module (those nobody subscribes to yet included)."""
+    import spotless.domain.clients.events
+    import spotless.domain.scheduling.events
+    import spotless.domain.system.events  # noqa: F401
+
+
+def event_subscribers() -> dict[str, list[str]]:
+    """Who listens to what: event name -> subscriber job names (shown by a test, and the note)."""
+    from spotless.lib.events import subscription_map
+
+    import_jobs()
+    import_events()
+    return subscription_map()

@@ -3,6 +3,8 @@ the life cycle, list filters in local days, and what cleaners may see."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -296,7 +298,9 @@ async def test_cleaners_see_only_their_own_bookings(client) -> None:
     assert (await client.post("/v1/bookings", json=world.booking(day, 13), headers=cleaner.headers)).status_code == 403
 
 
-async def test_bookings_total_counts_committed_actions_only(client) -> None:
+async def test_bookings_total_counts_committed_actions_only(client, worker_process, owner_engine) -> None:
+    """Counted by the `system.count_booking` subscriber (in the worker) from scheduling's events:
+    the API's /metrics aggregates the worker's counters."""
     owner = await signup(client)
     world = await api_world(client, owner)
     day = next_weekday(2, weeks_ahead=3)
@@ -308,14 +312,26 @@ async def test_bookings_total_counts_committed_actions_only(client) -> None:
                 return float(line.split()[-1])
         return 0.0
 
+    async def reaches(action: str, expected: float) -> bool:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if await counted(action) == expected:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
     before = await counted("created")
     booking = (await client.post("/v1/bookings", json=world.booking(day, 9), headers=owner.headers)).json()
     conflict = await client.post("/v1/bookings", json=world.booking(day, 9), headers=owner.headers)
     assert conflict.status_code == 409
-    assert await counted("created") == before + 1
+    assert await reaches("created", before + 1), worker_process.log()
     confirmed_before = await counted("confirmed")
     await client.post(f"/v1/bookings/{booking['id']}/confirm", headers=owner.headers)
-    assert await counted("confirmed") == confirmed_before + 1
+    assert await reaches("confirmed", confirmed_before + 1), worker_process.log()
+    assert await counted("created") == before + 1
+    async with owner_engine.connect() as conn:
+        rows = await conn.scalar(text("SELECT count(*) FROM job_outbox WHERE actor_name = 'system.count_booking'"))
+    assert rows == 2  # the refused (rolled-back) booking emitted nothing
 
 
 async def test_scheduling_settings_set_the_buffer_for_new_bookings(client) -> None:

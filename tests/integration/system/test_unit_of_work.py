@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.db.engine import create_engine, session_factory
-from spotless.domain.scheduling.context import count_after_commit
+from spotless.db.unit_of_work import collect_after_commit
 from spotless.lib.jobs import enqueue
 from spotless.lib.jobs.outbox import current_relay
 from tests.support.identity import signup
@@ -228,10 +228,21 @@ async def test_a_lock_not_available_is_a_409(settings, owner_engine):
 # --- after-commit work follows the outermost transaction --------------------------------------
 
 
-def _bookings_created() -> float:
-    from spotless.lib.metrics import BOOKINGS
+# A batched after-commit hook like the one that used to count `bookings_total` here (that count
+# now comes from scheduling's events): what these tests prove is the hooks' scoping.
+_COUNTED: list[str] = []
 
-    return BOOKINGS.labels(action="created")._value.get()  # type: ignore[attr-defined]
+
+def _count_committed(actions: list[str]) -> None:
+    _COUNTED.extend(actions)
+
+
+def count_after_commit(session: Any, action: str) -> None:
+    collect_after_commit(session, _count_committed, action)
+
+
+def _bookings_created() -> float:
+    return float(_COUNTED.count("created"))
 
 
 async def _sent_at(owner_engine: AsyncEngine, job_id: uuid.UUID) -> Any:

@@ -13,9 +13,11 @@ import msgspec
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spotless.domain.clients.events import ClientArchived
 from spotless.domain.clients.models import Client, ClientAddress
 from spotless.domain.clients.schemas import AddressCreate, AddressUpdate, ClientCreate, ClientUpdate
 from spotless.lib.errors import FieldError, Problem, not_found
+from spotless.lib.events import emit
 from spotless.lib.labels import clean_labels
 from spotless.lib.pagination import Keyset
 
@@ -114,7 +116,10 @@ async def update_client(session: AsyncSession, client_id: UUID, patch: ClientUpd
     if patch.blocked_reason is not msgspec.UNSET:
         client.blocked_reason = patch.blocked_reason if client.blocked else None
     if patch.archived is not msgspec.UNSET:
+        was_archived = client.archived_at is not None
         client.archived_at = (client.archived_at or _now()) if patch.archived else None
+        if client.archived_at is not None and not was_archived:
+            _announce_archived(session, client, client.archived_at)
     await session.flush()
     return client
 
@@ -124,7 +129,12 @@ async def archive_client(session: AsyncSession, client_id: UUID) -> None:
     client = await get_client(session, client_id)
     if client.archived_at is None:
         client.archived_at = _now()
+        _announce_archived(session, client, client.archived_at)
         await session.flush()
+
+
+def _announce_archived(session: AsyncSession, client: Client, at: datetime) -> None:
+    emit(session, ClientArchived(org_id=client.org_id, client_id=client.id, archived_at=at))
 
 
 # --- addresses ---------------------------------------------------------------------------------

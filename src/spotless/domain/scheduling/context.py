@@ -1,8 +1,7 @@
 """What every scheduling rule needs about the organisation: its zone, travel buffer and slot step.
 
-Also the after-commit booking counter: `bookings_total{action}` counts an action only once the
-outermost transaction that made it has committed, so a rolled-back request (a conflict, a crash)
-is never counted."""
+(`bookings_total{action}` is no longer counted here: scheduling emits its booking events and the
+`system.count_booking` subscriber counts them, so only committed actions are ever counted.)"""
 
 from __future__ import annotations
 
@@ -13,14 +12,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
-from spotless.db.unit_of_work import collect_after_commit
 from spotless.domain.identity.models import Organization
 from spotless.domain.scheduling import timeutil
 from spotless.domain.scheduling.models import SchedulingSettings
 from spotless.lib.errors import not_found
-from spotless.lib.metrics import BOOKINGS
 
 DEFAULT_BUFFER_MINUTES = 0
 DEFAULT_STEP_MINUTES = 30
@@ -89,14 +85,3 @@ async def update_settings(
         found.slot_step_minutes = slot_step_minutes
     await session.flush()
     return found
-
-
-def count_after_commit(session: AsyncSession | Session, action: str, amount: int = 1) -> None:
-    """Counted once the outermost transaction commits; a savepoint rolled back around it (a
-    conflicting occurrence) drops only its own count."""
-    collect_after_commit(session, _count_committed, (action, amount))
-
-
-def _count_committed(counted: list[tuple[str, int]]) -> None:
-    for action, amount in counted:
-        BOOKINGS.labels(action=action).inc(amount)

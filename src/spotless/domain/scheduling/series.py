@@ -619,7 +619,7 @@ async def cancel_occurrence(
             )
             placement = _placement(series, d, occurrence_start(series, d))
             booking = await place(
-                session, ctx, principal, Placement(**{**placement.__dict__, "worker_ids": []}), count=False
+                session, ctx, principal, Placement(**{**placement.__dict__, "worker_ids": []}), announce=False
             )
         await set_status(session, booking, "cancelled", reason=data.reason)
         return series, [booking.id]

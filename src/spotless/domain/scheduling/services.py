@@ -26,12 +26,14 @@ from spotless.domain.catalog.pricing import PricingParams, Quote, QuoteParams
 from spotless.domain.clients import services as clients
 from spotless.domain.identity.principal import Principal
 from spotless.domain.scheduling import states, timeutil
-from spotless.domain.scheduling.context import OrgContext, count_after_commit
+from spotless.domain.scheduling.context import OrgContext
+from spotless.domain.scheduling.events import STATUS_EVENTS, BookingCreated, BookingRescheduled
 from spotless.domain.scheduling.models import Booking, BookingAssignment
 from spotless.domain.scheduling.schemas import BookingCreate, BookingOut, Override, Price
 from spotless.domain.scheduling.slots import WeeklyHours, fits_working_hours
 from spotless.domain.workforce import services as workforce
 from spotless.lib.errors import FieldError, Problem, not_found
+from spotless.lib.events import emit
 from spotless.lib.pagination import Keyset
 
 EXCLUSION_VIOLATION = "23P01"
@@ -466,9 +468,10 @@ async def place(
     override: Override | None = None,
     quote: Quote | None = None,
     *,
-    count: bool = True,
+    announce: bool = True,
 ) -> Booking:
-    """Price, check and write one booking with its assignments. Raises SchedulingConflict."""
+    """Price, check and write one booking with its assignments, and emit `BookingCreated` (not for
+    a placeholder written only to be cancelled at once: `announce=False`). Raises SchedulingConflict."""
     quote = quote or await price(
         session, ctx, placement.service_id, placement.params, placement.addon_ids, placement.frequency
     )
@@ -530,8 +533,18 @@ async def place(
     await flush_assignments(session, booking.id, placement.worker_ids, during, lambda: session.add_all(rows))
     if overridden and override is not None:
         await audit_override(session, principal, booking, override, overridden, "create")
-    if count:
-        count_after_commit(session, "created")
+    if announce:
+        emit(
+            session,
+            BookingCreated(
+                org_id=ctx.org_id,
+                booking_id=booking.id,
+                series_id=booking.series_id,
+                client_id=booking.client_id,
+                starts_at=start,
+                ends_at=end,
+            ),
+        )
     return booking
 
 
@@ -593,6 +606,7 @@ async def move(
     rows = await _assignments(session, booking.id)
     worker_ids = [r.worker_id for r in rows]
     overridden = await apply_rules(session, ctx, principal, worker_ids, new_start, new_end, override)
+    previous_start = booking.starts_at
     booking.starts_at, booking.ends_at = new_start, new_end
     if minutes:
         booking.estimated_minutes = minutes
@@ -605,6 +619,18 @@ async def move(
     await flush_assignments(session, booking.id, worker_ids, during, shift)
     if overridden and override is not None:
         await audit_override(session, principal, booking, override, overridden, "reschedule")
+    if new_start != previous_start or minutes:
+        emit(
+            session,
+            BookingRescheduled(
+                org_id=ctx.org_id,
+                booking_id=booking.id,
+                series_id=booking.series_id,
+                previous_starts_at=previous_start,
+                starts_at=new_start,
+                ends_at=new_end,
+            ),
+        )
     return worker_ids
 
 
@@ -685,7 +711,7 @@ async def set_status(
     reason: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Apply a legal transition: timestamps, the worker's time released, counted after commit."""
+    """Apply a legal transition: timestamps, the worker's time released, the change announced."""
     if not states.can_move(booking.status, target):
         raise illegal_transition(booking.status, target)
     now = at or datetime.now(UTC)
@@ -710,9 +736,20 @@ async def set_status(
             .where(and_(BookingAssignment.booking_id == booking.id, BookingAssignment.active))
             .values(active=False, updated_at=now)
         )
-    if target in ("confirmed", "cancelled", "completed", "no_show"):
-        count_after_commit(session, target)
     await session.flush()
+    _announce(session, booking, target, now)
+
+
+def _announce(session: AsyncSession, booking: Booking, target: str, now: datetime) -> None:
+    event_type = STATUS_EVENTS.get(target)
+    if event_type is None:
+        return
+    facts: dict[str, Any] = {"org_id": booking.org_id, "booking_id": booking.id, "series_id": booking.series_id}
+    if target == "completed":
+        facts["completed_at"] = now
+    elif target == "cancelled":
+        facts["reason"] = booking.cancel_reason
+    emit(session, event_type(**facts))
 
 
 async def transition(

@@ -1,0 +1,60 @@
+"""What happens to a booking, for other contexts to react to (invoicing, calendars, reminders,
+metrics). Ids and the few facts a subscriber needs; it re-reads anything else it wants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+from uuid import UUID
+
+from spotless.lib.events import Event
+
+
+class BookingEvent(Event, frozen=True, kw_only=True):
+    abstract_event: ClassVar[bool] = True
+
+    org_id: UUID
+    booking_id: UUID
+    series_id: UUID | None = None
+
+
+class BookingCreated(BookingEvent, frozen=True, kw_only=True):
+    client_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+class BookingRescheduled(BookingEvent, frozen=True, kw_only=True):
+    previous_starts_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+
+
+class BookingConfirmed(BookingEvent, frozen=True, kw_only=True):
+    pass
+
+
+class BookingStarted(BookingEvent, frozen=True, kw_only=True):
+    pass
+
+
+class BookingCompleted(BookingEvent, frozen=True, kw_only=True):
+    completed_at: datetime
+
+
+class BookingCancelled(BookingEvent, frozen=True, kw_only=True):
+    reason: str | None = None
+
+
+class BookingNoShow(BookingEvent, frozen=True, kw_only=True):
+    pass
+
+
+# The event a status change announces (a state not listed announces nothing).
+STATUS_EVENTS: dict[str, type[BookingEvent]] = {
+    "confirmed": BookingConfirmed,
+    "in_progress": BookingStarted,
+    "completed": BookingCompleted,
+    "cancelled": BookingCancelled,
+    "no_show": BookingNoShow,
+}
