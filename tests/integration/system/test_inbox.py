@@ -423,3 +423,29 @@ async def test_a_run_cut_short_by_the_time_limit_is_recorded_and_retried(session
     GATE["release"].set()
     await process_inbox_event(event_id)  # the retry
     assert CALLS == [("test_slow", "evt_t")]
+
+
+async def test_receiving_costs_one_statement_and_the_outbox_row_at_commit(runtime, sessionmaker):
+    """The endpoint answers fast whatever processing does: receive is one INSERT ... RETURNING;
+    the commit adds the job's outbox row (none for a duplicate)."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.split()[0] + " " + statement.split()[2])
+
+    sync_engine = runtime.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        for duplicate in (False, True):
+            async with sessionmaker() as session, session.begin():
+                await session.connection()  # the transaction's own setup is not receive's cost
+                statements.clear()
+                await receive(session, "test_counter", "evt_cost", {"n": 1})
+                during = list(statements)
+            assert during == ["INSERT inbox_events"]
+            at_commit = list(statements[1:])
+            assert at_commit == ([] if duplicate else ["INSERT job_outbox"])
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
