@@ -56,6 +56,10 @@ job NAME *ARGS: setup
 dlq *ARGS="list": setup
     {{services}}; uv run --no-sync python -m workers.dlq {{ARGS}}
 
+# Events from outside not handled yet: `just inbox` lists them, `just inbox replay [ID ...]` enqueues them again.
+inbox *ARGS="list": setup
+    {{services}}; uv run --no-sync python -m workers.inbox {{ARGS}}
+
 # The whole test suite on real PostgreSQL and Redis.
 test *ARGS: setup
     {{services}}; uv run --no-sync pytest {{ARGS}}

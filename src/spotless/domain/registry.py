@@ -60,6 +60,7 @@ def import_models() -> None:
     import spotless.domain.system.models
     import spotless.domain.workforce.models
     import spotless.lib.idempotency
+    import spotless.lib.inbox
     import spotless.lib.jobs.outbox  # noqa: F401
 
 
@@ -67,7 +68,8 @@ def import_jobs() -> None:
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
-    import spotless.domain.system.actors  # noqa: F401
+    import spotless.domain.system.actors
+    import spotless.lib.inbox  # noqa: F401  (system.process_inbox_event)
     from spotless.lib.events import mark_subscriptions_loaded
 
     mark_subscriptions_loaded()
