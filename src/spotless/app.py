@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.base import PluginProtocol
 
 from spotless.db.engine import create_engine
 from spotless.db.migrations import head_revision
@@ -31,6 +32,7 @@ from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay, install_relay
 from spotless.lib.logging import AccessLogMiddleware, configure_logging
 from spotless.lib.metrics import HttpMetricsMiddleware, export_route_series
+from spotless.lib.openapi import ResponseSchemaPlugin
 from spotless.lib.ratelimit import Limiter, RateLimitMiddleware, bearer_principal_resolver, check_route_classes
 from spotless.lib.redis import create_redis, redis_breaker
 from spotless.lib.request_context import RequestIdMiddleware
@@ -75,7 +77,12 @@ def create_app(settings: Settings) -> Litestar:
             broker.close()
 
     middleware = [RequestIdMiddleware, AccessLogMiddleware]
-    plugins = [SQLAlchemyPlugin(config=db_config), problem_details_plugin(), BoundsPlugin()]
+    plugins: list[PluginProtocol] = [
+        SQLAlchemyPlugin(config=db_config),
+        problem_details_plugin(),
+        BoundsPlugin(),
+        ResponseSchemaPlugin(),
+    ]
     if settings.metrics.enabled:
         middleware.append(HttpMetricsMiddleware)  # type: ignore[arg-type]
     # Innermost: a bad Host is refused before it spends quota; both run before guards and handlers.

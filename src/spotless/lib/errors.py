@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from advanced_alchemy.exceptions import (
@@ -19,9 +19,12 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy import exc as sa_exc
 
 from spotless.lib.request_context import current_request_id, incoming_request_id
+from spotless.lib.validation import collect, describe
 
 logger = logging.getLogger("spotless.errors")
 
@@ -68,13 +71,13 @@ class Problem(ProblemDetailsException):
 class FieldError(Problem):
     """A 400 for a rule the schema cannot express (a bad timezone, a past date ...)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, code: str = "invalid_value") -> None:
         super().__init__(
             400,
             "validation-error",
             "The request is not valid",
             message,
-            errors=[{"field": field, "message": message}],
+            errors=[{"field": field, "message": message, "code": code}],
         )
 
 
@@ -101,16 +104,55 @@ def _wire_name(request: Request[Any, Any, Any] | None, key: str) -> str:
     return str(getattr(kwarg, "query", None) or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None) or key)
 
 
+def _body_issues(request: Request[Any, Any, Any] | None) -> list[dict[str, str]] | None:
+    """Every invalid field of the body (lib/validation.py), from the JSON the request already decoded;
+    None when there is no decoded body to walk."""
+    if request is None:
+        return None
+    try:
+        parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+        decoded = ScopeState.from_scope(request.scope).json
+        dec_hook = request.route_handler.default_deserializer
+    except Exception:  # no route matched
+        return None
+    if parameter is None or decoded is Empty:
+        return None
+    issues = collect(decoded, parameter.annotation, dec_hook)
+    return [issue.as_dict() for issue in issues] or None
+
+
+def _litestar_issue(item: dict[str, Any], request: Request[Any, Any, Any] | None) -> dict[str, str]:
+    field = str(item.get("key") or item.get("source") or "body")
+    if item.get("source") != "body":
+        field = _wire_name(request, field)
+    message = str(item.get("message", "invalid"))
+    if message.startswith("Expected ") or message.startswith("Object ") or message.startswith("Invalid "):
+        _, code, message = describe(msgspec.ValidationError(message))
+    else:
+        code = "invalid_value"
+    return {"field": field, "message": message, "code": code}
+
+
 def _validation_errors(extra: Any, request: Request[Any, Any, Any] | None = None) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
-    if isinstance(extra, Sequence) and not isinstance(extra, str):
-        for item in extra:
-            if isinstance(item, dict):
-                field = item.get("key") or item.get("source") or "body"
-                if item.get("source") != "body":
-                    field = _wire_name(request, str(field))
-                errors.append({"field": str(field), "message": str(item.get("message", "invalid"))})
+    """Query, path and header errors as Litestar found them (worded), and every body error at once."""
+    items = (
+        [i for i in extra if isinstance(i, dict)] if isinstance(extra, Sequence) and not isinstance(extra, str) else []
+    )
+    errors = [_litestar_issue(i, request) for i in items if i.get("source") != "body"]
+    if any(i.get("source") == "body" for i in items):
+        errors.extend(
+            _body_issues(request) or [_litestar_issue(i, request) for i in items if i.get("source") == "body"]
+        )
     return errors
+
+
+def _summary(errors: list[dict[str, str]]) -> str:
+    """One sentence naming every invalid field, for a person reading the problem."""
+    if not errors:
+        return ""
+    parts = [f"{e['field']} {e['message']}" for e in errors[:5]]
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more + "."
 
 
 def _from_http_exception(exc: HTTPException, request: Request[Any, Any, Any] | None = None) -> ProblemDetailsException:
@@ -119,7 +161,7 @@ def _from_http_exception(exc: HTTPException, request: Request[Any, Any, Any] | N
     detail = exc.detail
     if isinstance(exc, ValidationException):
         extra["errors"] = _validation_errors(exc.extra, request)
-        # Litestar puts the whole msgspec message in detail; keep it, it names the field.
+        detail = _summary(extra["errors"]) or detail
     elif isinstance(exc.extra, dict):
         extra.update(exc.extra)
     if exc.status_code == 404 and detail in ("Not Found", ""):
@@ -337,6 +379,9 @@ def _render(request: Request[Any, Any, Any], exc: ProblemDetailsException) -> Re
         request_id = incoming_request_id(request.scope) or uuid.uuid4().hex
         response.headers["X-Request-ID"] = request_id
     body["request_id"] = request_id
+    if isinstance(body.get("errors"), list):
+        # Every field error has a code (FieldIssue); a service's own rule without one is `invalid_value`.
+        body["errors"] = [{"code": "invalid_value", **e} if isinstance(e, dict) else e for e in body["errors"]]
     response.content = body
     return response
 
@@ -373,8 +418,15 @@ def exception_handlers() -> dict[int | type[Exception], Callable[[Request[Any, A
 
 
 class FieldIssue(msgspec.Struct):
-    field: str
-    message: str
+    field: Annotated[str, msgspec.Meta(description="Path of the invalid value, e.g. `addresses[0].postal_code`")]
+    message: Annotated[str, msgspec.Meta(description="What is wrong, in words, e.g. `is required`")]
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            description="Stable kind of error to translate: required, unknown_field, invalid_type, too_short, "
+            "too_long, out_of_range, invalid_format, invalid_choice, invalid_value"
+        ),
+    ]
 
 
 class ProblemDocument(msgspec.Struct, omit_defaults=True):
