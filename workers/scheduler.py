@@ -1,5 +1,6 @@
 """Scheduler entry point: `python -m workers.scheduler`. Fires periodic slots (claimed in Redis so
-several schedulers never double-fire) and sweeps the outbox for jobs the API could not hand over."""
+several schedulers never double-fire), sweeps the outbox for jobs the API could not hand over, and
+puts the messages of dead (killed) workers back in their queues."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from spotless.domain.system.actors import register_schedule
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay
 from spotless.lib.jobs.runtime import build_runtime
-from spotless.lib.jobs.scheduler import Scheduler
+from spotless.lib.jobs.scheduler import Scheduler, maintain_broker_forever
 from spotless.lib.logging import configure_logging
 from spotless.settings import load_settings
 
@@ -39,6 +40,7 @@ async def main() -> None:
         await asyncio.gather(
             scheduler.run_forever(stop),
             relay.sweep_forever(settings.jobs.outbox_relay_interval_seconds, stop),
+            maintain_broker_forever(broker, settings.jobs.broker_maintenance_interval_seconds, stop),
         )
     finally:
         await runtime.close()

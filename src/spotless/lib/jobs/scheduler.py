@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from spotless.lib.jobs.broker import SpotlessRedisBroker, job_queues
 from spotless.lib.jobs.registry import SCHEDULE, Periodic, get_job
 from spotless.lib.metrics import SCHEDULED_RUNS, SCHEDULER_FIRED
 
@@ -85,6 +86,19 @@ class Scheduler:
             await self.tick()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=resolution_seconds)
+
+
+async def maintain_broker_forever(broker: SpotlessRedisBroker, interval_seconds: float, stop: asyncio.Event) -> None:
+    """Every `interval_seconds`, put the messages held by dead workers back in their queues
+    (see `SpotlessRedisBroker.requeue_from_dead_workers`). With the broker's heartbeat timeout
+    this bounds how long a killed worker's messages wait: timeout + interval."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(broker.requeue_from_dead_workers, job_queues())
+        except Exception:
+            logger.warning("broker maintenance failed; retrying next round", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
 
 
 # A redelivery may take over a started slot only once its runner is surely gone: the job's own
