@@ -9,10 +9,9 @@ import logging
 import signal
 
 from spotless.domain import registry
-from spotless.domain.scheduling.actors import register_schedule as register_scheduling
-from spotless.domain.system.actors import register_schedule
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay
+from spotless.lib.jobs.registry import discover_schedule
 from spotless.lib.jobs.runtime import build_runtime
 from spotless.lib.jobs.scheduler import Scheduler, maintain_broker_forever
 from spotless.lib.logging import configure_logging
@@ -25,11 +24,11 @@ async def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
     registry.import_jobs()
-    register_schedule(settings.jobs.tick_interval_seconds)
-    register_scheduling(settings.scheduling.materialise_interval_seconds)
     broker = build_broker(settings)
     runtime = build_runtime(settings, application_name="spotless-scheduler")
-    scheduler = Scheduler(runtime.redis, broker, settings.jobs.namespace, runtime.runner_id)
+    scheduler = Scheduler(
+        runtime.redis, broker, settings.jobs.namespace, runtime.runner_id, discover_schedule(settings)
+    )
     relay = OutboxRelay(runtime.sessionmaker, broker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

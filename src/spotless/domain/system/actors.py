@@ -9,7 +9,6 @@ from spotless.domain.system import heartbeat
 from spotless.lib.jobs import job
 from spotless.lib.jobs.dlq import count_dead_letters
 from spotless.lib.jobs.outbox import purge_sent
-from spotless.lib.jobs.registry import periodic
 from spotless.lib.jobs.runtime import get_runtime
 from spotless.lib.jobs.scheduler import claim_run
 from spotless.lib.metrics import DEAD_LETTERS, JOB_RUNNER_UP
@@ -17,7 +16,15 @@ from spotless.lib.metrics import DEAD_LETTERS, JOB_RUNNER_UP
 logger = logging.getLogger("spotless.system")
 
 
-@job("system.tick", queue="default", max_retries=0, time_limit_ms=30_000, max_age_ms=120_000)
+@job(
+    "system.tick",
+    every=lambda settings: timedelta(seconds=settings.jobs.tick_interval_seconds),
+    queue="default",
+    max_retries=0,
+    time_limit_ms=30_000,
+    max_age_ms=120_000,
+    aliases=("jobs-runner",),  # the old runner's loop, whose heartbeat /readyz reads
+)
 async def tick(slot: str | None = None) -> None:
     """Proves scheduler -> broker -> worker -> database works; /readyz reads what it writes."""
     rt = get_runtime()
@@ -46,7 +53,7 @@ async def tick(slot: str | None = None) -> None:
         raise
 
 
-@job("system.purge_outbox", max_retries=3)
+@job("system.purge_outbox", every=timedelta(hours=1), max_retries=3)
 async def purge_outbox(slot: str | None = None) -> None:
     rt = get_runtime()
     async with rt.session() as session:
@@ -69,8 +76,3 @@ async def record(marker: str) -> None:
     """Writes its marker to Redis: lets tests and smoke checks see a job really ran end to end."""
     rt = get_runtime()
     await rt.redis.rpush(f"{rt.settings.jobs.namespace}:records", marker)
-
-
-def register_schedule(tick_interval_seconds: int) -> None:
-    periodic("system.tick", tick_interval_seconds)
-    periodic("system.purge_outbox", 3600)

@@ -23,7 +23,7 @@ from dramatiq.middleware import (
 )
 
 from spotless.lib.circuit import CircuitBreaker, CircuitOpenError
-from spotless.lib.jobs.registry import JOBS
+from spotless.lib.jobs.registry import JOBS, decoding
 from spotless.lib.metrics import JOB_DURATION, JOB_MESSAGES, JOB_RETRIES
 from spotless.lib.redis import create_sync_pool
 from spotless.settings import Settings
@@ -205,4 +205,4 @@ def declare_jobs(broker: RedisBroker) -> None:
         }
         if spec.max_age_ms is not None:
             options["max_age"] = spec.max_age_ms
-        dramatiq.actor(actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)(spec.fn)
+        dramatiq.actor(actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)(decoding(spec.fn))

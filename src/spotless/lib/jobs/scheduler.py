@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from spotless.lib.jobs.broker import SpotlessRedisBroker, job_queues
-from spotless.lib.jobs.registry import SCHEDULE, Periodic, get_job
+from spotless.lib.jobs.registry import Periodic, get_job
 from spotless.lib.metrics import SCHEDULED_RUNS, SCHEDULER_FIRED
 
 logger = logging.getLogger("spotless.scheduler")
@@ -37,7 +37,11 @@ def slot_for(entry: Periodic, now: datetime) -> datetime:
 
 
 class Scheduler:
-    def __init__(self, redis: Redis, broker: RedisBroker, namespace: str, runner_id: str) -> None:
+    def __init__(
+        self, redis: Redis, broker: RedisBroker, namespace: str, runner_id: str, schedule: list[Periodic]
+    ) -> None:
+        """`schedule` is `discover_schedule(settings)`: what the job declarations say."""
+        self.schedule = schedule
         self.redis = redis
         self.broker = broker
         self.namespace = namespace
@@ -51,7 +55,7 @@ class Scheduler:
         """Claim and send every slot that is due now. Returns what this scheduler fired."""
         now = now or datetime.now(UTC)
         fired: list[tuple[str, datetime]] = []
-        for entry in list(SCHEDULE.values()):
+        for entry in self.schedule:
             slot = slot_for(entry, now)
             if self._last_slot.get(entry.job_name) == slot:
                 continue
