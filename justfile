@@ -48,7 +48,7 @@ scheduler: setup
 migrate: setup
     {{services}}; uv run --no-sync alembic -c config/alembic.ini upgrade head
 
-# Run one job now: just job system.tick
+# Run one job now: just job system.tick (or a guide's name: just job jobs-runner); list them: uv run python -m workers.run --list
 job NAME *ARGS: setup
     {{services}}; uv run --no-sync python -m workers.run --job {{NAME}} --once {{ARGS}}
 

@@ -1,5 +1,6 @@
 """Scheduler entry point: `python -m workers.scheduler`. Fires periodic slots (claimed in Redis so
-several schedulers never double-fire) and sweeps the outbox for jobs the API could not hand over."""
+several schedulers never double-fire), sweeps the outbox for jobs the API could not hand over, and
+puts the messages of dead (killed) workers back in their queues."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import logging
 import signal
 
 from spotless.domain import registry
-from spotless.domain.scheduling.actors import register_schedule as register_scheduling
-from spotless.domain.system.actors import register_schedule
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay
+from spotless.lib.jobs.registry import discover_schedule
 from spotless.lib.jobs.runtime import build_runtime
-from spotless.lib.jobs.scheduler import Scheduler
+from spotless.lib.jobs.scheduler import Scheduler, maintain_broker_forever
 from spotless.lib.logging import configure_logging
 from spotless.settings import load_settings
 
@@ -24,11 +24,11 @@ async def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
     registry.import_jobs()
-    register_schedule(settings.jobs.tick_interval_seconds)
-    register_scheduling(settings.scheduling.materialise_interval_seconds)
     broker = build_broker(settings)
     runtime = build_runtime(settings, application_name="spotless-scheduler")
-    scheduler = Scheduler(runtime.redis, broker, settings.jobs.namespace, runtime.runner_id)
+    scheduler = Scheduler(
+        runtime.redis, broker, settings.jobs.namespace, runtime.runner_id, discover_schedule(settings)
+    )
     relay = OutboxRelay(runtime.sessionmaker, broker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -39,6 +39,7 @@ async def main() -> None:
         await asyncio.gather(
             scheduler.run_forever(stop),
             relay.sweep_forever(settings.jobs.outbox_relay_interval_seconds, stop),
+            maintain_broker_forever(broker, settings.jobs.broker_maintenance_interval_seconds, stop),
         )
     finally:
         await runtime.close()

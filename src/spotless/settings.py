@@ -77,6 +77,13 @@ class JobSettings(msgspec.Struct, frozen=True, kw_only=True):
     tick_interval_seconds: Annotated[int, _var("JOB_TICK_INTERVAL_SECONDS", ge=1, le=3_600)] = 30
     namespace: Annotated[str, _var("JOB_NAMESPACE", min_length=1, max_length=100, pattern=r"^[\w.:-]+$")] = "spotless"
     outbox_relay_interval_seconds: Annotated[float, _var("OUTBOX_RELAY_INTERVAL_SECONDS", gt=0, le=60)] = 1.0
+    # A worker silent for this long is dead: the scheduler's broker maintenance (every
+    # JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS) puts its in-flight messages back in their queues.
+    # Workers heartbeat several times per timeout, so a live one is never taken for dead.
+    broker_heartbeat_timeout_seconds: Annotated[int, _var("JOB_BROKER_HEARTBEAT_TIMEOUT_SECONDS", ge=5, le=600)] = 15
+    broker_maintenance_interval_seconds: Annotated[
+        float, _var("JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS", gt=0, le=60)
+    ] = 5.0
 
 
 class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -14,11 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.db.engine import create_engine, session_factory
 from spotless.domain import registry
-from spotless.domain.system.actors import register_schedule
 from spotless.lib.jobs import enqueue
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay, install_relay
-from spotless.lib.jobs.registry import SCHEDULE
+from spotless.lib.jobs.registry import discover_schedule
 from spotless.lib.jobs.scheduler import Scheduler
 from spotless.settings import Settings
 from tests.conftest import make_settings
@@ -159,12 +160,11 @@ async def test_concurrent_relays_hand_each_job_over_once(settings, sessionmaker,
 
 
 async def test_two_schedulers_never_fire_the_same_slot(settings, redis):
-    SCHEDULE.clear()
-    register_schedule(30)
+    schedule = discover_schedule(make_settings(JOB_TICK_INTERVAL_SECONDS="30"))
     broker = build_broker(settings)
     try:
-        a = Scheduler(redis, broker, settings.jobs.namespace, "node-a")
-        b = Scheduler(Redis.from_url(settings.redis.url), broker, settings.jobs.namespace, "node-b")
+        a = Scheduler(redis, broker, settings.jobs.namespace, "node-a", schedule)
+        b = Scheduler(Redis.from_url(settings.redis.url), broker, settings.jobs.namespace, "node-b", schedule)
         now = datetime.now(UTC)
         fired = await asyncio.gather(*(s.tick(now) for s in (a, b, a, b)))
         ticks = [slot for batch in fired for (job, slot) in batch if job == "system.tick"]
@@ -174,6 +174,36 @@ async def test_two_schedulers_never_fire_the_same_slot(settings, redis):
         await b.redis.aclose()
     finally:
         broker.close()
+
+
+def test_schedules_are_discovered_from_the_job_declarations():
+    """One place says when a job runs: its declaration (fixed, or from the settings)."""
+    settings = make_settings(JOB_TICK_INTERVAL_SECONDS="7", SCHEDULING_MATERIALISE_INTERVAL_SECONDS="120")
+    assert {(p.job_name, p.every_seconds) for p in discover_schedule(settings)} == {
+        ("identity.purge_expired", 3600),
+        ("scheduling.materialise_series", 120),
+        ("system.purge_outbox", 3600),
+        ("system.tick", 7),
+    }
+
+
+def test_a_local_time_schedule_is_declared_but_not_run_until_a_job_needs_it():
+    from datetime import time
+
+    from spotless.lib.jobs.registry import JOBS, daily, job
+
+    with pytest.raises(ValueError, match="must take `slot`"):
+        job("test.no_slot", every=timedelta(minutes=5))(lambda: None)
+
+    @job("test.nightly", at=daily(time(2, 0)))
+    async def nightly(slot: str | None = None) -> None:
+        return None
+
+    try:
+        with pytest.raises(NotImplementedError, match=r"test\.nightly"):
+            discover_schedule(make_settings())
+    finally:
+        JOBS.pop("test.nightly")
 
 
 async def test_tick_writes_heartbeats_once_per_slot_and_readyz_sees_it(settings, owner_engine, redis):
@@ -276,6 +306,37 @@ async def test_any_job_runs_once_by_name_from_the_command_line(owner_engine):
     assert unknown.returncode == 2 and b"unknown job" in unknown.stderr
 
 
+def _run_job(*args: str) -> subprocess.CompletedProcess[bytes]:
+    import os
+    import sys
+
+    from tests.conftest import test_env
+    from tests.support.processes import REPO
+
+    env = {**os.environ, **test_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+    return subprocess.run(
+        [sys.executable, "-m", "workers.run", *args], env=env, cwd=REPO, capture_output=True, timeout=60
+    )
+
+
+async def test_the_operations_guides_job_names_run_or_say_they_are_not_built(owner_engine):
+    # A guide's name for a job we have runs it: `jobs-runner` is the tick that writes the heartbeat.
+    done = await asyncio.to_thread(_run_job, "--job", "jobs-runner", "--once")
+    assert done.returncode == 0, done.stderr.decode()
+    async with owner_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM job_heartbeats WHERE name = 'jobs-runner'")) == 1
+    cleanup = await asyncio.to_thread(_run_job, "--job", "cleanup", "--once")
+    assert cleanup.returncode == 0, cleanup.stderr.decode()
+    # A guide's job whose domain comes later is named as such, not as an unknown job.
+    for name in ("notifications-digest-daily", "gcal-sync", "qbo-sync", "storage-janitor", "storage_janitor"):
+        refused = await asyncio.to_thread(_run_job, "--job", name, "--once")
+        assert refused.returncode == 3, (name, refused.stderr)
+        assert f"job {name!r} is not built yet".encode() in refused.stderr
+        assert b"unknown job" not in refused.stderr
+    listing = await asyncio.to_thread(_run_job, "--list")
+    assert "system.tick  (jobs-runner)" in listing.stdout.decode().splitlines()
+
+
 async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmaker, owner_engine):
     """A broker that accepts connections and never answers: the relay gives up, the job stays pending."""
     hole = socket.socket()
@@ -293,3 +354,63 @@ async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmake
         hole.close()
     assert delivered == 0 and elapsed < 15
     assert await _pending(owner_engine) == 1
+
+
+_TYPED_CALLS = """
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.identity.actors import deliver_password_reset, deliver_temp_password
+
+
+def request(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> None:
+    deliver_password_reset.enqueue(session, user_id=user_id, reset_id=uuid.uuid4())
+    deliver_temp_password.enqueue(session, org_id=org_id, user_id=user_id, changed_at=datetime.now())
+    deliver_password_reset.enqueue(session, user_id=str(user_id), reset_id=uuid.uuid4())  # line 13
+    deliver_password_reset.enqueue(session, user_id=user_id)  # line 14
+"""
+
+
+def test_enqueueing_is_type_checked_against_the_jobs_signature(tmp_path):
+    import os
+    import sys
+
+    from tests.support.processes import REPO
+
+    snippet = tmp_path / "calls.py"
+    snippet.write_text(_TYPED_CALLS)
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary", str(snippet)],
+        env={**os.environ, "MYPYPATH": str(REPO / "src")},
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+    )
+    errors = [line.split(": error: ")[0].rsplit(":", 1)[-1] for line in done.stdout.decode().splitlines()]
+    assert errors == ["13", "14"], done.stdout.decode()
+
+
+async def test_typed_enqueue_encodes_ids_and_datetimes_and_the_job_gets_them_back(sessionmaker, owner_engine):
+    from spotless.domain.identity.actors import deliver_temp_password
+    from spotless.lib.jobs.registry import decoding
+
+    org_id, user_id, changed_at = uuid.uuid4(), uuid.uuid4(), datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    async with sessionmaker() as session, session.begin():
+        deliver_temp_password.enqueue(session, org_id, user_id, changed_at=changed_at)
+    async with owner_engine.connect() as conn:
+        args, kwargs = (
+            await conn.execute(
+                text("SELECT args, kwargs FROM job_outbox WHERE actor_name = 'identity.deliver_temp_password'")
+            )
+        ).one()
+    assert args == [str(org_id), str(user_id)] and kwargs == {"changed_at": changed_at.isoformat()}
+
+    received: dict[str, object] = {}
+
+    async def job(org_id: uuid.UUID, user_id: uuid.UUID, changed_at: datetime, note: str | None = None) -> None:
+        received.update(org_id=org_id, user_id=user_id, changed_at=changed_at, note=note)
+
+    await decoding(job)(*args, **kwargs, note="as sent")
+    assert received == {"org_id": org_id, "user_id": user_id, "changed_at": changed_at, "note": "as sent"}

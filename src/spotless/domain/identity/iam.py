@@ -18,25 +18,25 @@ from uuid_utils.compat import uuid7
 
 from spotless.domain.audit.services import record_audit
 from spotless.domain.identity import passwords
+from spotless.domain.identity.actors import deliver_temp_password
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.models import Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant, rank
 from spotless.domain.identity.principal import Principal
 from spotless.domain.identity.schemas import Member, SessionsRevoked, TempPassword
 from spotless.domain.identity.sessions import act_as_user, last_owner, revoke_sessions, session_changed
+from spotless.domain.messaging.actors import send_email
 from spotless.domain.messaging.services import OutgoingEmail
 from spotless.lib.errors import Problem, not_found
-from spotless.lib.jobs import enqueue
 from spotless.settings import Settings
 
-TEMP_PASSWORD_JOB = "identity.deliver_temp_password"
 # SECURITY DEFINER (migration 0005): the member's `users` row is theirs alone to update otherwise.
 _SET_PASSWORD = text("SELECT identity_admin_set_password(:user, :hash)")
 
 
 def _notify(db: AsyncSession, to: str, subject: str, body: str, kind: str) -> None:
     """A notice without secrets (those are minted by their own delivery jobs at send time)."""
-    enqueue(db, "messaging.send_email", to=to, subject=subject, body=body, kind=kind, dedupe_key=f"{kind}:{uuid7()}")
+    send_email.enqueue(db, to=to, subject=subject, body=body, kind=kind, dedupe_key=f"{kind}:{uuid7()}")
 
 
 def role_above_own(detail: str) -> Problem:
@@ -151,7 +151,7 @@ async def reset_temp_password(
         meta={"revoked_sessions": revoked, "delivery": "email" if by_email else "response"},
     )
     if by_email:
-        enqueue(db, TEMP_PASSWORD_JOB, str(principal.org_id), str(user_id), changed_at.isoformat())
+        deliver_temp_password.enqueue(db, principal.org_id, user_id, changed_at)
         return TempPassword(user_id=user_id, delivery="email", temp_password=None)
     _notify(
         db,

@@ -30,6 +30,7 @@ from uuid_utils.compat import uuid7
 from spotless.db.engine import apply_org_now
 from spotless.domain.audit.services import record_audit
 from spotless.domain.identity import passwords
+from spotless.domain.identity.actors import deliver_invitation
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.models import Invitation, Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant
@@ -41,12 +42,10 @@ from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
 from spotless.domain.messaging.services import OutgoingEmail
 from spotless.lib.errors import Problem, not_found
-from spotless.lib.jobs import enqueue
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity.invitations")
 
-DELIVERY_JOB = "identity.deliver_invitation"
 _CANDIDATES = text("SELECT user_id FROM auth_login_candidates(:email) LIMIT 1")
 _MINE = text("SELECT * FROM identity_my_invitations()")
 
@@ -184,7 +183,7 @@ async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, da
     record_audit(
         db, principal, "invitation.create", "invitation", invitation.id, after={"email": email, "role": data.role}
     )
-    enqueue(db, DELIVERY_JOB, str(principal.org_id), str(invitation.id))
+    deliver_invitation.enqueue(db, principal.org_id, invitation.id)
     await db.flush()
     await db.refresh(invitation)
     return to_schema(invitation)
@@ -273,7 +272,7 @@ async def resend(db: AsyncSession, rt: IdentityRuntime, principal: Principal, in
     except SAIntegrityError:
         raise _already_invited() from None
     record_audit(db, principal, "invitation.resend", "invitation", invitation.id, before={"status": status})
-    enqueue(db, DELIVERY_JOB, str(principal.org_id), str(invitation.id))
+    deliver_invitation.enqueue(db, principal.org_id, invitation.id)
     await db.flush()
     await db.refresh(invitation)
     return to_schema(invitation)

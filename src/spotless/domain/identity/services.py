@@ -22,6 +22,7 @@ from spotless.db.engine import apply_org_now
 from spotless.db.unit_of_work import after_commit, commit_despite_error
 from spotless.domain.audit.services import record_audit
 from spotless.domain.identity import passwords, validation
+from spotless.domain.identity.actors import deliver_password_reset
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.invitations import join_by_first_sign_in
 from spotless.domain.identity.metrics import LOGIN_ATTEMPTS, REFRESH_REUSE
@@ -53,12 +54,10 @@ from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
 from spotless.domain.messaging.services import OutgoingEmail
 from spotless.lib.errors import FieldError, Problem
-from spotless.lib.jobs import enqueue
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity")
 
-RESET_JOB = "identity.deliver_password_reset"
 
 _CANDIDATES = text("SELECT * FROM auth_login_candidates(:email)")
 
@@ -406,7 +405,7 @@ async def request_password_reset(db: AsyncSession, rt: IdentityRuntime, email_ra
         expires_at=datetime.now(UTC) + timedelta(minutes=rt.settings.auth.password_reset_ttl_minutes),
     )
     db.add(token)
-    enqueue(db, RESET_JOB, str(user_id), str(token.id))
+    deliver_password_reset.enqueue(db, user_id, token.id)
 
 
 async def prepare_reset_email(

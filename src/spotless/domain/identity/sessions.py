@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from spotless.db.unit_of_work import collect_after_commit, pending_items
+from spotless.domain.identity.actors import sync_sessions
 from spotless.domain.identity.models import AuthSession, RefreshToken
 from spotless.domain.identity.session_cache import SessionChecker
 from spotless.domain.identity.tokens import compose, hash_secret, issue_access_token, new_secret
 from spotless.lib.errors import Problem, register_constraint_problem
-from spotless.lib.jobs import enqueue
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity.sessions")
@@ -176,7 +176,7 @@ def session_changed(db: AsyncSession, org_id: UUID, user_id: UUID) -> None:
         return
     publisher: SessionChecker | None = db.sync_session.info.get(SESSION_PUBLISHER_INFO_KEY)
     collect_after_commit(db, _publish_after_commit, (publisher, org_id, user_id))
-    enqueue(db, "identity.sync_sessions", str(org_id), str(user_id))
+    sync_sessions.enqueue(db, org_id, user_id)
 
 
 async def _publish_after_commit(changed: list[tuple[SessionChecker | None, UUID, UUID]]) -> None:

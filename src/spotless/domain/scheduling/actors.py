@@ -8,11 +8,10 @@ scope and transaction, and records a series' failure on the series instead of st
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from spotless.domain.scheduling.materialise import materialise_all
 from spotless.lib.jobs import job
-from spotless.lib.jobs.registry import periodic
 from spotless.lib.jobs.runtime import get_runtime
 from spotless.lib.jobs.scheduler import exclusive_slot
 
@@ -21,7 +20,13 @@ logger = logging.getLogger("spotless.scheduling")
 JOB = "scheduling.materialise_series"
 
 
-@job(JOB, max_retries=3, time_limit_ms=15 * 60_000, max_age_ms=6 * 3_600_000)
+@job(
+    JOB,
+    every=lambda settings: timedelta(seconds=settings.scheduling.materialise_interval_seconds),
+    max_retries=3,
+    time_limit_ms=15 * 60_000,
+    max_age_ms=6 * 3_600_000,
+)
 async def materialise_series(slot: str | None = None, now: str | None = None) -> None:
     rt = get_runtime()
     async with exclusive_slot(rt.sessionmaker, JOB, slot) as mine:
@@ -36,8 +41,3 @@ async def materialise_series(slot: str | None = None, now: str | None = None) ->
             totals.conflicts,
             totals.failures,
         )
-
-
-def register_schedule(every_seconds: int) -> None:
-    """The scheduler process calls this with SCHEDULING_MATERIALISE_INTERVAL_SECONDS."""
-    periodic(JOB, every_seconds)

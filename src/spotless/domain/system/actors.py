@@ -21,7 +21,6 @@ from spotless.lib.events import first_delivery, subscriber
 from spotless.lib.jobs import job
 from spotless.lib.jobs.dlq import count_dead_letters
 from spotless.lib.jobs.outbox import purge_sent
-from spotless.lib.jobs.registry import periodic
 from spotless.lib.jobs.runtime import get_runtime
 from spotless.lib.jobs.scheduler import claim_run
 from spotless.lib.metrics import BOOKINGS, DEAD_LETTERS, JOB_RUNNER_UP
@@ -29,7 +28,15 @@ from spotless.lib.metrics import BOOKINGS, DEAD_LETTERS, JOB_RUNNER_UP
 logger = logging.getLogger("spotless.system")
 
 
-@job("system.tick", queue="default", max_retries=0, time_limit_ms=30_000, max_age_ms=120_000)
+@job(
+    "system.tick",
+    every=lambda settings: timedelta(seconds=settings.jobs.tick_interval_seconds),
+    queue="default",
+    max_retries=0,
+    time_limit_ms=30_000,
+    max_age_ms=120_000,
+    aliases=("jobs-runner",),  # the old runner's loop, whose heartbeat /readyz reads
+)
 async def tick(slot: str | None = None) -> None:
     """Proves scheduler -> broker -> worker -> database works; /readyz reads what it writes."""
     rt = get_runtime()
@@ -58,7 +65,7 @@ async def tick(slot: str | None = None) -> None:
         raise
 
 
-@job("system.purge_outbox", max_retries=3)
+@job("system.purge_outbox", every=timedelta(hours=1), max_retries=3)
 async def purge_outbox(slot: str | None = None) -> None:
     rt = get_runtime()
     async with rt.session() as session:
@@ -118,8 +125,3 @@ async def probe_first(event: Probed, event_id: str) -> None:
 @subscriber(Probed, name="system.probe_second", max_retries=0)
 async def probe_second(event: Probed, event_id: str) -> None:
     await _record_probe("system.probe_second", event, event_id)
-
-
-def register_schedule(tick_interval_seconds: int) -> None:
-    periodic("system.tick", tick_interval_seconds)
-    periodic("system.purge_outbox", 3600)

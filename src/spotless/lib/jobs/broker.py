@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name
 from dramatiq.middleware import (
     AgeLimit,
     AsyncIO,
@@ -20,10 +23,12 @@ from dramatiq.middleware import (
 )
 
 from spotless.lib.circuit import CircuitBreaker, CircuitOpenError
-from spotless.lib.jobs.registry import JOBS
+from spotless.lib.jobs.registry import JOBS, decoding
 from spotless.lib.metrics import JOB_DURATION, JOB_MESSAGES, JOB_RETRIES
 from spotless.lib.redis import create_sync_pool
 from spotless.settings import Settings
+
+logger = logging.getLogger("spotless.jobs.broker")
 
 
 class JobMetrics(Middleware):
@@ -52,6 +57,36 @@ class JobMetrics(Middleware):
         JOB_MESSAGES.labels(queue_name=message.queue_name, actor_name=message.actor_name, outcome="dead").inc()
 
 
+class BrokerHeartbeat(Middleware):
+    """Keeps this worker process' broker heartbeat fresh, whatever its threads are doing.
+
+    Dramatiq records a heartbeat on every broker command; an idle consumer polls every second, but
+    nothing guarantees a command while every consumer is saturated by long jobs. A worker whose
+    heartbeat is older than the broker's `heartbeat_timeout` is taken for dead and its in-flight
+    messages are handed to others, so a live one must beat well within it: here four times per
+    timeout, from a thread of its own."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        self._stop.clear()
+        interval = broker.heartbeat_timeout / 4000
+        queues = sorted(broker.get_declared_queues()) or ["default"]
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    broker.do_qsize(queues[0])  # any command refreshes this broker's heartbeat
+                except Exception:
+                    logger.warning("broker heartbeat failed", exc_info=True)
+
+        threading.Thread(target=beat, name="broker-heartbeat", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self._stop.set()
+
+
 def middleware() -> list[Middleware]:
     return [
         AgeLimit(),
@@ -63,10 +98,53 @@ def middleware() -> list[Middleware]:
         AsyncIO(),
         CurrentMessage(),
         JobMetrics(),
+        BrokerHeartbeat(),
     ]
 
 
-class GuardedRedisBroker(RedisBroker):
+class SpotlessRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker plus deterministic recovery of a dead worker's messages.
+
+    Dramatiq puts the fetched-but-unacked messages of a worker whose heartbeat is older than
+    `heartbeat_timeout` back in their queue only during "maintenance", which its Lua dispatch runs
+    on a random 0.1 % of commands, one queue at a time. `requeue_from_dead_workers` forces that
+    maintenance on every queue; the scheduler calls it on a cadence."""
+
+    _forced = threading.local()
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if getattr(self._forced, "on", False):
+            return 1
+        return super()._should_do_maintenance(command)
+
+    def dead_workers(self) -> list[str]:
+        """Broker ids whose heartbeat is older than the timeout (their messages are still held)."""
+        cutoff = current_millis() - self.heartbeat_timeout
+        ids = self.client.zrangebyscore(f"{self.namespace}:__heartbeats__", 0, cutoff)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]  # type: ignore[union-attr]
+
+    def requeue_from_dead_workers(self, queues: set[str]) -> int:
+        """Run the broker's maintenance on each queue and its delay queue: every message held by a
+        dead worker goes back to its queue (acked ones are gone from the queue's hash and are not
+        revived), and expired dead letters are dropped. Returns how many dead workers it found."""
+        dead = len(self.dead_workers())
+        self._forced.on = True
+        try:
+            for queue in sorted(queues):
+                for name in (queue, dq_name(queue)):
+                    self.do_qsize(name)  # a read-only command; the maintenance runs before it
+        finally:
+            self._forced.on = False
+        if dead:
+            logger.info("requeued the in-flight messages of %d dead worker(s)", dead)
+        return dead
+
+
+def job_queues() -> set[str]:
+    return {spec.queue for spec in JOBS.values()}
+
+
+class GuardedRedisBroker(SpotlessRedisBroker):
     """The API's broker: enqueue fails fast while the process' breaker for this Redis is open.
 
     The outbox relay hands each commit's jobs over right away, holding a database connection and
@@ -90,7 +168,9 @@ class GuardedRedisBroker(RedisBroker):
             raise
 
 
-def build_broker(settings: Settings, *, declare: bool = True, breaker: CircuitBreaker | None = None) -> RedisBroker:
+def build_broker(
+    settings: Settings, *, declare: bool = True, breaker: CircuitBreaker | None = None
+) -> SpotlessRedisBroker:
     """Create the broker, make it the global one, and bind every declared job to it. With a
     `breaker` (the API's), enqueueing fails fast while it is open (see GuardedRedisBroker)."""
     # Dramatiq's own client has no socket timeout: a hung Redis would hold the outbox relay's row
@@ -102,8 +182,11 @@ def build_broker(settings: Settings, *, declare: bool = True, breaker: CircuitBr
         "connection_pool": pool,
         "namespace": settings.jobs.namespace,
         "middleware": middleware(),
+        # Same on every instance (API, workers, scheduler): maintenance run by any of them judges
+        # liveness by it.
+        "heartbeat_timeout": settings.jobs.broker_heartbeat_timeout_seconds * 1000,
     }
-    broker = RedisBroker(**options) if breaker is None else GuardedRedisBroker(**options, breaker=breaker)
+    broker = SpotlessRedisBroker(**options) if breaker is None else GuardedRedisBroker(**options, breaker=breaker)
     dramatiq.set_broker(broker)
     if declare:
         declare_jobs(broker)
@@ -122,4 +205,4 @@ def declare_jobs(broker: RedisBroker) -> None:
         }
         if spec.max_age_ms is not None:
             options["max_age"] = spec.max_age_ms
-        dramatiq.actor(actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)(spec.fn)
+        dramatiq.actor(actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)(decoding(spec.fn))

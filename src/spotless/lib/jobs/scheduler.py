@@ -24,7 +24,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from spotless.lib.jobs.registry import SCHEDULE, Periodic, get_job
+from spotless.lib.jobs.broker import SpotlessRedisBroker, job_queues
+from spotless.lib.jobs.registry import Periodic, get_job
 from spotless.lib.metrics import SCHEDULED_RUNS, SCHEDULER_FIRED
 
 logger = logging.getLogger("spotless.scheduler")
@@ -36,7 +37,11 @@ def slot_for(entry: Periodic, now: datetime) -> datetime:
 
 
 class Scheduler:
-    def __init__(self, redis: Redis, broker: RedisBroker, namespace: str, runner_id: str) -> None:
+    def __init__(
+        self, redis: Redis, broker: RedisBroker, namespace: str, runner_id: str, schedule: list[Periodic]
+    ) -> None:
+        """`schedule` is `discover_schedule(settings)`: what the job declarations say."""
+        self.schedule = schedule
         self.redis = redis
         self.broker = broker
         self.namespace = namespace
@@ -50,7 +55,7 @@ class Scheduler:
         """Claim and send every slot that is due now. Returns what this scheduler fired."""
         now = now or datetime.now(UTC)
         fired: list[tuple[str, datetime]] = []
-        for entry in list(SCHEDULE.values()):
+        for entry in self.schedule:
             slot = slot_for(entry, now)
             if self._last_slot.get(entry.job_name) == slot:
                 continue
@@ -85,6 +90,19 @@ class Scheduler:
             await self.tick()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=resolution_seconds)
+
+
+async def maintain_broker_forever(broker: SpotlessRedisBroker, interval_seconds: float, stop: asyncio.Event) -> None:
+    """Every `interval_seconds`, put the messages held by dead workers back in their queues
+    (see `SpotlessRedisBroker.requeue_from_dead_workers`). With the broker's heartbeat timeout
+    this bounds how long a killed worker's messages wait: timeout + interval."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(broker.requeue_from_dead_workers, job_queues())
+        except Exception:
+            logger.warning("broker maintenance failed; retrying next round", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
 
 
 # A redelivery may take over a started slot only once its runner is surely gone: the job's own
