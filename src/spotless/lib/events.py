@@ -75,10 +75,13 @@ def subscriber(
     `job_options` are the job's (queue, max_retries, time_limit_ms, ...)."""
 
     def decorate(fn: Callable[[E, str], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        @functools.wraps(fn)
+        # The subscriber's name and docstring, but this function's own signature and annotations:
+        # the job binds and decodes its arguments by them.
+        @functools.wraps(fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
         async def handle(event_name: str, event_id: str, payload: dict[str, Any]) -> None:
             await fn(decode(event_name, payload), event_id)  # type: ignore[arg-type]
 
+        del handle.__wrapped__  # else inspect.signature() would report the subscriber's
         job(name, **job_options)(handle)
         for event_type in event_types:
             subscribe(event_type, name)
