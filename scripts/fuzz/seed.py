@@ -133,26 +133,25 @@ def config_toml(ids: dict[str, list[str]], probability: float = 0.75) -> str:
     for plural, single in (("worker_ids", "worker_id"), ("addon_ids", "addon_id")):
         if single in ids:
             lines.append(f'"body.{plural}[*]" = {{ dictionary = "{single}", probability = {probability} }}')
-    # DELETE on clients, addresses, services, add-ons and workers archives (the resource stays
-    # readable, with `active: false` / `archived_at`, because bookings and invoices refer to it), so
-    # use_after_free would flag its GET by design. It stays on for the real deletes (time off, teams,
-    # team members). Moving archiving off DELETE (PATCH `active`) would let it run everywhere.
+    # DELETE on clients, addresses, services, add-ons and workers archives: the resource stays
+    # readable (`active: false` / `archived_at`) because bookings and invoices refer to it, so a
+    # stateful DELETE -> GET sequence would report it as use-after-free by design. Those DELETEs are
+    # fuzzed in every other phase; the stateful phase (and use_after_free) covers the real deletes
+    # (time off, teams, team members). Moving archiving off DELETE (PATCH `active`) would end this.
     lines += [
         "",
         "[[operations]]",
-        f"include-operation-id = {json.dumps(list(ARCHIVED_READS))}",
-        "checks.use_after_free.enabled = false",
+        f"include-operation-id = {json.dumps(list(ARCHIVING_DELETES))}",
+        "phases.stateful.enabled = false",
     ]
     return "\n".join(lines) + "\n"
 
 
-ARCHIVED_READS = (
-    "getClient",
-    "listClientAddresses",
-    "getClientAddress",
-    "getService",
-    "listServiceAddons",
-    "getWorker",
-    "getWorkerHours",
-    "listWorkerTimeOff",
+ARCHIVING_DELETES = (
+    "archiveClient",
+    "archiveClientAddress",
+    "deactivateService",
+    "deactivateServiceAddon",
+    "deactivateOrgAddon",
+    "deactivateWorker",
 )
