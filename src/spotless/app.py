@@ -10,6 +10,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
+from litestar.di import Provide
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
@@ -110,7 +111,8 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[m if isinstance(m, DefineMiddleware) else DefineMiddleware(m) for m in middleware],  # type: ignore[arg-type]
         lifespan=[lifespan],
         guards=identity.guards,
-        dependencies=identity.dependencies,
+        # `settings` and `org` are provided to handlers, never re-read or re-fetched inside them.
+        dependencies={**identity.dependencies, "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         state=State(
             {
                 "settings": settings,

@@ -215,6 +215,14 @@ def register_constraint_problem(constraint: str, problem: Callable[[], ProblemDe
     _CONSTRAINT_PROBLEMS[constraint] = problem
 
 
+def registered_problem(exc: BaseException) -> ProblemDetailsException | None:
+    """The registered problem of the constraint `exc` violated, if it names one."""
+    db = _dbapi_error(exc)
+    constraint = _pg_attribute(db, "constraint_name") if db is not None else None
+    factory = _CONSTRAINT_PROBLEMS.get(constraint) if constraint else None
+    return factory() if factory else None
+
+
 def _pg_attribute(exc: sa_exc.DBAPIError, name: str) -> Any:
     orig = exc.orig
     value = getattr(orig, name, None)

@@ -23,6 +23,7 @@ from spotless.db.engine import reset_request_org, set_request_org
 from spotless.domain.audit.services import reset_client_ip, set_client_ip
 from spotless.domain.identity.permissions import permissions_for
 from spotless.domain.identity.principal import Principal, provide_principal, unauthenticated
+from spotless.domain.identity.public import provide_org
 from spotless.domain.identity.session_cache import SessionChecker
 from spotless.domain.identity.throttle import FailureThrottle
 from spotless.domain.identity.tokens import bearer_token, decode_access_token
@@ -201,6 +202,7 @@ def build_identity(settings: Settings, engine: AsyncEngine) -> IdentityWiring:
         guards=[permission_guard],
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),
+            "org": Provide(provide_org),
             "identity": Provide(provide_identity, sync_to_thread=False),
         },
         redis=redis,

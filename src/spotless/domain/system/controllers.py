@@ -83,8 +83,7 @@ class MetricsController(Controller):
     include_in_schema = False
 
     @get(opt={"public": True, "rate_limit": "exempt"})
-    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        settings: Settings = request.app.state.settings
+    async def metrics(self, request: Request[Any, Any, Any], settings: Settings) -> Response[bytes]:
         token = settings.metrics.token
         if not token and settings.is_prod:
             # Settings refuse to start in prod without METRICS_TOKEN; this holds even if they did.

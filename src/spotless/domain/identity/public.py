@@ -1,0 +1,78 @@
+"""What other contexts may use of identity: who is calling, the organisation's profile, and
+membership facts. Nothing else of identity (its models, its private names) is imported elsewhere.
+
+`org: OrgProfile` is an app-level dependency: a handler declares it and receives the caller's
+organisation (zone, currency, tax rate) read once for the request, instead of re-fetching the
+`Organization` row in every handler."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.identity.models import Membership, Organization
+from spotless.domain.identity.principal import Principal, provide_principal, unauthenticated
+from spotless.lib.errors import not_found
+
+
+class OrgProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """The organisation facts other contexts work with (never the ORM row)."""
+
+    id: UUID
+    name: str
+    slug: str
+    timezone: str
+    currency: str
+    locale: str
+    tax_rate_bps: int
+
+
+async def org_profile(session: AsyncSession, org_id: UUID) -> OrgProfile:
+    """The organisation's profile; 404 when it is not visible (RLS scopes it to the caller's)."""
+    row = (
+        await session.execute(
+            select(
+                Organization.id,
+                Organization.name,
+                Organization.slug,
+                Organization.timezone,
+                Organization.currency,
+                Organization.locale,
+                Organization.tax_rate_bps,
+            ).where(Organization.id == org_id)
+        )
+    ).first()
+    if row is None:
+        raise not_found("organisation")
+    return OrgProfile(
+        id=row.id,
+        name=row.name,
+        slug=row.slug,
+        timezone=row.timezone,
+        currency=row.currency,
+        locale=row.locale,
+        tax_rate_bps=row.tax_rate_bps,
+    )
+
+
+async def provide_org(principal: Principal, db_session: AsyncSession) -> OrgProfile:
+    """App-level dependency `org`: the caller's organisation, read once per request."""
+    return await org_profile(db_session, principal.org_id)
+
+
+async def member_role(session: AsyncSession, org_id: UUID, user_id: UUID) -> str | None:
+    """The role of `user_id`'s active membership in `org_id`, or None when it has none."""
+    found: Any = await session.execute(
+        select(Membership.role, Membership.is_active).where(Membership.org_id == org_id, Membership.user_id == user_id)
+    )
+    row = found.first()
+    if row is None or not row.is_active:
+        return None
+    return str(row.role)
+
+
+__all__ = ["OrgProfile", "Principal", "member_role", "org_profile", "provide_org", "provide_principal", "unauthenticated"]

@@ -1,0 +1,21 @@
+"""What other contexts may use of workforce: which workers can take work, and their schedules."""
+
+from spotless.domain.workforce.hours import WorkerSchedule, format_clock, parse_clock
+from spotless.domain.workforce.services import (
+    get_active_workers,
+    get_worker_for_user,
+    list_workers,
+    schedules,
+    team_worker_ids,
+)
+
+__all__ = [
+    "WorkerSchedule",
+    "format_clock",
+    "get_active_workers",
+    "get_worker_for_user",
+    "list_workers",
+    "parse_clock",
+    "schedules",
+    "team_worker_ids",
+]
