@@ -15,6 +15,7 @@ from spotless.lib.jobs.registry import discover_schedule
 from spotless.lib.jobs.runtime import build_runtime
 from spotless.lib.jobs.scheduler import Scheduler, maintain_broker_forever
 from spotless.lib.logging import configure_logging
+from spotless.lib.metrics_exporter import serve_process_metrics
 from spotless.settings import load_settings
 
 logger = logging.getLogger("spotless.scheduler")
@@ -24,6 +25,7 @@ async def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_level)
     registry.import_jobs()
+    serve_process_metrics(settings.metrics)
     broker = build_broker(settings)
     runtime = build_runtime(settings, application_name="spotless-scheduler")
     scheduler = Scheduler(

@@ -10,9 +10,9 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
-from litestar.di import Provide
 from litestar import Litestar, Router
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -112,7 +112,10 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         guards=identity.guards,
         # `settings` and `org` are provided to handlers, never re-read or re-fetched inside them.
-        dependencies={**identity.dependencies, "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            **identity.dependencies,
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+        },
         state=State(
             {
                 "settings": settings,

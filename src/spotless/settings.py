@@ -90,6 +90,9 @@ class MetricsSettings(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool = True
     token: str | None = None
     multiproc_dir: str | None = None
+    # Workers and the scheduler have no HTTP server of their own: one process per container serves
+    # that container's series on this port (0 = off). Same bearer METRICS_TOKEN as the API's.
+    process_port: Annotated[int, _var("METRICS_PROCESS_PORT", ge=0, le=65535)] = 9191
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -311,6 +314,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             enabled=env.bool("METRICS_ENABLED", True),
             token=env.str("METRICS_TOKEN"),
             multiproc_dir=env.str("PROMETHEUS_MULTIPROC_DIR"),
+            process_port=env.int("METRICS_PROCESS_PORT", 9191),
         ),
         "auth": AuthSettings(
             secret_key=secret,

@@ -25,8 +25,9 @@ from dramatiq.middleware import (
 from spotless.lib.circuit import CircuitBreaker, CircuitOpenError
 from spotless.lib.jobs.registry import JOBS, decoding
 from spotless.lib.metrics import JOB_DURATION, JOB_MESSAGES, JOB_RETRIES
+from spotless.lib.metrics_exporter import serve_process_metrics
 from spotless.lib.redis import create_sync_pool
-from spotless.settings import Settings
+from spotless.settings import MetricsSettings, Settings
 
 logger = logging.getLogger("spotless.jobs.broker")
 
@@ -55,6 +56,16 @@ class JobMetrics(Middleware):
 
     def after_nack(self, broker: Any, message: Any) -> None:
         JOB_MESSAGES.labels(queue_name=message.queue_name, actor_name=message.actor_name, outcome="dead").inc()
+
+
+class ProcessMetrics(Middleware):
+    """Each worker process tries to become its container's metrics exporter (one wins the lock)."""
+
+    def __init__(self, settings: MetricsSettings) -> None:
+        self._settings = settings
+
+    def after_process_boot(self, broker: Any) -> None:
+        serve_process_metrics(self._settings)
 
 
 class BrokerHeartbeat(Middleware):
@@ -87,7 +98,7 @@ class BrokerHeartbeat(Middleware):
         self._stop.set()
 
 
-def middleware() -> list[Middleware]:
+def middleware(settings: Settings) -> list[Middleware]:
     return [
         AgeLimit(),
         TimeLimit(),
@@ -99,6 +110,7 @@ def middleware() -> list[Middleware]:
         CurrentMessage(),
         JobMetrics(),
         BrokerHeartbeat(),
+        ProcessMetrics(settings.metrics),
     ]
 
 
@@ -181,7 +193,7 @@ def build_broker(
     options: dict[str, Any] = {
         "connection_pool": pool,
         "namespace": settings.jobs.namespace,
-        "middleware": middleware(),
+        "middleware": middleware(settings),
         # Same on every instance (API, workers, scheduler): maintenance run by any of them judges
         # liveness by it.
         "heartbeat_timeout": settings.jobs.broker_heartbeat_timeout_seconds * 1000,
