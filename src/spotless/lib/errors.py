@@ -463,7 +463,7 @@ _DOCUMENTED = {
 
 BEARER_SCHEME = "BearerToken"
 # Handler arguments Litestar fills in from the app, never from the client.
-_INJECTED = {"db_session", "principal", "state", "request", "identity", "settings", "headers", "scope"}
+_INJECTED = {"db_session", "principal", "org", "ctx", "state", "request", "identity", "settings", "headers", "scope"}
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
