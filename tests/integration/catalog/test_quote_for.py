@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.catalog import services
 from spotless.domain.catalog.pricing import QuoteParams
-from spotless.domain.catalog.schemas import AddonCreate, FrequencyDiscounts, ServiceCreate, ServiceUpdate
+from spotless.domain.catalog.schemas import (
+    AddonCreate,
+    FrequencyDiscountsRead,
+    FrequencyDiscountsUpdate,
+    ServiceCreate,
+    ServiceUpdate,
+)
 from spotless.lib.errors import Problem
 from tests.support.catalog_factories import AppSessions, make_org
 
@@ -33,7 +39,7 @@ async def test_quote_uses_org_tax_currency_and_frequency_discount(
         service = await services.create_service(s, org, STANDARD)
         oven = await services.create_addon(s, org, service.id, AddonCreate(name="Oven", price_cents=3000, minutes=30))
         windows = await services.create_addon(s, org, None, AddonCreate(name="Windows", price_cents=1500, minutes=20))
-        await services.set_frequency_discounts(s, org, FrequencyDiscounts(weekly=1500, biweekly=1000))
+        await services.set_frequency_discounts(s, org, FrequencyDiscountsUpdate(weekly=1500, biweekly=1000))
     params = QuoteParams(bedrooms=2, bathrooms=1, addon_ids=(windows.id, oven.id), frequency="biweekly")
     async with app_sessions.scoped(org) as s:
         q = await services.quote_for(s, org, service.id, params)
@@ -56,11 +62,11 @@ async def test_quote_uses_org_tax_currency_and_frequency_discount(
 async def test_discounts_can_be_replaced(owner_engine: AsyncEngine, app_sessions: AppSessions) -> None:
     org = await make_org(owner_engine)
     async with app_sessions.scoped(org) as s:
-        await services.set_frequency_discounts(s, org, FrequencyDiscounts(weekly=1500, monthly=500))
+        await services.set_frequency_discounts(s, org, FrequencyDiscountsUpdate(weekly=1500, monthly=500))
     async with app_sessions.scoped(org) as s:
-        await services.set_frequency_discounts(s, org, FrequencyDiscounts(biweekly=700))
+        await services.set_frequency_discounts(s, org, FrequencyDiscountsUpdate(biweekly=700))
     async with app_sessions.scoped(org) as s:
-        assert await services.get_frequency_discounts(s) == FrequencyDiscounts(weekly=0, biweekly=700, monthly=0)
+        assert await services.get_frequency_discounts(s) == FrequencyDiscountsRead(weekly=0, biweekly=700, monthly=0)
 
 
 async def test_bad_addons_are_named_in_a_400(owner_engine: AsyncEngine, app_sessions: AppSessions) -> None:

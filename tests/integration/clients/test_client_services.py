@@ -89,14 +89,14 @@ async def test_search_matches_name_email_and_phone_digits_and_paginates(
         limit = int(kwargs.pop("limit", 50))  # type: ignore[call-overload]
         cursor = kwargs.pop("cursor", None)
         async with app_sessions.scoped(org) as s:
-            rows, next_cursor, has_more = await services.list_clients(
+            found = await services.list_clients(
                 s,
                 org,
                 services.ClientFilters(**kwargs),  # type: ignore[arg-type]
                 limit=limit,
                 cursor=cursor,  # type: ignore[arg-type]
             )
-        return [r.name for r in rows], next_cursor, has_more
+        return [r.name for r in found.items], found.next_cursor, found.has_more
 
     async def names(**kwargs: object) -> list[str]:
         return (await page(**kwargs))[0]

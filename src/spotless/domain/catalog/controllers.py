@@ -14,43 +14,23 @@ from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.catalog import services
-from spotless.domain.catalog.models import Service, ServiceAddon
 from spotless.domain.catalog.pricing import Quote
 from spotless.domain.catalog.schemas import (
     AddonCreate,
     AddonRead,
     AddonUpdate,
-    FrequencyDiscounts,
+    FrequencyDiscountsRead,
+    FrequencyDiscountsUpdate,
     QuoteRequest,
     ServiceCreate,
     ServiceRead,
     ServiceUpdate,
 )
-from spotless.domain.identity.models import Organization
-from spotless.domain.identity.principal import Principal
-from spotless.lib.errors import not_found
-from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
+from spotless.domain.identity.public import OrgProfile, Principal
+from spotless.lib.schema import Limit, Offset  # offset capped: a deep offset is a 400, not a scan
 
 VIEW = {"permission": "core.view"}
 MANAGE = {"permission": "pricing.manage"}
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size (max 200)")]
-
-
-async def _currency(session: AsyncSession, org_id: UUID) -> str:
-    org = await session.get(Organization, org_id)
-    if org is None:
-        raise not_found("organisation")
-    return org.currency
-
-
-def service_read(service: Service, currency: str) -> ServiceRead:
-    fields = {f: getattr(service, f) for f in ServiceRead.__struct_fields__ if f != "currency"}
-    return ServiceRead(currency=currency, **fields)
-
-
-def addon_read(addon: ServiceAddon, currency: str) -> AddonRead:
-    fields = {f: getattr(addon, f) for f in AddonRead.__struct_fields__ if f != "currency"}
-    return AddonRead(currency=currency, **fields)
 
 
 class ServiceController(Controller):
@@ -58,40 +38,36 @@ class ServiceController(Controller):
     tags = ["catalog"]
 
     @post(operation_id="createService", summary="Add a service to the catalogue", opt=MANAGE)
-    async def create_service(self, db_session: AsyncSession, principal: Principal, data: ServiceCreate) -> ServiceRead:
-        service = await services.create_service(db_session, principal.org_id, data)
-        return service_read(service, await _currency(db_session, principal.org_id))
+    async def create_service(self, db_session: AsyncSession, org: OrgProfile, data: ServiceCreate) -> ServiceRead:
+        service = await services.create_service(db_session, org.id, data)
+        return ServiceRead.from_model(service, org.currency)
 
     @get(operation_id="listServices", summary="The catalogue", opt=VIEW)
     async def list_services(
         self,
         db_session: AsyncSession,
-        principal: Principal,
+        org: OrgProfile,
         include_inactive: bool = False,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> OffsetPagination[ServiceRead]:
-        rows, total = await services.list_services(
-            db_session, limit=limit, offset=offset, include_inactive=include_inactive
-        )
-        currency = await _currency(db_session, principal.org_id)
-        return OffsetPagination(
-            items=[service_read(s, currency) for s in rows], total=total, limit=limit, offset=offset
+        return await services.list_services(
+            db_session, org, limit=limit, offset=offset, include_inactive=include_inactive
         )
 
     @get("/{service_id:uuid}", operation_id="getService", summary="One service", opt=VIEW)
-    async def get_service(self, db_session: AsyncSession, principal: Principal, service_id: UUID) -> ServiceRead:
+    async def get_service(self, db_session: AsyncSession, org: OrgProfile, service_id: UUID) -> ServiceRead:
         service = await services.get_service(db_session, service_id)
-        return service_read(service, await _currency(db_session, principal.org_id))
+        return ServiceRead.from_model(service, org.currency)
 
     @patch(
         "/{service_id:uuid}", operation_id="updateService", summary="Change a service's prices or details", opt=MANAGE
     )
     async def update_service(
-        self, db_session: AsyncSession, principal: Principal, service_id: UUID, data: ServiceUpdate
+        self, db_session: AsyncSession, org: OrgProfile, service_id: UUID, data: ServiceUpdate
     ) -> ServiceRead:
         service = await services.update_service(db_session, service_id, data)
-        return service_read(service, await _currency(db_session, principal.org_id))
+        return ServiceRead.from_model(service, org.currency)
 
     @delete(
         "/{service_id:uuid}", operation_id="deactivateService", summary="Stop offering a service (soft)", opt=MANAGE
@@ -110,7 +86,7 @@ class ServiceController(Controller):
     async def list_addons(
         self,
         db_session: AsyncSession,
-        principal: Principal,
+        org: OrgProfile,
         service_id: UUID,
         include_inactive: bool = False,
         include_global: Annotated[bool, Parameter(description="include add-ons offered with every service")] = True,
@@ -118,8 +94,7 @@ class ServiceController(Controller):
         rows = await services.list_addons(
             db_session, service_id, include_inactive=include_inactive, include_global=include_global
         )
-        currency = await _currency(db_session, principal.org_id)
-        return [addon_read(a, currency) for a in rows]
+        return [AddonRead.from_model(a, org.currency) for a in rows]
 
     @post(
         "/{service_id:uuid}/addons",
@@ -128,10 +103,10 @@ class ServiceController(Controller):
         opt=MANAGE,
     )
     async def create_addon(
-        self, db_session: AsyncSession, principal: Principal, service_id: UUID, data: AddonCreate
+        self, db_session: AsyncSession, org: OrgProfile, service_id: UUID, data: AddonCreate
     ) -> AddonRead:
-        addon = await services.create_addon(db_session, principal.org_id, service_id, data)
-        return addon_read(addon, await _currency(db_session, principal.org_id))
+        addon = await services.create_addon(db_session, org.id, service_id, data)
+        return AddonRead.from_model(addon, org.currency)
 
     @patch(
         "/{service_id:uuid}/addons/{addon_id:uuid}",
@@ -140,10 +115,10 @@ class ServiceController(Controller):
         opt=MANAGE,
     )
     async def update_addon(
-        self, db_session: AsyncSession, principal: Principal, service_id: UUID, addon_id: UUID, data: AddonUpdate
+        self, db_session: AsyncSession, org: OrgProfile, service_id: UUID, addon_id: UUID, data: AddonUpdate
     ) -> AddonRead:
         addon = await services.update_addon(db_session, addon_id, service_id, data)
-        return addon_read(addon, await _currency(db_session, principal.org_id))
+        return AddonRead.from_model(addon, org.currency)
 
     @delete(
         "/{service_id:uuid}/addons/{addon_id:uuid}",
@@ -163,23 +138,22 @@ class AddonController(Controller):
 
     @get(operation_id="listOrgAddons", summary="Organisation-wide add-ons", opt=VIEW)
     async def list_addons(
-        self, db_session: AsyncSession, principal: Principal, include_inactive: bool = False
+        self, db_session: AsyncSession, org: OrgProfile, include_inactive: bool = False
     ) -> list[AddonRead]:
         rows = await services.list_addons(db_session, None, include_inactive=include_inactive)
-        currency = await _currency(db_session, principal.org_id)
-        return [addon_read(a, currency) for a in rows]
+        return [AddonRead.from_model(a, org.currency) for a in rows]
 
     @post(operation_id="createOrgAddon", summary="Add an add-on offered with every service", opt=MANAGE)
-    async def create_addon(self, db_session: AsyncSession, principal: Principal, data: AddonCreate) -> AddonRead:
-        addon = await services.create_addon(db_session, principal.org_id, None, data)
-        return addon_read(addon, await _currency(db_session, principal.org_id))
+    async def create_addon(self, db_session: AsyncSession, org: OrgProfile, data: AddonCreate) -> AddonRead:
+        addon = await services.create_addon(db_session, org.id, None, data)
+        return AddonRead.from_model(addon, org.currency)
 
     @patch("/{addon_id:uuid}", operation_id="updateOrgAddon", summary="Change an organisation-wide add-on", opt=MANAGE)
     async def update_addon(
-        self, db_session: AsyncSession, principal: Principal, addon_id: UUID, data: AddonUpdate
+        self, db_session: AsyncSession, org: OrgProfile, addon_id: UUID, data: AddonUpdate
     ) -> AddonRead:
         addon = await services.update_addon(db_session, addon_id, None, data)
-        return addon_read(addon, await _currency(db_session, principal.org_id))
+        return AddonRead.from_model(addon, org.currency)
 
     @delete(
         "/{addon_id:uuid}",
@@ -201,7 +175,7 @@ class PricingController(Controller):
         summary="Discounts for recurring work, in basis points",
         opt=VIEW,
     )
-    async def get_discounts(self, db_session: AsyncSession) -> FrequencyDiscounts:
+    async def get_discounts(self, db_session: AsyncSession) -> FrequencyDiscountsRead:
         return await services.get_frequency_discounts(db_session)
 
     @put(
@@ -211,8 +185,8 @@ class PricingController(Controller):
         opt=MANAGE,
     )
     async def set_discounts(
-        self, db_session: AsyncSession, principal: Principal, data: FrequencyDiscounts
-    ) -> FrequencyDiscounts:
+        self, db_session: AsyncSession, principal: Principal, data: FrequencyDiscountsUpdate
+    ) -> FrequencyDiscountsRead:
         return await services.set_frequency_discounts(db_session, principal.org_id, data)
 
     @post(
@@ -223,5 +197,5 @@ class PricingController(Controller):
         description="Deterministic; bookings are priced by the same calculation. Nothing is stored.",
         opt={"permission": "bookings.view"},
     )
-    async def create_quote(self, db_session: AsyncSession, principal: Principal, data: QuoteRequest) -> Quote:
-        return await services.quote_for(db_session, principal.org_id, data.service_id, data)
+    async def create_quote(self, db_session: AsyncSession, org: OrgProfile, data: QuoteRequest) -> Quote:
+        return await services.quote_for(db_session, org, data.service_id, data)

@@ -1,59 +1,50 @@
-"""Request and response bodies for services, add-ons, frequency discounts and quotes."""
+"""Request and response bodies for services, add-ons, frequency discounts and quotes, and the one
+mapping of each model to its `XRead` (the price fields carry the organisation's currency)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
-import msgspec
-from msgspec import UNSET, Meta, UnsetType
-
+from spotless.domain.catalog.models import FREQUENCIES, Service, ServiceAddon
 from spotless.domain.catalog.pricing import QuoteParams
+from spotless.lib.schema import UNSET, Bps, Input, Minutes, Money, Name, Output, Text, UnsetType
 
-# Postgres text cannot hold NUL: refuse it as a 400 here rather than fail in the driver.
-TEXT = r"^[^\x00]*$"
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT)]
-Description = Annotated[str, Meta(max_length=5000, pattern=TEXT)]
-# Caps (with at most 100 rooms, 100,000 sq ft and 50 add-ons) keep any quote's total far inside
-# the 32-bit integer columns that snapshot it.
-Cents = Annotated[int, Meta(ge=0, le=1_000_000, description="minor units of the organisation's currency")]
-Minutes = Annotated[int, Meta(ge=0, le=24 * 60)]
-Bps = Annotated[int, Meta(ge=0, le=10_000, description="basis points: 1000 = 10 %")]
 PricingMode = Literal["rooms", "square_feet"]
 
 
-class ServiceCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ServiceCreate(Input):
     name: Name
-    description: Description | None = None
+    description: Text | None = None
     pricing_mode: PricingMode = "rooms"
-    base_price_cents: Cents = 0
+    base_price_cents: Money = 0
     base_minutes: Minutes = 0
-    price_per_bedroom_cents: Cents = 0
+    price_per_bedroom_cents: Money = 0
     minutes_per_bedroom: Minutes = 0
-    price_per_bathroom_cents: Cents = 0
+    price_per_bathroom_cents: Money = 0
     minutes_per_bathroom: Minutes = 0
-    price_per_100_sqft_cents: Cents = 0
+    price_per_100_sqft_cents: Money = 0
     minutes_per_100_sqft: Minutes = 0
     active: bool = True
 
 
-class ServiceUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ServiceUpdate(Input):
     name: Name | UnsetType = UNSET
-    description: Description | UnsetType | None = UNSET
+    description: Text | UnsetType | None = UNSET
     pricing_mode: PricingMode | UnsetType = UNSET
-    base_price_cents: Cents | UnsetType = UNSET
+    base_price_cents: Money | UnsetType = UNSET
     base_minutes: Minutes | UnsetType = UNSET
-    price_per_bedroom_cents: Cents | UnsetType = UNSET
+    price_per_bedroom_cents: Money | UnsetType = UNSET
     minutes_per_bedroom: Minutes | UnsetType = UNSET
-    price_per_bathroom_cents: Cents | UnsetType = UNSET
+    price_per_bathroom_cents: Money | UnsetType = UNSET
     minutes_per_bathroom: Minutes | UnsetType = UNSET
-    price_per_100_sqft_cents: Cents | UnsetType = UNSET
+    price_per_100_sqft_cents: Money | UnsetType = UNSET
     minutes_per_100_sqft: Minutes | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
 
-class ServiceRead(msgspec.Struct, kw_only=True):
+class ServiceRead(Output):
     id: UUID
     name: str
     description: str | None
@@ -71,22 +62,27 @@ class ServiceRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_model(cls, service: Service, currency: str) -> ServiceRead:
+        fields = {f: getattr(service, f) for f in cls.__struct_fields__ if f != "currency"}
+        return cls(currency=currency, **fields)
 
-class AddonCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+
+class AddonCreate(Input):
     name: Name
-    price_cents: Cents = 0
+    price_cents: Money = 0
     minutes: Minutes = 0
     active: bool = True
 
 
-class AddonUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class AddonUpdate(Input):
     name: Name | UnsetType = UNSET
-    price_cents: Cents | UnsetType = UNSET
+    price_cents: Money | UnsetType = UNSET
     minutes: Minutes | UnsetType = UNSET
     active: bool | UnsetType = UNSET
 
 
-class AddonRead(msgspec.Struct, kw_only=True):
+class AddonRead(Output):
     id: UUID
     # null: offered with every service of the organisation.
     service_id: UUID | None
@@ -98,13 +94,32 @@ class AddonRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_model(cls, addon: ServiceAddon, currency: str) -> AddonRead:
+        fields = {f: getattr(addon, f) for f in cls.__struct_fields__ if f != "currency"}
+        return cls(currency=currency, **fields)
 
-class FrequencyDiscounts(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Discount on the subtotal of each visit of a recurring series, by frequency (0 = none)."""
+
+class FrequencyDiscountsUpdate(Input):
+    """Discount on the subtotal of each visit of a recurring series, by frequency. The whole set
+    is replaced: an omitted frequency gets 0 (no discount)."""
 
     weekly: Bps = 0
     biweekly: Bps = 0
     monthly: Bps = 0
+
+
+class FrequencyDiscountsRead(Output):
+    """Discount on the subtotal of each visit of a recurring series, by frequency (0 = none)."""
+
+    weekly: Bps
+    biweekly: Bps
+    monthly: Bps
+
+    @classmethod
+    def from_values(cls, by_frequency: dict[str, int]) -> FrequencyDiscountsRead:
+        """From stored (frequency, bps) pairs; a frequency never set reads as 0."""
+        return cls(**{f: by_frequency.get(f, 0) for f in FREQUENCIES})
 
 
 class QuoteRequest(QuoteParams, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -3,13 +3,13 @@ Sessions are scoped to one organisation by RLS: another organisation's service i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
+from advanced_alchemy.service.pagination import OffsetPagination
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.catalog.models import FREQUENCIES, FrequencyDiscount, Service, ServiceAddon
@@ -17,12 +17,18 @@ from spotless.domain.catalog.pricing import Quote, QuoteParams, quote
 from spotless.domain.catalog.schemas import (
     AddonCreate,
     AddonUpdate,
-    FrequencyDiscounts,
+    FrequencyDiscountsRead,
+    FrequencyDiscountsUpdate,
     ServiceCreate,
+    ServiceRead,
     ServiceUpdate,
 )
-from spotless.domain.identity.models import Organization
+from spotless.domain.identity.public import OrgProfile, org_profile
 from spotless.lib.errors import FieldError, Problem, conflict, not_found
+from spotless.lib.query import flush_or_conflict, get_or_404, offset_page
+
+# Two concurrent writers can both pass the name pre-check; the unique key then decides, as a 409.
+_DUPLICATE_SERVICE = "A service with this name already exists."
 
 # --- services ----------------------------------------------------------------------------------
 
@@ -33,14 +39,6 @@ async def _service_name_free(session: AsyncSession, name: str, service_id: UUID 
         stmt = stmt.where(Service.id != service_id)
     if await session.scalar(stmt) is not None:
         raise conflict("duplicate", f"A service named {name!r} already exists.")
-
-
-async def _flush_unique(session: AsyncSession, what: str) -> None:
-    """Two concurrent creates can both pass the pre-check; the unique key decides, as a 409."""
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise conflict("duplicate", f"A {what} with this name already exists.") from None
 
 
 def _clean_name(name: str) -> str:
@@ -56,26 +54,28 @@ async def create_service(session: AsyncSession, org_id: UUID, data: ServiceCreat
     await _service_name_free(session, fields["name"], None)
     service = Service(org_id=org_id, **fields)
     session.add(service)
-    await _flush_unique(session, "service")
+    await flush_or_conflict(session, "duplicate", _DUPLICATE_SERVICE)
     return service
 
 
 async def list_services(
-    session: AsyncSession, *, limit: int, offset: int, include_inactive: bool = False
-) -> tuple[list[Service], int]:
+    session: AsyncSession, org: OrgProfile, *, limit: int, offset: int, include_inactive: bool = False
+) -> OffsetPagination[ServiceRead]:
     stmt: Select[Any] = select(Service)
     if not include_inactive:
         stmt = stmt.where(Service.active.is_(True))
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.scalars(stmt.order_by(Service.name, Service.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    return await offset_page(
+        session,
+        stmt,
+        limit=limit,
+        offset=offset,
+        to=lambda service: ServiceRead.from_model(service, org.currency),
+        order_by=(Service.name, Service.id),
+    )
 
 
 async def get_service(session: AsyncSession, service_id: UUID) -> Service:
-    service = await session.get(Service, service_id)
-    if service is None:
-        raise not_found("service")
-    return service
+    return await get_or_404(session, Service, service_id, "service")
 
 
 async def update_service(session: AsyncSession, service_id: UUID, patch: ServiceUpdate) -> Service:
@@ -87,7 +87,7 @@ async def update_service(session: AsyncSession, service_id: UUID, patch: Service
             value = _clean_name(value)
             await _service_name_free(session, value, service.id)
         setattr(service, field, value)
-    await _flush_unique(session, "service")
+    await flush_or_conflict(session, "duplicate", _DUPLICATE_SERVICE)
     return service
 
 
@@ -133,8 +133,8 @@ async def create_addon(session: AsyncSession, org_id: UUID, service_id: UUID | N
 
 async def get_addon(session: AsyncSession, addon_id: UUID, service_id: UUID | None) -> ServiceAddon:
     """`service_id=None` addresses an organisation-wide add-on; otherwise one of that service's."""
-    addon = await session.get(ServiceAddon, addon_id)
-    if addon is None or addon.service_id != service_id:
+    addon = await get_or_404(session, ServiceAddon, addon_id, "add-on")
+    if addon.service_id != service_id:
         raise not_found("add-on")
     return addon
 
@@ -160,14 +160,14 @@ async def deactivate_addon(session: AsyncSession, addon_id: UUID, service_id: UU
 # --- frequency discounts -----------------------------------------------------------------------
 
 
-async def get_frequency_discounts(session: AsyncSession) -> FrequencyDiscounts:
+async def get_frequency_discounts(session: AsyncSession) -> FrequencyDiscountsRead:
     rows = await session.execute(select(FrequencyDiscount.frequency, FrequencyDiscount.discount_bps))
-    return FrequencyDiscounts(**{frequency: bps for frequency, bps in rows if frequency in FREQUENCIES})
+    return FrequencyDiscountsRead.from_values({frequency: bps for frequency, bps in rows})
 
 
 async def set_frequency_discounts(
-    session: AsyncSession, org_id: UUID, values: FrequencyDiscounts
-) -> FrequencyDiscounts:
+    session: AsyncSession, org_id: UUID, values: FrequencyDiscountsUpdate
+) -> FrequencyDiscountsRead:
     # An upsert, so two first-time PUTs racing each other cannot trip the unique key.
     rows = [{"org_id": org_id, "frequency": f, "discount_bps": getattr(values, f)} for f in FREQUENCIES]
     stmt = pg_insert(FrequencyDiscount).values(rows)
@@ -177,7 +177,7 @@ async def set_frequency_discounts(
             set_={"discount_bps": stmt.excluded.discount_bps, "updated_at": func.now()},
         )
     )
-    return values
+    return FrequencyDiscountsRead.from_values(msgspec.structs.asdict(values))
 
 
 async def discount_for(session: AsyncSession, frequency: str) -> int:
@@ -190,13 +190,14 @@ async def discount_for(session: AsyncSession, frequency: str) -> int:
 # --- quotes (also used by scheduling to price bookings) ----------------------------------------
 
 
-async def _organization(session: AsyncSession, org: Organization | UUID) -> Organization:
-    if isinstance(org, Organization):
-        return org
-    found = await session.get(Organization, org)
-    if found is None:
-        raise not_found("organisation")
-    return found
+class PricingOrg(Protocol):
+    """What pricing reads of an organisation: an `OrgProfile` (or any row with these facts)."""
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def tax_rate_bps(self) -> int: ...
 
 
 async def bookable_addons(
@@ -225,10 +226,11 @@ async def bookable_addons(
     return chosen
 
 
-async def quote_for(session: AsyncSession, org: Organization | UUID, service_id: UUID, params: QuoteParams) -> Quote:
+async def quote_for(session: AsyncSession, org: PricingOrg | UUID, service_id: UUID, params: QuoteParams) -> Quote:
     """Price one visit of `service_id` with the organisation's currency, tax rate and frequency
-    discount. 404 unknown service; 409 /problems/service-inactive; 400 bad add-ons or parameters."""
-    organization = await _organization(session, org)
+    discount; `org` is its profile, or its id (then read here). 404 unknown service (or
+    organisation); 409 /problems/service-inactive; 400 bad add-ons or parameters."""
+    organization = await org_profile(session, org) if isinstance(org, UUID) else org
     service = await get_service(session, service_id)
     if not service.active:
         raise Problem(

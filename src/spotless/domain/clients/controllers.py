@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.clients import services
-from spotless.domain.clients.models import Client, ClientAddress
 from spotless.domain.clients.schemas import (
     AddressCreate,
     AddressRead,
@@ -21,22 +19,12 @@ from spotless.domain.clients.schemas import (
     ClientRead,
     ClientUpdate,
 )
-from spotless.domain.identity.principal import Principal
-from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit
+from spotless.domain.identity.public import Principal
+from spotless.lib.pagination import DEFAULT_LIMIT
+from spotless.lib.schema import NO_NUL, Cursor, CursorPage, Limit
 
 VIEW = {"permission": "contacts.view"}
 EDIT = {"permission": "contacts.edit"}
-
-
-def address_read(address: ClientAddress) -> AddressRead:
-    return msgspec.convert(address, AddressRead, from_attributes=True)
-
-
-def client_read(client: Client, addresses: list[ClientAddress] | None = None) -> ClientRead:
-    read = msgspec.convert(client, ClientRead, from_attributes=True)
-    if addresses is not None:
-        read.addresses = [address_read(a) for a in addresses]
-    return read
 
 
 class ClientController(Controller):
@@ -46,7 +34,7 @@ class ClientController(Controller):
     @post(operation_id="createClient", summary="Create a client (optionally with addresses)", opt=EDIT)
     async def create_client(self, db_session: AsyncSession, principal: Principal, data: ClientCreate) -> ClientRead:
         client, addresses = await services.create_client(db_session, principal.org_id, data)
-        return client_read(client, addresses)
+        return ClientRead.from_model(client, addresses)
 
     @get(
         operation_id="listClients",
@@ -59,25 +47,22 @@ class ClientController(Controller):
         principal: Principal,
         q: Annotated[
             str | None,
-            Parameter(max_length=200, pattern=r"^[^\x00]*$", description="matches name, email or phone digits"),
+            Parameter(max_length=200, pattern=NO_NUL, description="matches name, email or phone digits"),
         ] = None,
-        tag: Annotated[str | None, Parameter(max_length=50, pattern=r"^[^\x00]*$")] = None,
+        tag: Annotated[str | None, Parameter(max_length=50, pattern=NO_NUL)] = None,
         blocked: bool | None = None,
         include_archived: Annotated[bool, Parameter(description="also list archived clients")] = False,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> CursorPage[ClientRead]:
         filters = services.ClientFilters(q=q, tag=tag, blocked=blocked, archived=None if include_archived else False)
-        rows, next_cursor, has_more = await services.list_clients(
-            db_session, principal.org_id, filters, limit=limit, cursor=cursor
-        )
-        return CursorPage(items=[client_read(c) for c in rows], next_cursor=next_cursor, has_more=has_more, limit=limit)
+        return await services.list_clients(db_session, principal.org_id, filters, limit=limit, cursor=cursor)
 
     @get("/{client_id:uuid}", operation_id="getClient", summary="A client with their active addresses", opt=VIEW)
     async def get_client(self, db_session: AsyncSession, client_id: UUID) -> ClientRead:
         client = await services.get_client(db_session, client_id)
         addresses = await services.list_addresses(db_session, client_id)
-        return client_read(client, addresses)
+        return ClientRead.from_model(client, addresses)
 
     @patch(
         "/{client_id:uuid}",
@@ -87,7 +72,7 @@ class ClientController(Controller):
     )
     async def update_client(self, db_session: AsyncSession, client_id: UUID, data: ClientUpdate) -> ClientRead:
         client = await services.update_client(db_session, client_id, data)
-        return client_read(client)
+        return ClientRead.from_model(client)
 
     @delete("/{client_id:uuid}", operation_id="archiveClient", summary="Archive a client (soft, idempotent)", opt=EDIT)
     async def archive_client(self, db_session: AsyncSession, client_id: UUID) -> None:
@@ -100,13 +85,13 @@ class ClientController(Controller):
         self, db_session: AsyncSession, client_id: UUID, include_archived: bool = False
     ) -> list[AddressRead]:
         rows = await services.list_addresses(db_session, client_id, include_archived=include_archived)
-        return [address_read(a) for a in rows]
+        return [AddressRead.from_model(a) for a in rows]
 
     @post("/{client_id:uuid}/addresses", operation_id="createClientAddress", summary="Add a service address", opt=EDIT)
     async def create_address(
         self, db_session: AsyncSession, principal: Principal, client_id: UUID, data: AddressCreate
     ) -> AddressRead:
-        return address_read(await services.create_address(db_session, principal.org_id, client_id, data))
+        return AddressRead.from_model(await services.create_address(db_session, principal.org_id, client_id, data))
 
     @get(
         "/{client_id:uuid}/addresses/{address_id:uuid}",
@@ -115,7 +100,7 @@ class ClientController(Controller):
         opt=VIEW,
     )
     async def get_address(self, db_session: AsyncSession, client_id: UUID, address_id: UUID) -> AddressRead:
-        return address_read(await services.get_address(db_session, client_id, address_id))
+        return AddressRead.from_model(await services.get_address(db_session, client_id, address_id))
 
     @patch(
         "/{client_id:uuid}/addresses/{address_id:uuid}",
@@ -126,7 +111,7 @@ class ClientController(Controller):
     async def update_address(
         self, db_session: AsyncSession, client_id: UUID, address_id: UUID, data: AddressUpdate
     ) -> AddressRead:
-        return address_read(await services.update_address(db_session, client_id, address_id, data))
+        return AddressRead.from_model(await services.update_address(db_session, client_id, address_id, data))
 
     @delete(
         "/{client_id:uuid}/addresses/{address_id:uuid}",

@@ -1,4 +1,5 @@
-"""Request and response bodies for clients and their addresses."""
+"""Request and response bodies for clients and their addresses, and the one mapping of each model
+to its `XRead`."""
 
 from __future__ import annotations
 
@@ -7,32 +8,41 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import Meta
 
-# Postgres text cannot hold NUL: refuse it as a 400 here rather than fail in the driver.
-TEXT = r"^[^\x00]*$"
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT)]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
-Phone = Annotated[str, Meta(min_length=3, max_length=40, pattern=r"^\+?[0-9 ().\-]{3,40}$")]
-Notes = Annotated[str, Meta(max_length=5000, pattern=TEXT)]
-Tag = Annotated[str, Meta(min_length=1, max_length=50, pattern=TEXT)]
-Tags = Annotated[list[Tag], Meta(max_length=30)]
-Reason = Annotated[str, Meta(max_length=500, pattern=TEXT)]
+from spotless.domain.clients.models import Client, ClientAddress
+from spotless.lib.schema import (
+    NO_NUL,
+    UNSET,
+    Email,
+    Input,
+    Labels,
+    Name,
+    Notes,
+    Output,
+    Phone,
+    ShortText,
+    UnsetType,
+)
+
+# Address and block-reason shapes only this context has (all refuse NUL, like the shared types).
 Country = Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")]
-Line = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT)]
-Short = Annotated[str, Meta(max_length=100, pattern=TEXT)]
-Postal = Annotated[str, Meta(max_length=20, pattern=TEXT)]
+Line = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+City = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+Postal = Annotated[str, Meta(max_length=20, pattern=NO_NUL)]
 Rooms = Annotated[int, Meta(ge=0, le=100)]
 Area = Annotated[int, Meta(ge=0, le=100_000)]
+# Shorter than the shared `Reason` and may be empty: a block needs no explanation.
+BlockedReason = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
 
 
-class AddressCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class AddressCreate(Input):
     line1: Line
-    city: Annotated[str, Meta(min_length=1, max_length=100, pattern=TEXT)]
+    city: City
     country: Country
-    label: Short | None = None
+    label: ShortText | None = None
     line2: Line | None = None
-    region: Short | None = None
+    region: ShortText | None = None
     postal_code: Postal | None = None
     notes: Notes | None = None
     bedrooms: Rooms | None = None
@@ -40,13 +50,13 @@ class AddressCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     square_feet: Area | None = None
 
 
-class AddressUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class AddressUpdate(Input):
     line1: Line | UnsetType = UNSET
-    city: Annotated[str, Meta(min_length=1, max_length=100, pattern=TEXT)] | UnsetType = UNSET
+    city: City | UnsetType = UNSET
     country: Country | UnsetType = UNSET
-    label: Short | UnsetType | None = UNSET
+    label: ShortText | UnsetType | None = UNSET
     line2: Line | UnsetType | None = UNSET
-    region: Short | UnsetType | None = UNSET
+    region: ShortText | UnsetType | None = UNSET
     postal_code: Postal | UnsetType | None = UNSET
     notes: Notes | UnsetType | None = UNSET
     bedrooms: Rooms | UnsetType | None = UNSET
@@ -54,7 +64,7 @@ class AddressUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     square_feet: Area | UnsetType | None = UNSET
 
 
-class AddressRead(msgspec.Struct, kw_only=True):
+class AddressRead(Output):
     id: UUID
     client_id: UUID
     label: str | None
@@ -72,33 +82,37 @@ class AddressRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_model(cls, address: ClientAddress) -> AddressRead:
+        return msgspec.convert(address, cls, from_attributes=True)
 
-class ClientCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+
+class ClientCreate(Input):
     name: Name
     email: Email | None = None
     phone: Phone | None = None
     notes: Notes | None = None
-    tags: Tags = msgspec.field(default_factory=list)
+    tags: Labels = msgspec.field(default_factory=list)
     blocked: bool = False
-    blocked_reason: Reason | None = None
+    blocked_reason: BlockedReason | None = None
     addresses: Annotated[list[AddressCreate], Meta(max_length=20)] = msgspec.field(default_factory=list)
 
 
-class ClientUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class ClientUpdate(Input):
     """PATCH: only the fields present change; `null` clears an optional field."""
 
     name: Name | UnsetType = UNSET
     email: Email | UnsetType | None = UNSET
     phone: Phone | UnsetType | None = UNSET
     notes: Notes | UnsetType | None = UNSET
-    tags: Tags | UnsetType = UNSET
+    tags: Labels | UnsetType = UNSET
     blocked: bool | UnsetType = UNSET
-    blocked_reason: Reason | UnsetType | None = UNSET
+    blocked_reason: BlockedReason | UnsetType | None = UNSET
     # false restores an archived client; true archives (same as DELETE).
     archived: bool | UnsetType = UNSET
 
 
-class ClientRead(msgspec.Struct, kw_only=True):
+class ClientRead(Output):
     id: UUID
     name: str
     email: str | None
@@ -111,3 +125,11 @@ class ClientRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     addresses: list[AddressRead] | UnsetType = UNSET
+
+    @classmethod
+    def from_model(cls, client: Client, addresses: list[ClientAddress] | None = None) -> ClientRead:
+        """`addresses` is answered only where the caller loaded them (create, get)."""
+        read = msgspec.convert(client, cls, from_attributes=True)
+        if addresses is not None:
+            read.addresses = [AddressRead.from_model(a) for a in addresses]
+        return read

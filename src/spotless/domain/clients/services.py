@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.clients.events import ClientArchived
 from spotless.domain.clients.models import Client, ClientAddress
-from spotless.domain.clients.schemas import AddressCreate, AddressUpdate, ClientCreate, ClientUpdate
+from spotless.domain.clients.schemas import AddressCreate, AddressUpdate, ClientCreate, ClientRead, ClientUpdate
 from spotless.lib.errors import FieldError, Problem, not_found
 from spotless.lib.events import emit
 from spotless.lib.labels import clean_labels
-from spotless.lib.pagination import Keyset
+from spotless.lib.pagination import CursorPage, Keyset
+from spotless.lib.query import cursor_page, get_or_404
 
 
 class ClientFilters(msgspec.Struct, kw_only=True, frozen=True):
@@ -69,12 +70,11 @@ CLIENT_ORDER: Keyset[Client] = Keyset("clients", [Client.name, Client.id], [str,
 
 async def list_clients(
     session: AsyncSession, org_id: UUID, filters: ClientFilters, *, limit: int, cursor: str | None = None
-) -> tuple[list[Client], str | None, bool]:
+) -> CursorPage[ClientRead]:
     """By name, then id; a keyset page on (org_id, name, id), never a count or an offset. The
     organisation is named although RLS enforces it: the planner then walks that index in order."""
     stmt = _client_query(filters).where(Client.org_id == org_id)
-    rows = await session.scalars(CLIENT_ORDER.apply(stmt, cursor, limit))
-    return CLIENT_ORDER.page(list(rows), limit)
+    return await cursor_page(session, stmt, CLIENT_ORDER, cursor=cursor, limit=limit, to=ClientRead.from_model)
 
 
 async def create_client(session: AsyncSession, org_id: UUID, data: ClientCreate) -> tuple[Client, list[ClientAddress]]:
@@ -95,10 +95,7 @@ async def create_client(session: AsyncSession, org_id: UUID, data: ClientCreate)
 
 
 async def get_client(session: AsyncSession, client_id: UUID) -> Client:
-    client = await session.get(Client, client_id)
-    if client is None:
-        raise not_found("client")
-    return client
+    return await get_or_404(session, Client, client_id, "client")
 
 
 async def update_client(session: AsyncSession, client_id: UUID, patch: ClientUpdate) -> Client:
@@ -177,8 +174,8 @@ async def create_address(session: AsyncSession, org_id: UUID, client_id: UUID, d
 
 
 async def get_address(session: AsyncSession, client_id: UUID, address_id: UUID) -> ClientAddress:
-    address = await session.get(ClientAddress, address_id)
-    if address is None or address.client_id != client_id:
+    address = await get_or_404(session, ClientAddress, address_id, "address")
+    if address.client_id != client_id:
         raise not_found("address")
     return address
 

@@ -1,46 +1,59 @@
-"""Request and response bodies for workers, their hours and time off, and teams."""
+"""Request and response bodies for workers, their hours and time off, and teams, and the one
+mapping of each model (or privacy-aware row) to its `XRead`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import Meta
 
-from spotless.lib.bounds import Instant
+from spotless.domain.workforce.hours import format_clock
+from spotless.domain.workforce.models import Team, TimeOff, WorkingHours
+from spotless.lib.schema import (
+    NO_NUL,
+    UNSET,
+    Clock,
+    Email,
+    HourlyRate,
+    Input,
+    Instant,
+    Labels,
+    Name,
+    Output,
+    Phone,
+    UnsetType,
+)
 
-# Postgres text cannot hold NUL: refuse it as a 400 here rather than fail in the driver.
-TEXT = r"^[^\x00]*$"
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=TEXT)]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
-Phone = Annotated[str, Meta(min_length=3, max_length=40, pattern=r"^\+?[0-9 ().\-]{3,40}$")]
-Skill = Annotated[str, Meta(min_length=1, max_length=50, pattern=TEXT)]
-Skills = Annotated[list[Skill], Meta(max_length=30)]
-RateCents = Annotated[int, Meta(ge=0, le=10_000_000, description="per hour, minor units of the org currency")]
-Clock = Annotated[str, Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$", description="HH:MM, organisation local time")]
-Aware = Instant
+# Shapes only this context has (NUL refused, like the shared types).
+TeamName = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+TeamWorkerIds = Annotated[list[UUID], Meta(max_length=100)]
+# Shorter than the shared `Reason` and may be empty: time off needs no explanation.
+TimeOffReason = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
+Weekday = Annotated[int, Meta(description="0 = Monday .. 6 = Sunday")]
 
 
-class WorkerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class WorkerCreate(Input):
     name: Name
     # The worker's login: a member of this organisation with the `worker` role.
     user_id: UUID | None = None
     phone: Phone | None = None
     email: Email | None = None
-    skills: Skills = msgspec.field(default_factory=list)
-    hourly_rate_cents: RateCents | None = None
+    skills: Labels = msgspec.field(default_factory=list)
+    hourly_rate_cents: HourlyRate | None = None
     active: bool = True
 
 
-class WorkerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class WorkerUpdate(Input):
     name: Name | UnsetType = UNSET
     user_id: UUID | UnsetType | None = UNSET
     phone: Phone | UnsetType | None = UNSET
     email: Email | UnsetType | None = UNSET
-    skills: Skills | UnsetType = UNSET
-    hourly_rate_cents: RateCents | UnsetType | None = UNSET
+    skills: Labels | UnsetType = UNSET
+    hourly_rate_cents: HourlyRate | UnsetType | None = UNSET
     active: bool | UnsetType = UNSET
 
 
@@ -49,7 +62,7 @@ _PAY = "Present for the worker themselves and holders of workers.pay.view, absen
 _REASON = "Present for the worker themselves and holders of workers.contact.view, absent otherwise; null: none given."
 
 
-class WorkerRead(msgspec.Struct, kw_only=True):
+class WorkerRead(Output, kw_only=True):  # kw_only again: mypy reads it per class
     """A worker profile. `phone` and `email` are present only for the worker themselves and holders
     of `workers.contact.view`, `hourly_rate_cents` only for the worker and holders of
     `workers.pay.view`; absent means "not yours to see", null means "not set"."""
@@ -66,30 +79,67 @@ class WorkerRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_view(cls, row: Any, currency: str) -> WorkerRead:
+        """From a row of the privacy-aware worker view (`services.read_worker`/`list_worker_views`):
+        groups the query did not select (`contact_shown`, `pay_shown` false) are left out."""
+        return cls(
+            id=row.id,
+            user_id=row.user_id,
+            name=row.name,
+            phone=row.phone if row.contact_shown else UNSET,
+            email=row.email if row.contact_shown else UNSET,
+            skills=list(row.skills),
+            hourly_rate_cents=row.hourly_rate_cents if row.pay_shown else UNSET,
+            currency=currency,
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
-class HoursItem(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    weekday: Annotated[int, Meta(description="0 = Monday .. 6 = Sunday")]
+
+class HoursItem(Input):
+    """One interval of the weekly template, as sent."""
+
+    weekday: Weekday
     start: Clock
     end: Clock
 
 
-class WeeklyHoursIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class WeeklyHoursUpdate(Input):
     hours: Annotated[list[HoursItem], Meta(max_length=70)]
 
 
-class WeeklyHoursRead(msgspec.Struct, kw_only=True):
+class HoursItemRead(Output):
+    weekday: Weekday
+    start: Clock
+    end: Clock
+
+
+class WeeklyHoursRead(Output):
     worker_id: UUID
     timezone: str
-    hours: list[HoursItem]
+    hours: list[HoursItemRead]
+
+    @classmethod
+    def from_model(cls, worker_id: UUID, timezone: str, rows: Sequence[WorkingHours]) -> WeeklyHoursRead:
+        return cls(
+            worker_id=worker_id,
+            timezone=timezone,
+            hours=[
+                HoursItemRead(weekday=r.weekday, start=format_clock(r.start_time), end=format_clock(r.end_time))
+                for r in rows
+            ],
+        )
 
 
-class TimeOffCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    starts_at: Aware
-    ends_at: Aware
-    reason: Annotated[str, Meta(max_length=500, pattern=TEXT)] | None = None
+class TimeOffCreate(Input):
+    starts_at: Instant
+    ends_at: Instant
+    reason: TimeOffReason | None = None
 
 
-class TimeOffRead(msgspec.Struct, kw_only=True):
+class TimeOffRead(Output, kw_only=True):
     """A period of time off. `reason` is present only for the worker themselves and holders of
     `workers.contact.view` (absent: not yours to see; null: none given)."""
 
@@ -100,25 +150,43 @@ class TimeOffRead(msgspec.Struct, kw_only=True):
     reason: Annotated[str | UnsetType | None, Meta(description=_REASON)] = UNSET
     created_at: datetime
 
+    @classmethod
+    def from_model(cls, entry: TimeOff | Any, reason_shown: bool = True) -> TimeOffRead:
+        """From a `TimeOff` or a row of `services.list_time_off` (whose reason is NULL unless shown)."""
+        return cls(
+            id=entry.id,
+            worker_id=entry.worker_id,
+            starts_at=entry.starts_at,
+            ends_at=entry.ends_at,
+            reason=entry.reason if reason_shown else UNSET,
+            created_at=entry.created_at,
+        )
 
-class TeamCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=100, pattern=TEXT)]
-    worker_ids: Annotated[list[UUID], Meta(max_length=100)] = msgspec.field(default_factory=list)
+
+class TeamCreate(Input):
+    name: TeamName
+    worker_ids: TeamWorkerIds = msgspec.field(default_factory=list)
 
 
-class TeamUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=100, pattern=TEXT)] | UnsetType = UNSET
+class TeamUpdate(Input):
+    name: TeamName | UnsetType = UNSET
     # Replaces the membership when present.
-    worker_ids: Annotated[list[UUID], Meta(max_length=100)] | UnsetType = UNSET
+    worker_ids: TeamWorkerIds | UnsetType = UNSET
 
 
-class TeamMemberAdd(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class TeamMemberAdd(Input):
     worker_id: UUID
 
 
-class TeamRead(msgspec.Struct, kw_only=True):
+class TeamRead(Output):
     id: UUID
     name: str
     worker_ids: list[UUID]
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def from_model(cls, team: Team, worker_ids: list[UUID]) -> TeamRead:
+        return cls(
+            id=team.id, name=team.name, worker_ids=worker_ids, created_at=team.created_at, updated_at=team.updated_at
+        )

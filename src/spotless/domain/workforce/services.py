@@ -3,18 +3,19 @@ another organisation's worker is simply not found (404)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, Select, case, delete, func, literal, null, or_, select
-from sqlalchemy.exc import IntegrityError
+from advanced_alchemy.service.pagination import OffsetPagination
+from sqlalchemy import ColumnElement, Select, case, delete, func, literal, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity.models import Membership
+from spotless.domain.identity.public import member_role
 from spotless.domain.workforce.hours import (
     HoursInterval,
     TimeOffInterval,
@@ -22,21 +23,32 @@ from spotless.domain.workforce.hours import (
     validate_weekly_hours,
 )
 from spotless.domain.workforce.models import Team, TeamMember, TimeOff, Worker, WorkingHours
-from spotless.domain.workforce.schemas import TeamCreate, TeamUpdate, TimeOffCreate, WorkerCreate, WorkerUpdate
+from spotless.domain.workforce.schemas import (
+    TeamCreate,
+    TeamRead,
+    TeamUpdate,
+    TimeOffCreate,
+    TimeOffRead,
+    WorkerCreate,
+    WorkerRead,
+    WorkerUpdate,
+)
 from spotless.lib.errors import FieldError, Problem, conflict, not_found
 from spotless.lib.labels import clean_labels
+from spotless.lib.query import flush_or_conflict, get_or_404, offset_page
 
 # Longer absences are a deactivation, not time off; the cap also keeps availability queries bounded.
 MAX_TIME_OFF = timedelta(days=366)
+# Pre-checks give the friendly answer; a concurrent writer that slips past them still meets the
+# unique key, and `flush_or_conflict` makes that a 409 too, never a 500.
+_LOGIN_TAKEN = "This login already belongs to another worker profile."
 
 
-async def _flush_or_conflict(session: AsyncSession, slug: str, detail: str) -> None:
-    """Pre-checks give the friendly answer; a concurrent writer that slips past them still meets
-    the unique key, and that too must be a 409, never a 500."""
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise conflict(slug, detail) from None
+def _named(stmt: Select[Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """`offset_page` hands a several-column row over as a plain tuple: give it its labels back,
+    so one mapping reads a page's rows and a single `Row` alike (by attribute)."""
+    keys = list(stmt.selected_columns.keys())
+    return lambda values: SimpleNamespace(**dict(zip(keys, values, strict=True)))
 
 
 # --- who may see what of a worker ----------------------------------------------------------------
@@ -97,12 +109,9 @@ def _worker_view(vis: WorkerVisibility) -> Select[Any]:
 
 async def _check_worker_login(session: AsyncSession, org_id: UUID, user_id: UUID) -> None:
     """A worker's login must be a member of this organisation with the `worker` role."""
-    membership = await session.scalar(
-        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user_id)
-    )
-    if membership is None or not membership.is_active:
+    role = await member_role(session, org_id, user_id)
+    if role is None:
         raise FieldError("user_id", "no active member of this organisation has this user id")
-    role = membership.role
     if role != "worker":
         raise FieldError("user_id", f"the member's role is {role!r}; a worker login needs the 'worker' role")
 
@@ -122,7 +131,7 @@ async def create_worker(session: AsyncSession, org_id: UUID, data: WorkerCreate)
         active=data.active,
     )
     session.add(worker)
-    await _flush_or_conflict(session, "worker-login-taken", "This login already belongs to another worker profile.")
+    await flush_or_conflict(session, "worker-login-taken", _LOGIN_TAKEN)
     return worker
 
 
@@ -144,22 +153,24 @@ async def list_workers(
     stmt: Select[Any] = select(Worker)
     if active is not None:
         stmt = stmt.where(Worker.active.is_(active))
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.scalars(stmt.order_by(Worker.name, Worker.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    page = await offset_page(
+        session, stmt, limit=limit, offset=offset, to=lambda worker: worker, order_by=(Worker.name, Worker.id)
+    )
+    return list(page.items), page.total
 
 
 async def list_worker_views(
     session: AsyncSession,
     vis: WorkerVisibility,
+    currency: str,
     *,
     limit: int,
     offset: int,
     active: bool | None = True,
     q: str | None = None,
     skill: str | None = None,
-) -> tuple[list[Row[Any]], int]:
-    """Worker rows as `vis` may see them (see `_worker_view`)."""
+) -> OffsetPagination[WorkerRead]:
+    """Workers as `vis` may see them (see `_worker_view`)."""
     stmt: Select[Any] = _worker_view(vis)
     if active is not None:
         stmt = stmt.where(Worker.active.is_(active))
@@ -172,24 +183,27 @@ async def list_worker_views(
         stmt = stmt.where(or_(*matches))
     if skill:
         stmt = stmt.where(Worker.skills.contains([" ".join(skill.split()).lower()]))
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = await session.execute(stmt.order_by(Worker.name, Worker.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    named = _named(stmt)
+    return await offset_page(
+        session,
+        stmt,
+        limit=limit,
+        offset=offset,
+        to=lambda values: WorkerRead.from_view(named(values), currency),
+        order_by=(Worker.name, Worker.id),
+    )
 
 
-async def read_worker(session: AsyncSession, vis: WorkerVisibility, worker_id: UUID) -> Row[Any]:
+async def read_worker(session: AsyncSession, vis: WorkerVisibility, worker_id: UUID, currency: str) -> WorkerRead:
     """One worker as `vis` may see them; 404 when not found."""
     row = (await session.execute(_worker_view(vis).where(Worker.id == worker_id))).first()
     if row is None:
         raise not_found("worker")
-    return row
+    return WorkerRead.from_view(row, currency)
 
 
 async def get_worker(session: AsyncSession, worker_id: UUID) -> Worker:
-    worker = await session.get(Worker, worker_id)
-    if worker is None:
-        raise not_found("worker")
-    return worker
+    return await get_or_404(session, Worker, worker_id, "worker")
 
 
 async def get_worker_for_user(session: AsyncSession, user_id: UUID) -> Worker | None:
@@ -208,7 +222,7 @@ async def update_worker(session: AsyncSession, org_id: UUID, worker_id: UUID, pa
         if field == "name" and value is None:
             raise FieldError("name", "name cannot be null")
         setattr(worker, field, clean_labels(value, "skills") if field == "skills" else value)
-    await _flush_or_conflict(session, "worker-login-taken", "This login already belongs to another worker profile.")
+    await flush_or_conflict(session, "worker-login-taken", _LOGIN_TAKEN)
     return worker
 
 
@@ -239,9 +253,7 @@ async def replace_weekly_hours(
     """PUT semantics: the given intervals become the whole week, atomically."""
     intervals = validate_weekly_hours(items)
     # Lock the worker row so two concurrent replacements serialise instead of interleaving.
-    worker = await session.scalar(select(Worker).where(Worker.id == worker_id).with_for_update())
-    if worker is None:
-        raise not_found("worker")
+    await get_or_404(session, Worker, worker_id, "worker", with_for_update=True)
     await session.execute(delete(WorkingHours).where(WorkingHours.worker_id == worker_id))
     rows = [
         WorkingHours(org_id=org_id, worker_id=worker_id, weekday=i.weekday, start_time=i.start, end_time=i.end)
@@ -273,26 +285,34 @@ async def list_time_off(
     end: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[Any], int, bool]:
-    """Time-off rows and whether their reasons were selected: reasons are personal (a doctor's
-    appointment), so only the worker themselves and holders of workers.contact.view read them."""
+) -> OffsetPagination[TimeOffRead]:
+    """Time off, with reasons only where they may be read: reasons are personal (a doctor's
+    appointment), so only the worker themselves and holders of workers.contact.view read them
+    (for anyone else the column is not even selected)."""
     worker = await get_worker(session, worker_id)
     reasons = vis.contact or (worker.user_id is not None and worker.user_id == vis.user_id)
-    stmt = select(
+    columns: list[Any] = [
         TimeOff.id,
         TimeOff.worker_id,
         TimeOff.starts_at,
         TimeOff.ends_at,
         (TimeOff.reason if reasons else null()).label("reason"),
         TimeOff.created_at,
-    ).where(TimeOff.worker_id == worker_id)
+    ]
+    stmt: Select[Any] = select(*columns).where(TimeOff.worker_id == worker_id)
     if start is not None:
         stmt = stmt.where(TimeOff.ends_at > start)
     if end is not None:
         stmt = stmt.where(TimeOff.starts_at < end)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.execute(stmt.order_by(TimeOff.starts_at, TimeOff.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0), reasons
+    named = _named(stmt)
+    return await offset_page(
+        session,
+        stmt,
+        limit=limit,
+        offset=offset,
+        to=lambda values: TimeOffRead.from_model(named(values), reason_shown=reasons),
+        order_by=(TimeOff.starts_at, TimeOff.id),
+    )
 
 
 async def create_time_off(session: AsyncSession, org_id: UUID, worker_id: UUID, data: TimeOffCreate) -> TimeOff:
@@ -311,8 +331,8 @@ async def create_time_off(session: AsyncSession, org_id: UUID, worker_id: UUID, 
 
 
 async def delete_time_off(session: AsyncSession, worker_id: UUID, time_off_id: UUID) -> None:
-    entry = await session.get(TimeOff, time_off_id)
-    if entry is None or entry.worker_id != worker_id:
+    entry = await get_or_404(session, TimeOff, time_off_id, "time off")
+    if entry.worker_id != worker_id:
         raise not_found("time off")
     await session.delete(entry)
     await session.flush()
@@ -348,17 +368,20 @@ async def create_team(session: AsyncSession, org_id: UUID, data: TeamCreate) -> 
     worker_ids = await _require_workers(session, data.worker_ids)
     team = Team(org_id=org_id, name=name)
     session.add(team)
-    await _flush_or_conflict(session, "duplicate", f"A team named {name!r} already exists.")
+    await flush_or_conflict(session, "duplicate", f"A team named {name!r} already exists.")
     session.add_all([TeamMember(org_id=org_id, team_id=team.id, worker_id=w) for w in worker_ids])
     await session.flush()
     return team, worker_ids
 
 
 async def get_team(session: AsyncSession, team_id: UUID) -> Team:
-    team = await session.get(Team, team_id)
-    if team is None:
-        raise not_found("team")
-    return team
+    return await get_or_404(session, Team, team_id, "team")
+
+
+async def read_team(session: AsyncSession, team_id: UUID) -> TeamRead:
+    team = await get_team(session, team_id)
+    members = await member_ids(session, [team.id])
+    return TeamRead.from_model(team, members[team.id])
 
 
 async def member_ids(session: AsyncSession, team_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
@@ -374,10 +397,13 @@ async def member_ids(session: AsyncSession, team_ids: Sequence[UUID]) -> dict[UU
     return result
 
 
-async def list_teams(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[Team], int]:
-    total = await session.scalar(select(func.count()).select_from(Team))
-    rows = await session.scalars(select(Team).order_by(Team.name, Team.id).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+async def list_teams(session: AsyncSession, *, limit: int, offset: int) -> OffsetPagination[TeamRead]:
+    page = await offset_page(
+        session, select(Team), limit=limit, offset=offset, to=lambda team: team, order_by=(Team.name, Team.id)
+    )
+    members = await member_ids(session, [t.id for t in page.items])
+    items = [TeamRead.from_model(t, members[t.id]) for t in page.items]
+    return OffsetPagination(items=items, total=page.total, limit=limit, offset=offset)
 
 
 async def update_team(session: AsyncSession, org_id: UUID, team_id: UUID, patch: TeamUpdate) -> Team:
@@ -392,7 +418,7 @@ async def update_team(session: AsyncSession, org_id: UUID, team_id: UUID, patch:
         worker_ids = await _require_workers(session, patch.worker_ids)
         await session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
         session.add_all([TeamMember(org_id=org_id, team_id=team.id, worker_id=w) for w in worker_ids])
-    await _flush_or_conflict(session, "duplicate", "A team with this name already exists.")
+    await flush_or_conflict(session, "duplicate", "A team with this name already exists.")
     return team
 
 
@@ -411,7 +437,7 @@ async def add_team_member(session: AsyncSession, org_id: UUID, team_id: UUID, wo
     )
     if exists is None:
         session.add(TeamMember(org_id=org_id, team_id=team_id, worker_id=worker_id))
-        await _flush_or_conflict(session, "conflict", "The team membership changed concurrently; retry.")
+        await flush_or_conflict(session, "conflict", "The team membership changed concurrently; retry.")
 
 
 async def remove_team_member(session: AsyncSession, team_id: UUID, worker_id: UUID) -> None:
