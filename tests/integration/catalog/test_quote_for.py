@@ -12,7 +12,7 @@ from spotless.domain.catalog import services
 from spotless.domain.catalog.pricing import QuoteParams
 from spotless.domain.catalog.schemas import AddonCreate, FrequencyDiscounts, ServiceCreate, ServiceUpdate
 from spotless.lib.errors import Problem
-from tests.support.catalog_factories import AppSessions, make_org
+from tests.support.factories import AppSessions, make_org
 
 STANDARD = ServiceCreate(
     name="Standard clean",
