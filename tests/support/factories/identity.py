@@ -70,7 +70,7 @@ async def new_idempotency_key(db: AsyncSession, org_id: UUID, user_id: UUID, **o
 async def make_org(
     owner_engine: AsyncEngine, *, timezone: str = "America/Vancouver", currency: str = "CAD", tax_rate_bps: int = 500
 ) -> UUID:
-    """`new_org` in its own transaction; its id."""
+    """`new_org` in its own transaction (America/Vancouver unless told); its id."""
     async with arrange(owner_engine) as db:
         org = await new_org(db, timezone=timezone, currency=currency, tax_rate_bps=tax_rate_bps)
     return org.id
