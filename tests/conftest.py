@@ -37,6 +37,7 @@ from spotless.lib.redis import reset_breakers  # noqa: E402
 from spotless.settings import Settings, load_settings, normalize_database_url  # noqa: E402
 from tests.support import processes  # noqa: E402
 from tests.support.client import Client, app_client  # noqa: E402
+from tests.support.factories import app_sessions  # noqa: E402, F401 (app-role sessions, RLS in force)
 
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL", "")
 BASE_REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -3,20 +3,20 @@ parameter that names it (`user_id`, `client_id`, `booking_id` ...). The cross-or
 (tests/integration/tenancy/test_cross_org.py) uses them to call every route that takes an id with
 another organisation's ids.
 
-A domain adds its factories in tests/support/<domain>_factories.py:
+A context registers its factories in its module of tests/support/factories/:
 
     from tests.support.tenancy import register
 
     @register("client_id")
-    async def make_client(client, member) -> str:
+    async def api_client_id(client, member) -> str:
         response = await client.post("/v1/clients", json={...}, headers=member.headers)
         return response.json()["id"]
 
-and appends its module to FACTORY_MODULES below. A factory may take a third argument, `ids`
-(the ids already created for the route's other path parameters), for nested resources:
+A factory may take a third argument, `ids` (the ids already created for the route's other path
+parameters), for nested resources:
 
     @register("address_id")
-    async def make_address(client, member, ids) -> str:
+    async def api_address_id(client, member, ids) -> str:
         ... f"/v1/clients/{ids['client_id']}/addresses" ...
 
 Registered parameters are resolved in the order the route's path names them."""
@@ -39,12 +39,8 @@ REQUEST_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/iam/users/{user_id:uuid}/role"): {"role": "viewer"},
 }
 
-# Modules that register factories (imported by load_factories).
-FACTORY_MODULES = [
-    "tests.support.identity_factories",
-    "tests.support.catalog_factories",
-    "tests.support.scheduling_factories",
-]
+# Importing the factories package registers every context's factories (load_factories).
+FACTORY_MODULES = ["tests.support.factories"]
 
 
 def register(param_name: str) -> Callable[[Factory], Factory]:

@@ -18,7 +18,7 @@ from spotless.domain.catalog.schemas import (
     ServiceUpdate,
 )
 from spotless.lib.errors import Problem
-from tests.support.catalog_factories import AppSessions, make_org
+from tests.support.factories import AppSessions, make_org
 
 STANDARD = ServiceCreate(
     name="Standard clean",

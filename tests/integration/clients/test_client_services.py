@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spotless.domain.clients import services
 from spotless.domain.clients.schemas import AddressCreate, ClientCreate, ClientUpdate
 from spotless.lib.errors import Problem
-from tests.support.catalog_factories import AppSessions, make_org
+from tests.support.factories import AppSessions, make_org
 
 HOME = AddressCreate(line1="12 Elm St", city="Vancouver", country="ca", bedrooms=3, bathrooms=2)
 

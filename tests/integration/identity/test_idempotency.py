@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
-from spotless.lib.idempotency import IN_FLIGHT_LEASE_SECONDS, request_hash
+from spotless.lib.idempotency import IN_FLIGHT_LEASE_SECONDS, IdempotencyKey, request_hash
+from tests.support.factories import api_world, arrange, new_idempotency_key, next_weekday
 from tests.support.identity import add_member, deliver_invitation, login, signup, temp_password_in, unique_email
-from tests.support.scheduling_factories import api_world, next_weekday
 
 
 def _json(body: dict) -> bytes:
@@ -64,15 +63,16 @@ async def test_a_key_still_in_flight_is_a_conflict_with_retry_after(client, owne
     digest = request_hash("POST", "/v1/iam/users", _json(body))
 
     async def claim(locked_at: datetime) -> None:
-        async with owner_engine.begin() as conn:
-            await conn.execute(text("DELETE FROM idempotency_keys"))
-            await conn.execute(
-                text(
-                    "INSERT INTO idempotency_keys (id, org_id, user_id, key, method, path, request_hash, status,"
-                    " locked_at, created_at, updated_at) VALUES (:id, :org, :user, 'busy', 'POST', '/v1/iam/users',"
-                    " :hash, 'in_flight', :at, now(), now())"
-                ),
-                {"id": uuid.uuid4(), "org": owner.org_id, "user": owner.user_id, "hash": digest, "at": locked_at},
+        async with arrange(owner_engine) as db:
+            await db.execute(delete(IdempotencyKey))
+            await new_idempotency_key(
+                db,
+                owner.org_id,
+                owner.user_id,
+                key="busy",
+                path="/v1/iam/users",
+                request_hash=digest,
+                locked_at=locked_at,
             )
 
     await claim(datetime.now(UTC))

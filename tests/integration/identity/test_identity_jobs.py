@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
 from spotless.domain.identity.actors import purge_expired, sync_sessions
 from spotless.domain.identity.session_cache import session_key
 from spotless.lib.jobs.runtime import build_runtime, set_runtime
+from tests.support.factories import arrange, new_idempotency_key
 from tests.support.identity import login, signup
 
 
@@ -55,13 +56,15 @@ async def test_purge_drops_expired_sessions_tokens_and_idempotency_records(clien
     async with owner_engine.begin() as conn:
         await conn.execute(text("UPDATE auth_sessions SET expires_at = now() - interval '2 days'"))
         await conn.execute(text("UPDATE refresh_tokens SET expires_at = now() - interval '2 days'"))
-        await conn.execute(
-            text(
-                "INSERT INTO idempotency_keys (id, org_id, user_id, key, method, path, request_hash, status, locked_at,"
-                " created_at, updated_at) VALUES (:id, :org, :user, 'old', 'POST', '/x', 'h', 'done', now(),"
-                " now() - interval '2 days', now())"
-            ),
-            {"id": uuid.uuid4(), "org": owner.org_id, "user": owner.user_id},
+    async with arrange(owner_engine) as db:
+        await new_idempotency_key(
+            db,
+            owner.org_id,
+            owner.user_id,
+            key="old",
+            path="/x",
+            status="done",
+            created_at=datetime.now(UTC) - timedelta(days=2),
         )
     await _run(settings, purge_expired)
     async with owner_engine.connect() as conn:

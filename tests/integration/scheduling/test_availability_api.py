@@ -9,8 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.scheduling import timeutil
+from tests.support.factories import add_time_off, api_world, next_weekday, set_buffer
 from tests.support.identity import signup
-from tests.support.scheduling_factories import add_time_off, api_world, next_weekday, set_buffer
 
 TORONTO = timeutil.zone("America/Toronto")
 

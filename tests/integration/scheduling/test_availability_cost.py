@@ -14,8 +14,8 @@ from spotless.app import create_app
 from spotless.domain.scheduling.availability import MAX_CANDIDATE_STARTS, MAX_WORKER_DAYS
 from tests.conftest import make_settings
 from tests.support.client import app_client
+from tests.support.factories import arrange_world, next_weekday
 from tests.support.identity import signup
-from tests.support.scheduling_factories import arrange_world, next_weekday
 
 ALL_DAY = (time(0), time(23, 55))
 

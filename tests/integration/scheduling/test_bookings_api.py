@@ -11,8 +11,8 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.factories import add_time_off, api_worker, api_world, next_weekday, set_buffer
 from tests.support.identity import add_member, signup
-from tests.support.scheduling_factories import add_time_off, api_worker, api_world, next_weekday, set_buffer
 
 
 async def test_create_prices_times_and_answers_in_local_time(client) -> None:

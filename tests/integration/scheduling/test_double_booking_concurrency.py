@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import test_env as child_env
+from tests.support.factories import api_world, next_weekday
 from tests.support.identity import signup
 from tests.support.processes import start_api
-from tests.support.scheduling_factories import api_world, next_weekday
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.factories import api_worker, api_world
 from tests.support.identity import add_member, signup
-from tests.support.scheduling_factories import api_worker, api_world
 
 
 async def arrange(client, hours_until_start: float = 1.0):  # type: ignore[no-untyped-def]

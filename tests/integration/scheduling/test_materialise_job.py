@@ -11,15 +11,16 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.scheduling.actors import materialise_series
 from spotless.domain.scheduling.materialise import PAGE, RETRY_FAILED_AFTER, due_page
+from spotless.domain.scheduling.models import BookingSeries
 from spotless.lib.jobs.runtime import JobRuntime, build_runtime, set_runtime
 from spotless.settings import Settings
+from tests.support.factories import api_world, arrange, new_series
 from tests.support.identity import signup
-from tests.support.scheduling_factories import api_world
 
 
 @pytest.fixture
@@ -33,20 +34,6 @@ async def job_runtime(settings: Settings) -> AsyncIterator[JobRuntime]:
 
 def local_today() -> date:
     return datetime.now(ZoneInfo("America/Toronto")).date()
-
-
-def series_body(world, start: date, start_time: str = "09:00", **extra) -> dict:
-    body = {
-        "client_id": str(world.client_id),
-        "address_id": str(world.address_id),
-        "service_id": str(world.service_id),
-        "worker_ids": [str(world.worker_ids[0])],
-        "frequency": "weekly",
-        "start_date": start.isoformat(),
-        "start_time": start_time,
-    }
-    body.update(extra)
-    return body
 
 
 async def create_series(client, owner, body: dict) -> str:
@@ -70,48 +57,57 @@ async def failures_metric(client, reason: str) -> float:
 
 async def clone_series(
     owner_engine: AsyncEngine,
-    org_id: UUID,
     template_id: str,
     ids: Sequence[UUID],
     anchor: date,
     until: date | None = None,
 ) -> None:
     """Copies of a series as they were left by the materialiser before this fix: never
-    materialised (`materialised_until` NULL). Written as the table owner, in the org's RLS scope."""
-    async with owner_engine.begin() as conn:
-        await conn.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": str(org_id)})
-        await conn.execute(
-            text(
-                "INSERT INTO booking_series (id, org_id, client_id, address_id, service_id, team_id,"
-                " frequency, interval, day_of_month, start_time, timezone, duration_minutes, anchor_date,"
-                " until_date, params, addon_ids, notes, status, materialised_until, parent_series_id, created_by,"
-                " created_at, updated_at)"
-                " SELECT u.id, s.org_id, s.client_id, s.address_id, s.service_id, s.team_id,"
-                " s.frequency, s.interval, s.day_of_month, s.start_time, s.timezone, s.duration_minutes, :anchor,"
-                " :until, s.params, s.addon_ids, s.notes, 'active', NULL, NULL, s.created_by, now(), now()"
-                " FROM booking_series s, unnest(CAST(:ids AS uuid[])) AS u(id) WHERE s.id = :template"
-            ),
-            {"ids": list(ids), "template": UUID(template_id), "anchor": anchor, "until": until},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO booking_series_worker (id, org_id, series_id, worker_id, position, created_at, updated_at)"
-                " SELECT gen_random_uuid(), w.org_id, u.id, w.worker_id, w.position, now(), now()"
-                " FROM booking_series_worker w, unnest(CAST(:ids AS uuid[])) AS u(id) WHERE w.series_id = :template"
-            ),
-            {"ids": list(ids), "template": UUID(template_id)},
-        )
+    materialised (`materialised_until` NULL), with the template's cleaners in its order."""
+    async with arrange(owner_engine) as db:
+        template = await db.get_one(BookingSeries, UUID(template_id))
+        copied = {
+            name: getattr(template, name)
+            for name in (
+                "team_id",
+                "frequency",
+                "interval",
+                "day_of_month",
+                "start_time",
+                "timezone",
+                "duration_minutes",
+                "params",
+                "addon_ids",
+                "notes",
+                "created_by",
+            )
+        }
+        for series_id in ids:
+            await new_series(
+                db,
+                template.org_id,
+                template.client_id,
+                template.address_id,
+                template.service_id,
+                worker_ids=list(template.worker_ids),
+                id=series_id,
+                anchor_date=anchor,
+                until_date=until,
+                **copied,
+            )
 
 
-async def series_state(owner_engine: AsyncEngine, org_id: UUID, ids: Sequence[UUID]) -> list[tuple]:
-    async with owner_engine.begin() as conn:
-        await conn.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": str(org_id)})
+async def series_state(owner_engine: AsyncEngine, ids: Sequence[UUID]) -> list[tuple]:
+    async with owner_engine.connect() as conn:
         rows = await conn.execute(
-            text(
-                "SELECT id, materialised_until, materialise_error, materialise_failed_at FROM booking_series"
-                " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id"
-            ),
-            {"ids": list(ids)},
+            select(
+                BookingSeries.id,
+                BookingSeries.materialised_until,
+                BookingSeries.materialise_error,
+                BookingSeries.materialise_failed_at,
+            )
+            .where(BookingSeries.id.in_(ids))
+            .order_by(BookingSeries.id)
         )
         return [tuple(r) for r in rows]
 
@@ -122,7 +118,7 @@ async def test_more_stuck_series_than_a_page_do_not_hold_up_another_organisation
     today = local_today()
     stuck_owner = await signup(client)
     stuck_world = await api_world(client, stuck_owner, workers=1)
-    template = await create_series(client, stuck_owner, series_body(stuck_world, today + timedelta(days=400)))
+    template = await create_series(client, stuck_owner, stuck_world.series(today + timedelta(days=400)))
     # 250 series that make no progress, all sorted before any series made through the API (their
     # ids are the smallest there are): half anchored far past the horizon, half booked on a
     # service that is then deactivated.
@@ -131,18 +127,16 @@ async def test_more_stuck_series_than_a_page_do_not_hold_up_another_organisation
     broken = [UUID(int=i) for i in range(126, 251)]
     ended = [UUID(int=i) for i in range(251, 261)]
     assert len(far) + len(broken) > PAGE
-    await clone_series(owner_engine, stuck_owner.org_id, template, far, today + timedelta(days=400))
-    await clone_series(
-        owner_engine, stuck_owner.org_id, template, ended, today - timedelta(days=30), today - timedelta(days=10)
-    )
-    await clone_series(owner_engine, stuck_owner.org_id, template, broken, today)
+    await clone_series(owner_engine, template, far, today + timedelta(days=400))
+    await clone_series(owner_engine, template, ended, today - timedelta(days=30), today - timedelta(days=10))
+    await clone_series(owner_engine, template, broken, today)
     gone = await client.delete(f"/v1/services/{stuck_world.service_id}", headers=stuck_owner.headers)
     assert gone.status_code == 204, gone.text
 
     # Another organisation's healthy series, due once the clock has moved on.
     owner = await signup(client)
     world = await api_world(client, owner, workers=1)
-    healthy = await create_series(client, owner, series_body(world, today + timedelta(days=70)))
+    healthy = await create_series(client, owner, world.series(today + timedelta(days=70)))
     before = await failures_metric(client, "service-inactive")
 
     moment = datetime.now(UTC) + timedelta(days=20)
@@ -151,11 +145,11 @@ async def test_more_stuck_series_than_a_page_do_not_hold_up_another_organisation
     booked = await booked_dates(client, owner, healthy)
     assert booked and booked[0] == (today + timedelta(days=70)).isoformat()
     # The series with nothing due have their marker advanced: they leave the due set.
-    assert all(until is not None for _, until, _, _ in await series_state(owner_engine, stuck_owner.org_id, far))
-    finished = await series_state(owner_engine, stuck_owner.org_id, ended)
+    assert all(until is not None for _, until, _, _ in await series_state(owner_engine, far))
+    finished = await series_state(owner_engine, ended)
     assert {until for _, until, _, _ in finished} == {today - timedelta(days=10)}
     # The broken ones say why, keep their marker (nothing skipped) and are counted.
-    states = await series_state(owner_engine, stuck_owner.org_id, broken)
+    states = await series_state(owner_engine, broken)
     assert {(until, (error or "").split(":")[0]) for _, until, error, _ in states} == {(None, "service-inactive")}
     assert await failures_metric(client, "service-inactive") - before == len(broken)
     shown = (await client.get(f"/v1/series/{broken[0]}", headers=stuck_owner.headers)).json()
@@ -188,11 +182,11 @@ async def test_a_deactivated_service_or_a_pricing_failure_is_recorded_and_recove
     assert addon.status_code == 201, addon.text
     addon_id = addon.json()["id"]
 
-    inactive_service = await create_series(client, owner, series_body(world, start, "09:00"))
+    inactive_service = await create_series(client, owner, world.series(start, "09:00"))
     retired_addon = await create_series(
-        client, owner, series_body(world, start, "12:00", service_id=second_id, addon_ids=[addon_id])
+        client, owner, world.series(start, "12:00", service_id=second_id, addon_ids=[addon_id])
     )
-    healthy = await create_series(client, owner, series_body(world, start, "15:00", service_id=second_id))
+    healthy = await create_series(client, owner, world.series(start, "15:00", service_id=second_id))
     assert (await client.delete(f"/v1/services/{world.service_id}", headers=owner.headers)).status_code == 204
     assert (
         await client.delete(f"/v1/services/{second_id}/addons/{addon_id}", headers=owner.headers)
@@ -234,7 +228,7 @@ async def test_a_series_with_nothing_due_leaves_the_due_set(client, job_runtime:
     today = local_today()
     owner = await signup(client)
     world = await api_world(client, owner, workers=1)
-    far = await create_series(client, owner, series_body(world, today + timedelta(days=300)))
+    far = await create_series(client, owner, world.series(today + timedelta(days=300)))
     horizon = job_runtime.settings.scheduling.horizon_days
     shown = (await client.get(f"/v1/series/{far}", headers=owner.headers)).json()
     assert shown["materialised_until"] == (today + timedelta(days=horizon)).isoformat()

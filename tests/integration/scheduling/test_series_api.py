@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spotless.domain.scheduling.actors import materialise_series
 from spotless.lib.jobs.runtime import build_runtime, set_runtime
 from spotless.settings import Settings
+from tests.support.factories import api_world, next_weekday
 from tests.support.identity import signup
-from tests.support.scheduling_factories import api_world, next_weekday
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from spotless.domain.identity.principal import Principal
 from spotless.domain.scheduling import services
 from spotless.domain.scheduling.context import org_context
 from spotless.domain.scheduling.schemas import BookingCreate
-from tests.support.catalog_factories import AppSessions
-from tests.support.scheduling_factories import arrange_world, next_weekday
+from tests.support.factories import AppSessions, arrange_world, next_weekday
 
 
 def principal(org_id: uuid.UUID, role: str = "dispatcher") -> Principal:

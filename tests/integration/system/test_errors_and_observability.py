@@ -105,7 +105,7 @@ async def test_database_refusals_are_client_errors_not_500(settings):
 
     @post("/test/twice", opt={"public": True}, status_code=200)
     async def twice(db_session: AsyncSession) -> dict[str, str]:
-        for _ in range(2):
+        for _ in range(2):  # raw SQL: the server's own unique violation, unanticipated by any code
             await db_session.execute(
                 text("INSERT INTO scheduled_runs (job_name, slot, started_at) VALUES ('x', now(), now())")
             )

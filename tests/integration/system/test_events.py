@@ -28,8 +28,8 @@ from spotless.lib.jobs.dlq import count_dead_letters
 from spotless.lib.jobs.outbox import OutboxRelay, install_relay
 from spotless.settings import Settings
 from tests.conftest import make_settings
+from tests.support.factories import api_world, next_weekday
 from tests.support.identity import signup
-from tests.support.scheduling_factories import api_world, next_weekday
 
 registry.import_jobs()
 

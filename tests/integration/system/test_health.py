@@ -14,6 +14,7 @@ from spotless.app import create_app
 from spotless.domain.system import heartbeat
 from tests.conftest import make_settings
 from tests.support.client import app_client
+from tests.support.factories import arrange, new_heartbeat
 
 READINESS_CACHE_SECONDS = 1.05
 
@@ -53,11 +54,8 @@ async def test_readyz_503_on_stale_heartbeat_and_200_on_fresh(owner_engine: Asyn
             "gating": True,
         }
 
-        async with owner_engine.begin() as conn:
-            await conn.execute(
-                text("INSERT INTO job_heartbeats (name, last_beat_at, runner_id) VALUES ('jobs-runner', :at, 'old')"),
-                {"at": datetime.now(UTC) - timedelta(minutes=5)},
-            )
+        async with arrange(owner_engine) as db:
+            await new_heartbeat(db, last_beat_at=datetime.now(UTC) - timedelta(minutes=5), runner_id="old")
         await asyncio.sleep(READINESS_CACHE_SECONDS)
         stale = await client.get("/readyz")
         assert stale.status_code == 503
@@ -132,10 +130,8 @@ async def test_redis_down_keeps_readiness_on_postgres_heartbeat(owner_engine: As
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text("INSERT INTO job_heartbeats (name, last_beat_at, runner_id) VALUES ('jobs-runner', now(), 'r1')")
-        )
+    async with arrange(owner_engine) as db:
+        await new_heartbeat(db, runner_id="r1")
     env = {"REDIS_URL": f"redis://127.0.0.1:{closed_port}/0", "JOB_HEARTBEAT_REQUIRED": "true"}
     async with await _with_app(**env) as client:
         response = await client.get("/readyz")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.factories import api_world, next_weekday
 from tests.support.identity import signup
-from tests.support.scheduling_factories import api_world, next_weekday
 
 
 def _assert_problem(response: Any, status: int = 400, field: str | None = None) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.lib.pagination import MAX_OFFSET
 from tests.support.client import app_client
+from tests.support.factories import api_world, next_weekday
 from tests.support.identity import signup
-from tests.support.scheduling_factories import api_world, next_weekday
 
 # (list path, its main table, the index its keyset order uses)
 LISTS = (

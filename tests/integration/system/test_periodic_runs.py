@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain import registry
 from spotless.domain.scheduling.actors import JOB, materialise_series
+from spotless.domain.system.models import ScheduledRun
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.runtime import JobRuntime, build_runtime, set_runtime
 from spotless.settings import Settings
+from tests.support.factories import api_world, arrange, new_scheduled_run
 from tests.support.identity import signup
-from tests.support.scheduling_factories import api_world
 
 registry.import_jobs()
 
@@ -48,15 +49,7 @@ async def due_series(client) -> tuple[object, str]:
     """A series anchored past today's horizon: only a run of the job (on a later day) books it."""
     owner = await signup(client)
     world = await api_world(client, owner, workers=1)
-    body = {
-        "client_id": str(world.client_id),
-        "address_id": str(world.address_id),
-        "service_id": str(world.service_id),
-        "worker_ids": [str(world.worker_ids[0])],
-        "frequency": "weekly",
-        "start_date": (local_today() + timedelta(days=70)).isoformat(),
-        "start_time": "09:00",
-    }
+    body = world.series(local_today() + timedelta(days=70))
     created = await client.post("/v1/series", json=body, headers=owner.headers)
     assert created.status_code == 201 and created.json()["booking_ids"] == [], created.text
     return owner, created.json()["series"]["id"]
@@ -163,15 +156,16 @@ async def test_a_started_slot_is_left_alone_under_lease_and_taken_over_after_it(
     slot = a_slot(moment)
 
     async def started(lease: float) -> None:
-        async with owner_engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO scheduled_runs (job_name, slot, started_at, status, attempts, lease_until)"
-                    " VALUES (:job, :slot, now(), 'started', 1, now() + make_interval(secs => :lease))"
-                    " ON CONFLICT (job_name, slot) DO UPDATE SET lease_until = EXCLUDED.lease_until"
-                ),
-                {"job": JOB, "slot": datetime.fromisoformat(slot), "lease": lease},
-            )
+        """The slot's run as another runner left it (started), its lease running `lease` s from now."""
+        lease_until = datetime.now(UTC) + timedelta(seconds=lease)
+        async with arrange(owner_engine) as db:
+            run = await db.get(ScheduledRun, (JOB, datetime.fromisoformat(slot)))
+            if run is None:
+                await new_scheduled_run(
+                    db, JOB, datetime.fromisoformat(slot), status="started", lease_until=lease_until
+                )
+            else:
+                run.lease_until = lease_until
 
     # Another runner is on it (its lease holds): a redelivery does nothing.
     await started(600.0)

@@ -13,6 +13,7 @@ from spotless.lib.logging import JsonFormatter
 
 EMAIL = "victim.person@example.com"
 
+# Raw SQL: the failing statements and their parameter values are the subject of these tests.
 FAILING = {
     # The server's DETAIL line quotes the duplicate key.
     "unique violation": [

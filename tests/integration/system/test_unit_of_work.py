@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from spotless.db.engine import create_engine, session_factory
 from spotless.db.unit_of_work import collect_after_commit
 from spotless.lib.jobs import enqueue
 from spotless.lib.jobs.outbox import current_relay
+from tests.support.factories import new_scheduled_run
 from tests.support.identity import signup
 
 # Test-only triggers on `client`, created and dropped around each test (as the owner). Each fires
@@ -354,9 +356,7 @@ async def test_the_idle_in_transaction_timeout_at_commit_is_a_503_and_stores_not
     @post("/test/idle", opt={"public": True}, status_code=201)
     async def idle(db_session: AsyncSession) -> dict[str, str]:
         await db_session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 100"))
-        await db_session.execute(
-            text("INSERT INTO scheduled_runs (job_name, slot, started_at) VALUES (:j, now(), now())"), {"j": marker}
-        )
+        await new_scheduled_run(db_session, marker, datetime.now(UTC))
         await asyncio.sleep(0.5)  # the server ends the session meanwhile
         return {}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from spotless.db.engine import create_engine, session_factory
 from spotless.domain import registry
@@ -27,6 +27,7 @@ from spotless.lib.jobs.outbox import OutboxRelay
 from spotless.settings import Settings
 from tests.conftest import test_env as child_env
 from tests.support import processes
+from tests.support.factories import new_scheduled_run
 
 registry.import_jobs()
 
@@ -58,6 +59,7 @@ async def _waiting_runs(owner_engine: AsyncEngine) -> int:
     async with owner_engine.connect() as conn:
         return int(
             await conn.scalar(
+                # Raw SQL: the worker's own statement text, as the server shows it, is what is matched.
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                     " AND query LIKE 'INSERT INTO scheduled_runs%' AND datname = current_database()"
@@ -97,14 +99,10 @@ async def test_a_killed_workers_messages_run_again_within_30s_and_once(
     try:
         # The slots' rows, uncommitted: every run of the job waits on its row's lock.
         blocking = await blocker.begin()
-        for slot in SLOTS:
-            await blocker.execute(
-                text(
-                    "INSERT INTO scheduled_runs (job_name, slot, started_at, status, attempts, lease_until)"
-                    " VALUES (:job, :slot, now(), 'started', 1, now() + interval '1 hour')"
-                ),
-                {"job": JOB, "slot": slot},
-            )
+        # A session on that open transaction: closing it leaves the transaction (and the locks) be.
+        async with AsyncSession(bind=blocker) as db:
+            for slot in SLOTS:
+                await new_scheduled_run(db, JOB, slot, status="started")
         sessionmaker = session_factory(engine)
         async with sessionmaker() as session, session.begin():
             for slot in SLOTS:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.db.engine import create_engine
-from tests.support.scheduling_factories import World, arrange_world
+from tests.support.factories import World, arrange_world
 
 
 async def test_every_reference_between_tenant_tables_carries_org_id(owner_engine: AsyncEngine) -> None:
@@ -58,6 +58,7 @@ async def test_every_reference_between_tenant_tables_carries_org_id(owner_engine
     assert not plain, f"references that do not carry org_id onto the target's org_id: {plain}"
 
 
+# Raw SQL as the application role: statements no service would issue, refused by the database itself.
 Insert = Callable[[World, World], tuple[str, dict[str, Any]]]
 
 _AUDIT = "gen_random_uuid(), now(), now()"

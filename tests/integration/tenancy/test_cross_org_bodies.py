@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.factories import World, api_world, next_weekday
 from tests.support.identity import signup
-from tests.support.scheduling_factories import World, api_world, next_weekday
 
 REFUSED = {400, 404, 409, 422}
 

@@ -81,6 +81,7 @@ async def test_a_fresh_database_migrates_to_head_as_the_non_superuser_owner() ->
         assert definer_functions and {r["owner"] for r in definer_functions} == {"spotless_definer"}
 
 
+# Raw SQL: rows of the schema at revision 0004, which today's ORM models no longer describe.
 _ORG_A, _ORG_B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
 _ROWS_AT_0004 = f"""
 INSERT INTO organization (id, name, slug, timezone, currency, locale, business_hours, tax_rate_bps, created_at,

@@ -143,6 +143,7 @@ async def test_rows_cannot_be_written_into_another_organisation(client, settings
         with pytest.raises((ProgrammingError, DBAPIError), match="row-level security"):
             async with engine.connect() as conn, conn.begin():
                 await conn.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": str(a.org_id)})
+                # Raw SQL as the application role: the attacker's own statement is what RLS must refuse.
                 await conn.execute(
                     text(
                         "INSERT INTO memberships (id, org_id, user_id, role, is_active, created_at, updated_at) "

@@ -29,6 +29,7 @@ from spotless.app import create_app
 from spotless.domain.identity.permissions import ROLES, permissions_for
 from tests.conftest import make_settings
 from tests.integration.tenancy.test_cross_org import _body
+from tests.support.factories import api_worker, api_world, next_weekday
 from tests.support.identity import (
     DEFAULT_PASSWORD,
     Member,
@@ -39,7 +40,6 @@ from tests.support.identity import (
     token_in,
     unique_email,
 )
-from tests.support.scheduling_factories import api_worker, api_world, next_weekday
 from tests.support.tenancy import create, load_factories
 
 _PARAM = re.compile(r"{(\w+)(?::(\w+))?}")

@@ -12,7 +12,7 @@ from spotless.domain.workforce import services
 from spotless.domain.workforce.hours import HoursInterval
 from spotless.domain.workforce.schemas import TeamCreate, TimeOffCreate, WorkerCreate, WorkerUpdate
 from spotless.lib.errors import Problem
-from tests.support.catalog_factories import AppSessions, make_member, make_org
+from tests.support.factories import AppSessions, make_member, make_org
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -1,3 +1,0 @@
-from tests.support.catalog_factories import app_sessions
-
-__all__ = ["app_sessions"]
