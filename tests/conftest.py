@@ -116,6 +116,8 @@ def test_env(**overrides: str) -> dict[str, str]:
         "RATE_LIMIT_ENABLED": "false",
         "EMAIL_MODE": "log",
         "PROMETHEUS_MULTIPROC_DIR": _PROM_DIR,
+        # Workers' own exporter off unless a test asks (parallel suites would race for one port).
+        "METRICS_PROCESS_PORT": "0",
         # Cheap argon2 in tests (the mechanism is the same; `just bench` measures the real cost).
         "AUTH_ARGON2_TIME_COST": "1",
         "AUTH_ARGON2_MEMORY_KIB": "1024",
