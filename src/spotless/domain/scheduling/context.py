@@ -1,5 +1,9 @@
 """What every scheduling rule needs about the organisation: its zone, travel buffer and slot step.
 
+Built from identity's `OrgProfile` (never the ORM row) and scheduling's own settings row. Handlers
+receive it as the `ctx` dependency (`provide_scheduling_context`, on top of the app-level `org`);
+the materialiser, which has no request, loads it by organisation id (`org_context`).
+
 (`bookings_total{action}` is no longer counted here: scheduling emits its booking events and the
 `system.count_booking` subscriber counts them, so only committed actions are ever counted.)"""
 
@@ -13,10 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity.models import Organization
+from spotless.domain.identity.public import OrgProfile, org_profile
 from spotless.domain.scheduling import timeutil
 from spotless.domain.scheduling.models import SchedulingSettings
-from spotless.lib.errors import not_found
 
 DEFAULT_BUFFER_MINUTES = 0
 DEFAULT_STEP_MINUTES = 30
@@ -24,39 +27,42 @@ DEFAULT_STEP_MINUTES = 30
 
 @dataclass(frozen=True)
 class OrgContext:
-    org_id: UUID
-    organization: Organization
+    org: OrgProfile
     tz: ZoneInfo
     buffer: timedelta
     step_minutes: int
 
     @property
+    def org_id(self) -> UUID:
+        return self.org.id
+
+    @property
     def tz_name(self) -> str:
-        return self.organization.timezone
+        return self.org.timezone
 
     @property
     def buffer_minutes(self) -> int:
         return int(self.buffer.total_seconds() // 60)
 
 
-async def org_context(session: AsyncSession, org_id: UUID) -> OrgContext:
-    row = (
-        await session.execute(
-            select(Organization, SchedulingSettings)
-            .outerjoin(SchedulingSettings, SchedulingSettings.org_id == Organization.id)
-            .where(Organization.id == org_id)
-        )
-    ).first()
-    if row is None:
-        raise not_found("organisation")
-    organization, settings = row
+async def scheduling_context(session: AsyncSession, org: OrgProfile) -> OrgContext:
+    settings = await session.scalar(select(SchedulingSettings).where(SchedulingSettings.org_id == org.id))
     return OrgContext(
-        org_id=org_id,
-        organization=organization,
-        tz=timeutil.zone(organization.timezone),
+        org=org,
+        tz=timeutil.zone(org.timezone),
         buffer=timedelta(minutes=settings.travel_buffer_minutes if settings else DEFAULT_BUFFER_MINUTES),
         step_minutes=settings.slot_step_minutes if settings else DEFAULT_STEP_MINUTES,
     )
+
+
+async def provide_scheduling_context(org: OrgProfile, db_session: AsyncSession) -> OrgContext:
+    """Controller dependency `ctx`: the caller's organisation as scheduling sees it."""
+    return await scheduling_context(db_session, org)
+
+
+async def org_context(session: AsyncSession, org_id: UUID) -> OrgContext:
+    """The context of `org_id` outside a request (the materialiser); 404 when it is not visible."""
+    return await scheduling_context(session, await org_profile(session, org_id))
 
 
 async def get_settings(session: AsyncSession, org_id: UUID) -> SchedulingSettings:
