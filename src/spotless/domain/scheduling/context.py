@@ -9,7 +9,6 @@ the materialiser, which has no request, loads it by organisation id (`org_contex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -25,12 +24,18 @@ DEFAULT_BUFFER_MINUTES = 0
 DEFAULT_STEP_MINUTES = 30
 
 
-@dataclass(frozen=True)
 class OrgContext:
-    org: OrgProfile
-    tz: ZoneInfo
-    buffer: timedelta
-    step_minutes: int
+    """The organisation as scheduling sees it. A plain class, not a dataclass: the OpenAPI
+    heuristics (`lib.errors._statuses`) read a dependency that msgspec can describe, with a UUID
+    in it, as a lookup by id and would document a 404 on every list that takes `ctx`."""
+
+    __slots__ = ("buffer", "org", "step_minutes", "tz")
+
+    def __init__(self, org: OrgProfile, tz: ZoneInfo, buffer: timedelta, step_minutes: int) -> None:
+        self.org = org
+        self.tz = tz
+        self.buffer = buffer
+        self.step_minutes = step_minutes
 
     @property
     def org_id(self) -> UUID:
