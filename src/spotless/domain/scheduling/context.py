@@ -51,12 +51,12 @@ class OrgContext:
 
 
 async def scheduling_context(session: AsyncSession, org: OrgProfile) -> OrgContext:
-    settings = await session.scalar(select(SchedulingSettings).where(SchedulingSettings.org_id == org.id))
+    settings = await get_settings(session, org.id)
     return OrgContext(
         org=org,
         tz=timeutil.zone(org.timezone),
-        buffer=timedelta(minutes=settings.travel_buffer_minutes if settings else DEFAULT_BUFFER_MINUTES),
-        step_minutes=settings.slot_step_minutes if settings else DEFAULT_STEP_MINUTES,
+        buffer=timedelta(minutes=settings.travel_buffer_minutes),
+        step_minutes=settings.slot_step_minutes,
     )
 
 
