@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.identity.permissions import permissions_for
 from spotless.domain.identity.principal import Principal
-from spotless.domain.scheduling import services
+from spotless.domain.scheduling import placement
 from spotless.domain.scheduling.context import org_context
+from spotless.domain.scheduling.rules import SchedulingConflict
 from spotless.domain.scheduling.schemas import BookingCreate
 from tests.support.factories import AppSessions, arrange_world, next_weekday
 
@@ -40,11 +41,11 @@ async def test_second_booking_for_same_worker_conflicts(owner_engine: AsyncEngin
     )
     async with app_sessions.scoped(world.org_id) as session:
         ctx = await org_context(session, world.org_id)
-        booking, workers = await services.create_booking(session, who, ctx, body)
+        booking, workers = await placement.create_booking(session, who, ctx, body)
         assert workers == [world.worker_ids[0]]
         first_id = booking.id
     async with app_sessions.scoped(world.org_id) as session:
         ctx = await org_context(session, world.org_id)
-        with pytest.raises(services.SchedulingConflict) as caught:
-            await services.create_booking(session, who, ctx, body)
+        with pytest.raises(SchedulingConflict) as caught:
+            await placement.create_booking(session, who, ctx, body)
         assert caught.value.conflicting_booking_id == first_id

@@ -22,14 +22,14 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.catalog.pricing import PricingParams
+from spotless.domain.catalog.public import PricingParams
 from spotless.domain.scheduling import slots, timeutil
+from spotless.domain.scheduling.assignments import MAX_HELD, busy_range
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import BookingAssignment
+from spotless.domain.scheduling.pricing import price
 from spotless.domain.scheduling.schemas import Availability, AvailabilitySlot
-from spotless.domain.scheduling.services import MAX_HELD, busy_range, price
-from spotless.domain.workforce import services as workforce
-from spotless.domain.workforce.hours import WorkerSchedule
+from spotless.domain.workforce.public import WorkerSchedule, get_active_workers, list_workers, schedules
 from spotless.lib.errors import FieldError, Problem
 
 # 7 days x 140 cleaners, or 31 days x 32 cleaners.
@@ -52,12 +52,12 @@ def too_large(detail: str, fields: list[str], **extra: Any) -> Problem:
     )
 
 
-def candidate_starts(schedules: dict[UUID, WorkerSchedule], days: list[date], step: timedelta) -> int:
+def candidate_starts(worker_schedules: dict[UUID, WorkerSchedule], days: list[date], step: timedelta) -> int:
     """An upper bound of the start times `slots.free_slots` would test: working minutes / step."""
     per_weekday = Counter(d.weekday() for d in days)
     step_minutes = step.total_seconds() / 60
     total = 0
-    for schedule in schedules.values():
+    for schedule in worker_schedules.values():
         for h in schedule.hours:
             minutes = (h.end.hour * 60 + h.end.minute) - (h.start.hour * 60 + h.start.minute)
             total += per_weekday[h.weekday] * (math.ceil(max(minutes, 0) / step_minutes) + 1)
@@ -115,11 +115,11 @@ async def availability(
     duration = timedelta(minutes=duration_minutes or max(quote.estimated_minutes, 1))
     n_days = (date_to - date_from).days + 1
     if worker_id is not None:
-        worker_ids = [w.id for w in await workforce.get_active_workers(session, [worker_id])]
+        worker_ids = [w.id for w in await get_active_workers(session, [worker_id])]
     else:
         # One more than the cap allows: enough to know the request is too large, never a truncation.
         allowed = MAX_WORKER_DAYS // n_days
-        workers, active = await workforce.list_workers(session, limit=allowed + 1, offset=0, active=True)
+        workers, active = await list_workers(session, limit=allowed + 1, offset=0, active=True)
         worker_ids = [w.id for w in workers]
         if len(worker_ids) > allowed:
             raise too_large(
@@ -131,9 +131,9 @@ async def availability(
             )
 
     start, end = timeutil.days_range_utc(date_from, date_to, ctx.tz)
-    schedules = await workforce.schedules(session, worker_ids, start, end)
+    found_schedules = await schedules(session, worker_ids, start, end)
     days = timeutil.each_day(date_from, date_to)
-    candidates = candidate_starts(schedules, days, timedelta(minutes=step))
+    candidates = candidate_starts(found_schedules, days, timedelta(minutes=step))
     if candidates > MAX_CANDIDATE_STARTS:
         raise too_large(
             f"{candidates} candidate start times (cleaners x working minutes / step_minutes={step}); at most "
@@ -152,7 +152,7 @@ async def availability(
             busy=busy.get(w, []),
         )
         for w in worker_ids
-        if (schedule := schedules.get(w)) is not None
+        if (schedule := found_schedules.get(w)) is not None
     }
 
     def compute() -> list[AvailabilitySlot]:

@@ -1,11 +1,14 @@
 """What every scheduling rule needs about the organisation: its zone, travel buffer and slot step.
 
+Built from identity's `OrgProfile` (never the ORM row) and scheduling's own settings row. Handlers
+receive it as the `ctx` dependency (`provide_scheduling_context`, on top of the app-level `org`);
+the materialiser, which has no request, loads it by organisation id (`org_context`).
+
 (`bookings_total{action}` is no longer counted here: scheduling emits its booking events and the
 `system.count_booking` subscriber counts them, so only committed actions are ever counted.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -13,50 +16,58 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity.models import Organization
+from spotless.domain.identity.public import OrgProfile, org_profile
 from spotless.domain.scheduling import timeutil
 from spotless.domain.scheduling.models import SchedulingSettings
-from spotless.lib.errors import not_found
 
 DEFAULT_BUFFER_MINUTES = 0
 DEFAULT_STEP_MINUTES = 30
 
 
-@dataclass(frozen=True)
 class OrgContext:
-    org_id: UUID
-    organization: Organization
-    tz: ZoneInfo
-    buffer: timedelta
-    step_minutes: int
+    """The organisation as scheduling sees it. A plain class, not a dataclass: the OpenAPI
+    heuristics (`lib.errors._statuses`) read a dependency that msgspec can describe, with a UUID
+    in it, as a lookup by id and would document a 404 on every list that takes `ctx`."""
+
+    __slots__ = ("buffer", "org", "step_minutes", "tz")
+
+    def __init__(self, org: OrgProfile, tz: ZoneInfo, buffer: timedelta, step_minutes: int) -> None:
+        self.org = org
+        self.tz = tz
+        self.buffer = buffer
+        self.step_minutes = step_minutes
+
+    @property
+    def org_id(self) -> UUID:
+        return self.org.id
 
     @property
     def tz_name(self) -> str:
-        return self.organization.timezone
+        return self.org.timezone
 
     @property
     def buffer_minutes(self) -> int:
         return int(self.buffer.total_seconds() // 60)
 
 
-async def org_context(session: AsyncSession, org_id: UUID) -> OrgContext:
-    row = (
-        await session.execute(
-            select(Organization, SchedulingSettings)
-            .outerjoin(SchedulingSettings, SchedulingSettings.org_id == Organization.id)
-            .where(Organization.id == org_id)
-        )
-    ).first()
-    if row is None:
-        raise not_found("organisation")
-    organization, settings = row
+async def scheduling_context(session: AsyncSession, org: OrgProfile) -> OrgContext:
+    settings = await get_settings(session, org.id)
     return OrgContext(
-        org_id=org_id,
-        organization=organization,
-        tz=timeutil.zone(organization.timezone),
-        buffer=timedelta(minutes=settings.travel_buffer_minutes if settings else DEFAULT_BUFFER_MINUTES),
-        step_minutes=settings.slot_step_minutes if settings else DEFAULT_STEP_MINUTES,
+        org=org,
+        tz=timeutil.zone(org.timezone),
+        buffer=timedelta(minutes=settings.travel_buffer_minutes),
+        step_minutes=settings.slot_step_minutes,
     )
+
+
+async def provide_scheduling_context(org: OrgProfile, db_session: AsyncSession) -> OrgContext:
+    """Controller dependency `ctx`: the caller's organisation as scheduling sees it."""
+    return await scheduling_context(db_session, org)
+
+
+async def org_context(session: AsyncSession, org_id: UUID) -> OrgContext:
+    """The context of `org_id` outside a request (the materialiser); 404 when it is not visible."""
+    return await scheduling_context(session, await org_profile(session, org_id))
 
 
 async def get_settings(session: AsyncSession, org_id: UUID) -> SchedulingSettings:

@@ -16,14 +16,16 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.clients import services as clients
-from spotless.domain.identity.principal import Principal
+from spotless.domain.clients.public import addresses_by_client
+from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling import timeutil
+from spotless.domain.scheduling.bookings import worker_id_for
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import Booking, BookingAssignment, TimeEntry
-from spotless.domain.scheduling.schemas import FieldAction, FieldAddress, TimeEntryOut, WorkerJob
-from spotless.domain.scheduling.services import set_status, worker_id_for
+from spotless.domain.scheduling.schemas import FieldAction, FieldAddress, TimeEntryRead, WorkerJobRead
+from spotless.domain.scheduling.status import set_status
 from spotless.lib.errors import Problem, not_found
+from spotless.lib.query import get_or_404
 
 
 def no_worker_profile() -> Problem:
@@ -54,16 +56,6 @@ def _state(assignment: BookingAssignment, entries: Sequence[TimeEntry]) -> str:
     return "working" if any(e.ended_at is None for e in entries) else "paused"
 
 
-def _entry_out(entry: TimeEntry, tz: object) -> TimeEntryOut:
-    return TimeEntryOut(
-        id=entry.id,
-        booking_id=entry.booking_id,
-        worker_id=entry.worker_id,
-        started_at=timeutil.local(entry.started_at, tz),  # type: ignore[arg-type]
-        ended_at=timeutil.local(entry.ended_at, tz) if entry.ended_at else None,  # type: ignore[arg-type]
-    )
-
-
 def _job(
     ctx: OrgContext,
     booking: Booking,
@@ -71,8 +63,8 @@ def _job(
     entries: Sequence[TimeEntry],
     address: FieldAddress | None,
     now: datetime,
-) -> WorkerJob:
-    return WorkerJob(
+) -> WorkerJobRead:
+    return WorkerJobRead(
         booking_id=booking.id,
         status=booking.status,
         starts_at=timeutil.local(booking.starts_at, ctx.tz),
@@ -84,7 +76,7 @@ def _job(
         service_id=booking.service_id,
         address=address,
         notes=booking.notes,
-        entries=[_entry_out(e, ctx.tz) for e in entries],
+        entries=[TimeEntryRead.from_model(e, ctx.tz) for e in entries],
     )
 
 
@@ -101,7 +93,7 @@ async def _entries(session: AsyncSession, assignment_ids: Sequence[UUID]) -> dic
 
 
 async def _addresses(session: AsyncSession, bookings: Sequence[Booking]) -> dict[UUID, FieldAddress]:
-    by_client = await clients.addresses_by_client(session, list({b.client_id for b in bookings}))
+    by_client = await addresses_by_client(session, list({b.client_id for b in bookings}))
     out: dict[UUID, FieldAddress] = {}
     for addresses in by_client.values():
         for a in addresses:
@@ -117,7 +109,7 @@ async def _addresses(session: AsyncSession, bookings: Sequence[Booking]) -> dict
     return out
 
 
-async def jobs_on(session: AsyncSession, principal: Principal, ctx: OrgContext, day: date) -> list[WorkerJob]:
+async def jobs_on(session: AsyncSession, principal: Principal, ctx: OrgContext, day: date) -> list[WorkerJobRead]:
     """The caller's assignments starting on local day `day`, in time order (cancelled ones hidden)."""
     worker_id = await _own_worker(session, principal)
     start, end = timeutil.days_range_utc(day, day, ctx.tz)
@@ -144,9 +136,7 @@ async def jobs_on(session: AsyncSession, principal: Principal, ctx: OrgContext, 
 async def _locked(
     session: AsyncSession, principal: Principal, booking_id: UUID
 ) -> tuple[Booking, BookingAssignment, list[TimeEntry]]:
-    booking = await session.scalar(select(Booking).where(Booking.id == booking_id).with_for_update())
-    if booking is None:
-        raise not_found("job")
+    booking = await get_or_404(session, Booking, booking_id, "job", with_for_update=True)
     worker_id = await _own_worker(session, principal)
     assignment = await session.scalar(
         select(BookingAssignment).where(
@@ -175,7 +165,7 @@ async def _action(
     addresses = await _addresses(session, [booking])
     return FieldAction(
         job=_job(ctx, booking, assignment, entries, addresses.get(booking.address_id), now),
-        entry=_entry_out(entry, ctx.tz) if entry else None,
+        entry=TimeEntryRead.from_model(entry, ctx.tz) if entry else None,
     )
 
 

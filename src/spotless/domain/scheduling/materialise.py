@@ -3,7 +3,7 @@
 Why it cannot stall:
 - Due series are paged by id (a keyset), so each run visits every due series once, however many
   of them make no progress; a page never comes back.
-- A series with nothing due still has its marker advanced (see `series.materialise`), so it leaves
+- A series with nothing due still has its marker advanced (see `occurrences.materialise`), so it leaves
   the due set instead of being re-read every run.
 - A series that fails (its service deactivated, pricing refused, any error) is rolled back to a
   savepoint, the failure is written on the series (`materialise_error`, `materialise_failed_at`,
@@ -22,9 +22,9 @@ from uuid import UUID
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.scheduling import series as series_service
 from spotless.domain.scheduling.context import org_context
 from spotless.domain.scheduling.models import BookingSeries
+from spotless.domain.scheduling.occurrences import horizon_end, materialise
 from spotless.lib.jobs.runtime import JobRuntime
 from spotless.lib.metrics import SERIES_MATERIALISE_FAILURES
 
@@ -71,10 +71,10 @@ async def materialise_due(
     if found is None:
         return 0, 0, None
     ctx = await org_context(session, org_id)
-    through = series_service.horizon_end(ctx, horizon_days, moment)
+    through = horizon_end(ctx, horizon_days, moment)
     try:
         async with session.begin_nested():
-            result = await series_service.materialise(session, ctx, found, None, through, now=moment)
+            result = await materialise(session, ctx, found, None, through, now=moment)
     except Exception as exc:
         reason, detail = failure_reason(exc)
         # The savepoint's rollback expired the ORM object: record through a plain UPDATE.

@@ -1,48 +1,60 @@
-"""Request and response bodies. Instants go out in the organisation's zone (the offset shows);
-instants coming in must carry an offset (a bare local time is ambiguous across DST)."""
+"""Request and response bodies, and the one mapping of each model to what is answered.
+
+Instants go out in the organisation's zone (the offset shows); instants coming in must carry an
+offset (a bare local time is ambiguous across DST)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-import msgspec
 from msgspec import Meta
 
-from spotless.domain.catalog.pricing import PricingParams
-from spotless.lib.bounds import Day, Instant
+from spotless.domain.catalog.public import PricingParams
+from spotless.domain.scheduling import timeutil
+from spotless.lib.schema import Clock, Day, Ids, Input, Instant, Notes, Output, Reason
 
-AwareDatetime = Instant
-Reason = Annotated[str, Meta(min_length=1, max_length=1000)]
-Notes = Annotated[str, Meta(max_length=5000)]
-# "HH:MM" local wall-clock (seconds allowed only as ":00").
-Clock = Annotated[str, Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:00)?$", examples=["09:00"])]
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from spotless.domain.scheduling.context import OrgContext
+    from spotless.domain.scheduling.models import Booking, BookingSeries, SchedulingSettings, SeriesConflict, TimeEntry
+
 WorkerIds = Annotated[list[UUID], Meta(max_length=20)]
-AddonIds = Annotated[list[UUID], Meta(max_length=50)]
+SomeWorkerIds = Annotated[list[UUID], Meta(min_length=1, max_length=20)]
+Duration = Annotated[int, Meta(ge=15, le=24 * 60)]
 
 
-class Override(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return timeutil.local(value, tz) if value else None
+
+
+class Override(Input):
     """Book outside working hours or over time off anyway (needs `bookings.assign`; audited)."""
 
     reason: Reason
 
 
-class BookingCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+# --- bookings ----------------------------------------------------------------------------------
+
+
+class BookingCreate(Input):
     client_id: UUID
     address_id: UUID
     service_id: UUID
-    starts_at: AwareDatetime
+    starts_at: Instant
     worker_ids: WorkerIds = []
     team_id: UUID | None = None
     # Defaults to the address's bedrooms, bathrooms and square feet.
     params: PricingParams | None = None
-    addon_ids: AddonIds = []
+    addon_ids: Ids = []
     notes: Notes | None = None
     override: Override | None = None
 
 
-class Price(msgspec.Struct, frozen=True, kw_only=True):
+class Price(Output):
     """The quote snapshotted when the booking was made (or last re-priced)."""
 
     currency: str
@@ -52,8 +64,20 @@ class Price(msgspec.Struct, frozen=True, kw_only=True):
     tax_cents: int
     total_cents: int
 
+    @classmethod
+    def from_model(cls, booking: Booking) -> Price:
+        snapshot = booking.price or {}
+        return cls(
+            currency=booking.currency,
+            line_items=list(snapshot.get("line_items", [])),
+            subtotal_cents=int(snapshot.get("subtotal_cents", booking.total_cents)),
+            discount_cents=int(snapshot.get("discount_cents", 0)),
+            tax_cents=int(snapshot.get("tax_cents", 0)),
+            total_cents=booking.total_cents,
+        )
 
-class BookingOut(msgspec.Struct, frozen=True, kw_only=True):
+
+class BookingRead(Output):
     id: UUID
     client_id: UUID
     address_id: UUID
@@ -83,32 +107,69 @@ class BookingOut(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
 
+    @classmethod
+    def from_model(cls, booking: Booking, worker_ids: Sequence[UUID], ctx: OrgContext) -> BookingRead:
+        """`worker_ids`: its assignments (read apart, for a whole page at once)."""
+        return cls(
+            id=booking.id,
+            client_id=booking.client_id,
+            address_id=booking.address_id,
+            service_id=booking.service_id,
+            status=booking.status,
+            starts_at=timeutil.local(booking.starts_at, ctx.tz),
+            ends_at=timeutil.local(booking.ends_at, ctx.tz),
+            timezone=ctx.tz_name,
+            estimated_minutes=booking.estimated_minutes,
+            worker_ids=list(worker_ids),
+            total_cents=booking.total_cents,
+            currency=booking.currency,
+            price=Price.from_model(booking),
+            params=dict(booking.params or {}),
+            addon_ids=[UUID(a) for a in booking.addon_ids or []],
+            frequency=booking.frequency,
+            created_at=booking.created_at,
+            updated_at=booking.updated_at,
+            team_id=booking.team_id,
+            series_id=booking.series_id,
+            occurrence_date=booking.occurrence_date,
+            notes=booking.notes,
+            cancel_reason=booking.cancel_reason,
+            override_reason=booking.override_reason,
+            confirmed_at=_local(booking.confirmed_at, ctx.tz),
+            started_at=_local(booking.started_at, ctx.tz),
+            completed_at=_local(booking.completed_at, ctx.tz),
+            cancelled_at=_local(booking.cancelled_at, ctx.tz),
+        )
 
-class Reschedule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    starts_at: AwareDatetime
+
+class BookingReschedule(Input):
+    starts_at: Instant
     override: Override | None = None
 
 
-class Assign(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    worker_ids: Annotated[list[UUID], Meta(min_length=1, max_length=20)]
+class BookingAssign(Input):
+    worker_ids: SomeWorkerIds
     override: Override | None = None
 
 
-class Unassign(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    worker_ids: Annotated[list[UUID], Meta(min_length=1, max_length=20)]
+class BookingUnassign(Input):
+    worker_ids: SomeWorkerIds
 
 
-class Cancel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class BookingCancel(Input):
     reason: Reason
 
 
-class AvailabilitySlot(msgspec.Struct, frozen=True, kw_only=True):
+# --- availability and settings -----------------------------------------------------------------
+
+
+class AvailabilitySlot(Output):
     starts_at: datetime
     ends_at: datetime
     worker_ids: list[UUID]
 
 
-class Availability(msgspec.Struct, frozen=True, kw_only=True):
+class Availability(Output):
     service_id: UUID
     timezone: str
     date_from: date
@@ -119,12 +180,16 @@ class Availability(msgspec.Struct, frozen=True, kw_only=True):
     slots: list[AvailabilitySlot]
 
 
-class SchedulingSettingsOut(msgspec.Struct, frozen=True, kw_only=True):
+class SchedulingSettingsRead(Output):
     travel_buffer_minutes: int
     slot_step_minutes: int
 
+    @classmethod
+    def from_model(cls, settings: SchedulingSettings) -> SchedulingSettingsRead:
+        return cls(travel_buffer_minutes=settings.travel_buffer_minutes, slot_step_minutes=settings.slot_step_minutes)
 
-class SchedulingSettingsUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+
+class SchedulingSettingsUpdate(Input):
     travel_buffer_minutes: Annotated[int, Meta(ge=0, le=240)] | None = None
     slot_step_minutes: Annotated[int, Meta(ge=5, le=240)] | None = None
 
@@ -132,7 +197,7 @@ class SchedulingSettingsUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid
 # --- recurring ---------------------------------------------------------------------------------
 
 
-class SeriesCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SeriesCreate(Input):
     client_id: UUID
     address_id: UUID
     service_id: UUID
@@ -144,15 +209,29 @@ class SeriesCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     day_of_month: Annotated[int, Meta(ge=1, le=31)] | None = None
     until: Day | None = None
     count: Annotated[int, Meta(ge=1, le=1000)] | None = None
-    duration_minutes: Annotated[int, Meta(ge=15, le=24 * 60)] | None = None
+    duration_minutes: Duration | None = None
     worker_ids: WorkerIds = []
     team_id: UUID | None = None
     params: PricingParams | None = None
-    addon_ids: AddonIds = []
+    addon_ids: Ids = []
     notes: Notes | None = None
 
 
-class SeriesOut(msgspec.Struct, frozen=True, kw_only=True):
+class MaterialiseErrorRead(Output):
+    reason: str  # a problem slug such as "service-inactive", or "error"
+    detail: str
+    failed_at: datetime
+
+    @classmethod
+    def from_model(cls, series: BookingSeries) -> MaterialiseErrorRead | None:
+        """Why the periodic materialiser last failed on this series (stored as "reason: detail")."""
+        if series.materialise_error is None or series.materialise_failed_at is None:
+            return None
+        reason, _, detail = series.materialise_error.partition(": ")
+        return cls(reason=reason, detail=detail or reason, failed_at=series.materialise_failed_at)
+
+
+class SeriesRead(Output):
     id: UUID
     client_id: UUID
     address_id: UUID
@@ -176,16 +255,37 @@ class SeriesOut(msgspec.Struct, frozen=True, kw_only=True):
     parent_series_id: UUID | None = None
     # Set while the periodic materialiser cannot book this series (e.g. its service was
     # deactivated); cleared by its next success. Nothing is skipped meanwhile.
-    materialise_error: MaterialiseErrorOut | None = None
+    materialise_error: MaterialiseErrorRead | None = None
+
+    @classmethod
+    def from_model(cls, series: BookingSeries) -> SeriesRead:
+        return cls(
+            id=series.id,
+            client_id=series.client_id,
+            address_id=series.address_id,
+            service_id=series.service_id,
+            frequency=series.frequency,
+            interval=series.interval,
+            start_date=series.anchor_date,
+            start_time=series.start_time.strftime("%H:%M"),
+            timezone=series.timezone,
+            worker_ids=list(series.worker_ids or []),
+            status=series.status,
+            params=dict(series.params or {}),
+            addon_ids=[UUID(a) for a in series.addon_ids or []],
+            created_at=series.created_at,
+            day_of_month=series.day_of_month,
+            until=series.until_date,
+            duration_minutes=series.duration_minutes,
+            team_id=series.team_id,
+            notes=series.notes,
+            materialised_until=series.materialised_until,
+            parent_series_id=series.parent_series_id,
+            materialise_error=MaterialiseErrorRead.from_model(series),
+        )
 
 
-class MaterialiseErrorOut(msgspec.Struct, frozen=True, kw_only=True):
-    reason: str  # a problem slug such as "service-inactive", or "error"
-    detail: str
-    failed_at: datetime
-
-
-class SeriesConflictOut(msgspec.Struct, frozen=True, kw_only=True):
+class SeriesConflictRead(Output):
     id: UUID
     series_id: UUID
     occurrence_date: date
@@ -196,31 +296,45 @@ class SeriesConflictOut(msgspec.Struct, frozen=True, kw_only=True):
     conflicting_booking_id: UUID | None = None
     detail: str | None = None
 
+    @classmethod
+    def from_model(cls, row: SeriesConflict, ctx: OrgContext) -> SeriesConflictRead:
+        return cls(
+            id=row.id,
+            series_id=row.series_id,
+            occurrence_date=row.occurrence_date,
+            starts_at=timeutil.local(row.starts_at, ctx.tz),
+            ends_at=timeutil.local(row.ends_at, ctx.tz),
+            reason=row.reason,
+            worker_id=row.worker_id,
+            conflicting_booking_id=row.conflicting_booking_id,
+            detail=row.detail,
+        )
 
-class SeriesResult(msgspec.Struct, frozen=True, kw_only=True):
+
+class SeriesResult(Output):
     """A series after a create or an edit: the occurrences booked by this request and the ones
     that could not be (also listed at /v1/series/{id}/conflicts)."""
 
-    series: SeriesOut
+    series: SeriesRead
     booking_ids: list[UUID]
-    conflicts: list[SeriesConflictOut]
+    conflicts: list[SeriesConflictRead]
     # Set when a this-and-following edit split the series: the series that carries on.
     previous_series_id: UUID | None = None
 
 
-class OccurrenceEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class OccurrenceEdit(Input):
     scope: Literal["this", "following"]
     start_time: Clock | None = None
     # scope=this only: move this one visit to another day.
     move_to: Day | None = None
-    duration_minutes: Annotated[int, Meta(ge=15, le=24 * 60)] | None = None
+    duration_minutes: Duration | None = None
     worker_ids: WorkerIds | None = None
     notes: Notes | None = None
     # scope=this only (a split reports its conflicts instead): as for a one-off booking.
     override: Override | None = None
 
 
-class OccurrenceCancel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class OccurrenceCancel(Input):
     scope: Literal["this", "following"]
     reason: Reason
 
@@ -228,15 +342,25 @@ class OccurrenceCancel(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 # --- field -------------------------------------------------------------------------------------
 
 
-class TimeEntryOut(msgspec.Struct, frozen=True, kw_only=True):
+class TimeEntryRead(Output):
     id: UUID
     booking_id: UUID
     worker_id: UUID
     started_at: datetime
     ended_at: datetime | None = None
 
+    @classmethod
+    def from_model(cls, entry: TimeEntry, tz: ZoneInfo) -> TimeEntryRead:
+        return cls(
+            id=entry.id,
+            booking_id=entry.booking_id,
+            worker_id=entry.worker_id,
+            started_at=timeutil.local(entry.started_at, tz),
+            ended_at=_local(entry.ended_at, tz),
+        )
 
-class FieldAddress(msgspec.Struct, frozen=True, kw_only=True):
+
+class FieldAddress(Output):
     line1: str
     city: str
     country: str
@@ -246,7 +370,7 @@ class FieldAddress(msgspec.Struct, frozen=True, kw_only=True):
     notes: str | None = None
 
 
-class WorkerJob(msgspec.Struct, frozen=True, kw_only=True):
+class WorkerJobRead(Output):
     booking_id: UUID
     status: str
     starts_at: datetime
@@ -259,14 +383,14 @@ class WorkerJob(msgspec.Struct, frozen=True, kw_only=True):
     service_id: UUID
     address: FieldAddress | None = None
     notes: str | None = None
-    entries: list[TimeEntryOut] = []
+    entries: list[TimeEntryRead] = []
 
 
-class FieldAction(msgspec.Struct, frozen=True, kw_only=True):
-    job: WorkerJob
+class FieldAction(Output):
+    job: WorkerJobRead
     # The entry this action opened or closed (start returns the same entry when repeated).
-    entry: TimeEntryOut | None = None
+    entry: TimeEntryRead | None = None
 
 
-class Finish(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class JobFinish(Input):
     reason: Reason | None = None

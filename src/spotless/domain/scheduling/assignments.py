@@ -1,0 +1,96 @@
+"""Who is busy when: the time an assignment holds, and the write that the database may refuse.
+
+No double booking is the database's job (`ex_booking_assignment_no_overlap`): assignments are
+written inside a savepoint and the constraint's refusal becomes a 409 naming the booking it
+collided with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.scheduling.context import OrgContext
+from spotless.domain.scheduling.models import Booking, BookingAssignment
+from spotless.domain.scheduling.rules import SchedulingConflict
+
+EXCLUSION_VIOLATION = "23P01"
+# Longest booking, and the longest time an assignment holds (job + the largest travel buffer):
+# lets worker-time queries bound their index range scans.
+MAX_BOOKING_MINUTES = 24 * 60
+MAX_HELD = timedelta(minutes=MAX_BOOKING_MINUTES + 240)
+
+
+def busy_range(start: datetime, end: datetime, buffer: timedelta) -> Range[datetime]:
+    """The time an assignment holds: the job, then the travel buffer before the next one."""
+    return Range(start, end + buffer, bounds="[)")
+
+
+def new_assignments(
+    ctx: OrgContext, booking: Booking, worker_ids: Sequence[UUID], during: Range[datetime]
+) -> list[BookingAssignment]:
+    return [
+        BookingAssignment(
+            org_id=ctx.org_id,
+            booking_id=booking.id,
+            worker_id=w,
+            starts_at=booking.starts_at,
+            ends_at=booking.ends_at,
+            during=during,
+            active=True,
+        )
+        for w in worker_ids
+    ]
+
+
+async def find_conflict(
+    session: AsyncSession, worker_ids: Sequence[UUID], during: Range[datetime], exclude_booking: UUID | None
+) -> tuple[UUID | None, UUID | None]:
+    stmt = (
+        select(BookingAssignment.booking_id, BookingAssignment.worker_id)
+        .where(
+            BookingAssignment.worker_id.in_(list(worker_ids)),
+            BookingAssignment.active,
+            BookingAssignment.during.overlaps(during),
+        )
+        .order_by(BookingAssignment.starts_at)
+        .limit(1)
+    )
+    if exclude_booking is not None:
+        stmt = stmt.where(BookingAssignment.booking_id != exclude_booking)
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def flush_assignments(
+    session: AsyncSession,
+    booking_id: UUID,
+    worker_ids: Sequence[UUID],
+    during: Range[datetime],
+    change: Callable[[], None],
+) -> None:
+    """Apply `change` (new or moved assignment rows) in a savepoint and flush it; a refusal by the
+    exclusion constraint becomes a 409 booking-conflict naming the booking it collided with
+    (looked up once the savepoint is rolled back: Postgres only refuses after the other
+    transaction has committed, so it is visible)."""
+    # Everything else first: opening a savepoint flushes pending changes outside of it.
+    await session.flush()
+    try:
+        async with session.begin_nested():
+            change()
+            await session.flush()
+    except sa_exc.IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
+            raise
+        other, worker = await find_conflict(session, worker_ids, during, booking_id)
+        raise SchedulingConflict(
+            "booking-conflict",
+            "The worker already has a booking at that time (travel buffer included).",
+            worker_id=worker,
+            conflicting_booking_id=other,
+        ) from None

@@ -1,0 +1,156 @@
+"""Reading bookings: who may see which, the workers on them, and the list.
+
+Cleaners (role `worker`) see and act on their own assignments only: another booking is a 404 to
+them, exactly as if it did not exist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.identity.public import Principal
+from spotless.domain.scheduling import states, timeutil
+from spotless.domain.scheduling.context import OrgContext
+from spotless.domain.scheduling.models import Booking, BookingAssignment
+from spotless.domain.scheduling.schemas import BookingRead
+from spotless.domain.workforce.public import get_worker_for_user
+from spotless.lib.errors import FieldError, not_found
+from spotless.lib.pagination import CursorPage, Keyset
+from spotless.lib.query import cursor_page, get_or_404
+
+
+async def worker_id_for(session: AsyncSession, principal: Principal) -> UUID | None:
+    """The caller's own worker profile when they act as a cleaner (role `worker`)."""
+    worker = await get_worker_for_user(session, principal.user_id)
+    return worker.id if worker else None
+
+
+def narrows_to_own(principal: Principal) -> bool:
+    """Cleaners see and act on their own assignments only."""
+    return principal.role == "worker"
+
+
+async def get_booking(
+    session: AsyncSession, principal: Principal, booking_id: UUID, *, for_update: bool = False
+) -> Booking:
+    booking = await get_or_404(session, Booking, booking_id, "booking", with_for_update=for_update)
+    if narrows_to_own(principal):
+        own = await worker_id_for(session, principal)
+        assigned = own is not None and await session.scalar(
+            select(BookingAssignment.id).where(
+                BookingAssignment.booking_id == booking_id, BookingAssignment.worker_id == own
+            )
+        )
+        if not assigned:
+            raise not_found("booking")
+    return booking
+
+
+async def assignments_of(session: AsyncSession, booking_id: UUID) -> list[BookingAssignment]:
+    """The booking's assignments in the order the workers were added."""
+    return list(
+        await session.scalars(
+            select(BookingAssignment)
+            .where(BookingAssignment.booking_id == booking_id)
+            .order_by(BookingAssignment.created_at, BookingAssignment.id)
+        )
+    )
+
+
+async def workers_of(session: AsyncSession, booking_ids: Sequence[UUID]) -> dict[UUID, list[UUID]]:
+    out: dict[UUID, list[UUID]] = {b: [] for b in booking_ids}
+    if not booking_ids:
+        return out
+    rows = await session.execute(
+        select(BookingAssignment.booking_id, BookingAssignment.worker_id)
+        .where(BookingAssignment.booking_id.in_(list(booking_ids)))
+        .order_by(BookingAssignment.booking_id, BookingAssignment.created_at, BookingAssignment.id)
+    )
+    for booking_id, worker_id in rows:
+        out[booking_id].append(worker_id)
+    return out
+
+
+async def booking_read(session: AsyncSession, principal: Principal, ctx: OrgContext, booking_id: UUID) -> BookingRead:
+    """The booking as answered after an action that does not say who is on it."""
+    booking = await get_booking(session, principal, booking_id)
+    return BookingRead.from_model(booking, (await workers_of(session, [booking.id]))[booking.id], ctx)
+
+
+@dataclass(frozen=True)
+class BookingFilters:
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str | None = None
+    worker_id: UUID | None = None
+    client_id: UUID | None = None
+    series_id: UUID | None = None
+
+
+def list_query(ctx: OrgContext, filters: BookingFilters) -> Select[Any]:
+    # org_id is also what RLS enforces; naming it lets the planner use (org_id, starts_at).
+    stmt = select(Booking).where(Booking.org_id == ctx.org_id)
+    start = timeutil.day_start_utc(filters.date_from, ctx.tz) if filters.date_from else None
+    end = timeutil.day_start_utc(filters.date_to + timedelta(days=1), ctx.tz) if filters.date_to else None
+    if start is not None:
+        stmt = stmt.where(Booking.starts_at >= start)
+    if end is not None:
+        stmt = stmt.where(Booking.starts_at < end)
+    if filters.status:
+        stmt = stmt.where(Booking.status == filters.status)
+    if filters.client_id:
+        stmt = stmt.where(Booking.client_id == filters.client_id)
+    if filters.series_id:
+        stmt = stmt.where(Booking.series_id == filters.series_id)
+    if filters.worker_id:
+        assigned = select(BookingAssignment.booking_id).where(
+            BookingAssignment.org_id == ctx.org_id, BookingAssignment.worker_id == filters.worker_id
+        )
+        if start is not None:
+            assigned = assigned.where(BookingAssignment.starts_at >= start)
+        if end is not None:
+            assigned = assigned.where(BookingAssignment.starts_at < end)
+        stmt = stmt.where(Booking.id.in_(assigned))
+    return stmt
+
+
+BOOKING_ORDER: Keyset[Booking] = Keyset(
+    "bookings", [Booking.starts_at, Booking.id], [datetime, UUID], key=lambda b: (b.starts_at, b.id)
+)
+
+
+async def list_bookings(
+    session: AsyncSession,
+    principal: Principal,
+    ctx: OrgContext,
+    filters: BookingFilters,
+    *,
+    limit: int,
+    cursor: str | None = None,
+) -> CursorPage[BookingRead]:
+    """By start, then id: a keyset page on (org_id, starts_at, id), never a count or an offset."""
+    if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
+        raise FieldError("date_to", "date_to must not be before date_from")
+    if filters.status and filters.status not in states.STATUSES:
+        raise FieldError("status", f"status must be one of {', '.join(states.STATUSES)}")
+    if narrows_to_own(principal):
+        own = await worker_id_for(session, principal)
+        if own is None or (filters.worker_id and filters.worker_id != own):
+            return CursorPage(items=[], next_cursor=None, has_more=False, limit=limit)
+        filters = replace(filters, worker_id=own)
+    page = await cursor_page(
+        session, list_query(ctx, filters), BOOKING_ORDER, cursor=cursor, limit=limit, to=lambda b: b
+    )
+    workers = await workers_of(session, [b.id for b in page.items])
+    return CursorPage(
+        items=[BookingRead.from_model(b, workers[b.id], ctx) for b in page.items],
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
+        limit=limit,
+    )
