@@ -25,9 +25,7 @@ DEFAULT_STEP_MINUTES = 30
 
 
 class OrgContext:
-    """The organisation as scheduling sees it. A plain class, not a dataclass: the OpenAPI
-    heuristics (`lib.errors._statuses`) read a dependency that msgspec can describe, with a UUID
-    in it, as a lookup by id and would document a 404 on every list that takes `ctx`."""
+    """The organisation as scheduling sees it: its profile, zone, travel buffer and slot step."""
 
     __slots__ = ("buffer", "org", "step_minutes", "tz")
 

@@ -47,7 +47,7 @@ async def price(
         addon_ids=tuple(addon_ids),
         frequency=frequency,  # type: ignore[arg-type]
     )
-    return await quote_for(session, ctx.org_id, service_id, quote_params)
+    return await quote_for(session, ctx.org, service_id, quote_params)
 
 
 def snapshot(quote: Quote) -> dict[str, Any]:
