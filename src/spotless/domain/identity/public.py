@@ -75,4 +75,12 @@ async def member_role(session: AsyncSession, org_id: UUID, user_id: UUID) -> str
     return str(row.role)
 
 
-__all__ = ["OrgProfile", "Principal", "member_role", "org_profile", "provide_org", "provide_principal", "unauthenticated"]
+__all__ = [
+    "OrgProfile",
+    "Principal",
+    "member_role",
+    "org_profile",
+    "provide_org",
+    "provide_principal",
+    "unauthenticated",
+]
