@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from spotless.domain.identity import iam, invitations, orgs, services
 from spotless.domain.identity.authn import PASSWORD_CHANGE_OPT, IdentityRuntime
 from spotless.domain.identity.principal import Principal
+from spotless.domain.identity.public import OrgProfile
 from spotless.domain.identity.schemas import (
     Accepted,
     AcceptInvitation,
@@ -148,8 +149,8 @@ class AuthController(Controller):
         await services.logout(db_session, identity, principal)
 
     @get("/me", operation_id="getMe", summary="The caller: user, organisation, role, permissions", opt=SELF)
-    async def me(self, db_session: AsyncSession, principal: Principal) -> Me:
-        return await services.me(db_session, principal)
+    async def me(self, db_session: AsyncSession, principal: Principal, org: OrgProfile) -> Me:
+        return await services.me(db_session, principal, org)
 
     @post(
         "/change-password",

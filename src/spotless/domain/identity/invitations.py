@@ -32,6 +32,7 @@ from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords
 from spotless.domain.identity.actors import deliver_invitation
 from spotless.domain.identity.authn import IdentityRuntime
+from spotless.domain.identity.iam import role_above_own
 from spotless.domain.identity.models import Invitation, Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant
 from spotless.domain.identity.principal import Principal
@@ -64,10 +65,6 @@ class _Invitee:
     org_id: UUID
     email: str
     role: str
-
-
-def role_above_own(detail: str) -> Problem:
-    return Problem(403, "role-above-own", "Beyond your own role", detail)
 
 
 def _ttl(settings: Settings) -> timedelta:

@@ -15,6 +15,7 @@ from spotless.lib.schema import NO_NUL, UNSET, Bps, Email, Input, Name, Output, 
 
 if TYPE_CHECKING:
     from spotless.domain.identity.models import Invitation, Membership, Organization, User
+    from spotless.domain.identity.public import OrgProfile
 
 # Never stored as text (only its argon2 hash is), so any character is allowed.
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
@@ -154,7 +155,8 @@ class OrgSummary(Output):
     currency: str
 
     @classmethod
-    def from_model(cls, org: Organization) -> OrgSummary:
+    def from_model(cls, org: Organization | OrgProfile) -> OrgSummary:
+        """From the row (sign-in) or the request's `org` profile (`/v1/auth/me`)."""
         return cls(id=org.id, name=org.name, slug=org.slug, timezone=org.timezone, currency=org.currency)
 
 

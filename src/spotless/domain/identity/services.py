@@ -29,6 +29,7 @@ from spotless.domain.identity.metrics import LOGIN_ATTEMPTS, REFRESH_REUSE
 from spotless.domain.identity.models import AuthSession, Membership, Organization, PasswordResetToken, User
 from spotless.domain.identity.permissions import permissions_for
 from spotless.domain.identity.principal import Principal
+from spotless.domain.identity.public import OrgProfile
 from spotless.domain.identity.schemas import AuthResult, Login, Me, OrgSummary, Signup, TokenPair, UserInfo
 from spotless.domain.identity.session_cache import SessionState
 from spotless.domain.identity.sessions import (
@@ -325,9 +326,8 @@ async def logout(db: AsyncSession, rt: IdentityRuntime, principal: Principal) ->
     await revoke_sessions(db, principal.org_id, principal.user_id, "logout", session_id=principal.session_id)
 
 
-async def me(db: AsyncSession, principal: Principal) -> Me:
+async def me(db: AsyncSession, principal: Principal, org: OrgProfile) -> Me:
     user = (await db.execute(select(User).where(User.id == principal.user_id))).scalar_one()
-    org = (await db.execute(select(Organization).where(Organization.id == principal.org_id))).scalar_one()
     return Me(
         user=UserInfo.from_model(user),
         organization=OrgSummary.from_model(org),
