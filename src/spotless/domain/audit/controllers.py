@@ -9,30 +9,11 @@ from litestar import Controller, get
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.audit.models import AdminAuditLog
-from spotless.domain.audit.schemas import AuditEntry
+from spotless.domain.audit.schemas import AuditEntryRead
 from spotless.domain.audit.services import list_audit
-from spotless.domain.identity.principal import Principal
-from spotless.lib.bounds import Instant
-from spotless.lib.pagination import DEFAULT_LIMIT, Cursor, CursorPage, Limit
-
-
-def to_entry(row: AdminAuditLog) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
-        created_at=row.created_at,
-        actor_user_id=row.actor_user_id,
-        actor_email=row.actor_email,
-        admin_role=row.admin_role,
-        action=row.action,
-        resource_type=row.resource_type,
-        resource_id=row.resource_id,
-        before=row.before,
-        after=row.after,
-        metadata=row.meta or {},
-        request_id=row.request_id,
-        client_ip=row.client_ip,
-    )
+from spotless.domain.identity.public import Principal
+from spotless.lib.pagination import DEFAULT_LIMIT
+from spotless.lib.schema import Cursor, CursorPage, Instant, Limit
 
 
 class AuditController(Controller):
@@ -56,8 +37,8 @@ class AuditController(Controller):
         actor_user_id: UUID | None = None,
         created_after: Instant | None = None,
         created_before: Instant | None = None,
-    ) -> CursorPage[AuditEntry]:
-        rows, next_cursor, has_more = await list_audit(
+    ) -> CursorPage[AuditEntryRead]:
+        return await list_audit(
             db_session,
             principal.org_id,
             limit=limit,
@@ -69,4 +50,3 @@ class AuditController(Controller):
             created_after=created_after,
             created_before=created_before,
         )
-        return CursorPage(items=[to_entry(r) for r in rows], next_cursor=next_cursor, has_more=has_more, limit=limit)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import msgspec
+from spotless.lib.schema import Output
+
+if TYPE_CHECKING:
+    from spotless.domain.audit.models import AdminAuditLog
 
 
-class AuditEntry(msgspec.Struct, kw_only=True):
+class AuditEntryRead(Output):
     id: UUID
     created_at: datetime
     actor_user_id: UUID | None
@@ -23,3 +26,21 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any]
     request_id: str | None
     client_ip: str | None
+
+    @classmethod
+    def from_model(cls, row: AdminAuditLog) -> AuditEntryRead:
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            actor_user_id=row.actor_user_id,
+            actor_email=row.actor_email,
+            admin_role=row.admin_role,
+            action=row.action,
+            resource_type=row.resource_type,
+            resource_id=row.resource_id,
+            before=row.before,
+            after=row.after,
+            metadata=row.meta or {},
+            request_id=row.request_id,
+            client_ip=row.client_ip,
+        )

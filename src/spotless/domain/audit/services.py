@@ -17,7 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.audit.models import AdminAuditLog
-from spotless.lib.pagination import Keyset
+from spotless.domain.audit.schemas import AuditEntryRead
+from spotless.lib.pagination import CursorPage, Keyset
+from spotless.lib.query import cursor_page
 from spotless.lib.request_context import current_request_id
 
 _client_ip: ContextVar[str | None] = ContextVar("audit_client_ip", default=None)
@@ -130,7 +132,7 @@ async def list_audit(
     actor_user_id: UUID | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> tuple[list[AdminAuditLog], str | None, bool]:
+) -> CursorPage[AuditEntryRead]:
     """Newest first, in the caller's organisation (also enforced by RLS): a keyset page on
     (org_id, created_at, id), so a deep page costs what the first does and nothing is counted."""
     stmt = select(AdminAuditLog).where(AdminAuditLog.org_id == org_id)
@@ -146,5 +148,4 @@ async def list_audit(
         stmt = stmt.where(AdminAuditLog.created_at > created_after)
     if created_before:
         stmt = stmt.where(AdminAuditLog.created_at < created_before)
-    rows = await session.scalars(AUDIT_ORDER.apply(stmt, cursor, limit))
-    return AUDIT_ORDER.page(list(rows), limit)
+    return await cursor_page(session, stmt, AUDIT_ORDER, cursor=cursor, limit=limit, to=AuditEntryRead.from_model)

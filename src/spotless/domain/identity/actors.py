@@ -14,7 +14,7 @@ from uuid import UUID
 from sqlalchemy import text
 
 from spotless.domain.identity.session_cache import publish_states, read_member_states
-from spotless.domain.messaging.services import OutgoingEmail, deliver
+from spotless.domain.messaging.public import OutgoingEmail, deliver
 from spotless.lib.idempotency import RETENTION_HOURS
 from spotless.lib.jobs import job
 from spotless.lib.jobs.runtime import get_runtime

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.db.engine import reset_request_org, set_request_org
-from spotless.domain.audit.services import reset_client_ip, set_client_ip
+from spotless.domain.audit.public import reset_client_ip, set_client_ip
 from spotless.domain.identity.permissions import permissions_for
 from spotless.domain.identity.principal import Principal, provide_principal, unauthenticated
 from spotless.domain.identity.public import provide_org

@@ -16,36 +16,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from spotless.domain.identity import iam, invitations, orgs, services
 from spotless.domain.identity.authn import PASSWORD_CHANGE_OPT, IdentityRuntime
 from spotless.domain.identity.principal import Principal
+from spotless.domain.identity.public import OrgProfile
 from spotless.domain.identity.schemas import (
     Accepted,
     AcceptInvitation,
     AuthResult,
-    ChangePasswordRequest,
     DeclineInvitation,
-    Invitation,
+    InvitationCreate,
+    InvitationRead,
     JoinedOrganization,
-    LoginRequest,
+    Login,
     Me,
-    Member,
-    MyInvitation,
-    NewMember,
-    Organization,
-    OrganizationPatch,
+    MemberRead,
+    MyInvitationRead,
+    OrganizationRead,
+    OrganizationUpdate,
+    PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
-    RefreshRequest,
     RoleChange,
     SessionsRevoked,
-    SignupRequest,
+    Signup,
     TempPassword,
     TokenPair,
+    TokenRefresh,
 )
 from spotless.domain.identity.throttle import account_key
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import ProblemDocument
 from spotless.lib.idempotency import idempotent
-from spotless.lib.pagination import Offset  # capped: a deep offset is a 400, not a scan
+from spotless.lib.pagination import DEFAULT_LIMIT
 from spotless.lib.ratelimit import ACCOUNT_BUCKET, enforce
+from spotless.lib.schema import Limit, Offset  # capped: a deep offset is a 400, not a scan
 
 PUBLIC_AUTH = {"public": True, "rate_limit": "auth"}
 SELF = {"permission": "core.view", PASSWORD_CHANGE_OPT: True}
@@ -55,7 +57,6 @@ InvitationStatus = Annotated[
     str | None,
     Parameter(pattern="^(pending|accepted|declined|revoked|expired)$", description="Only invitations in this state"),
 ]
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size (max 200)")]
 
 
 def _problem(status: int, description: str) -> dict[int, ResponseSpec]:
@@ -75,8 +76,8 @@ async def _invite(
     db_session: AsyncSession,
     identity: IdentityRuntime,
     principal: Principal,
-    data: NewMember,
-) -> Response[Invitation]:
+    data: InvitationCreate,
+) -> Response[InvitationRead]:
     """Adding a member and inviting one are one flow (the answer must not tell whether the email has an
     account); both routes stay because the apps already call the first."""
     return await idempotent(
@@ -103,7 +104,7 @@ class AuthController(Controller):
         opt=PUBLIC_AUTH,
     )
     async def signup(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: SignupRequest
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: Signup
     ) -> AuthResult:
         return await services.signup(db_session, identity, data, _client(request, identity))
 
@@ -119,7 +120,7 @@ class AuthController(Controller):
         },
     )
     async def login(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: LoginRequest
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, identity: IdentityRuntime, data: Login
     ) -> AuthResult:
         # The "auth" class limits each address; this bucket limits each account from all addresses
         # (generous: one address spending its whole quota must not lock the owner out).
@@ -134,7 +135,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         responses=_problem(401, "Invalid, expired or already used (which revokes the session) refresh token"),
     )
-    async def refresh(self, db_session: AsyncSession, identity: IdentityRuntime, data: RefreshRequest) -> TokenPair:
+    async def refresh(self, db_session: AsyncSession, identity: IdentityRuntime, data: TokenRefresh) -> TokenPair:
         return await services.refresh(db_session, identity, data.refresh_token)
 
     @post(
@@ -148,8 +149,8 @@ class AuthController(Controller):
         await services.logout(db_session, identity, principal)
 
     @get("/me", operation_id="getMe", summary="The caller: user, organisation, role, permissions", opt=SELF)
-    async def me(self, db_session: AsyncSession, principal: Principal) -> Me:
-        return await services.me(db_session, principal)
+    async def me(self, db_session: AsyncSession, principal: Principal, org: OrgProfile) -> Me:
+        return await services.me(db_session, principal, org)
 
     @post(
         "/change-password",
@@ -164,7 +165,7 @@ class AuthController(Controller):
         db_session: AsyncSession,
         identity: IdentityRuntime,
         principal: Principal,
-        data: ChangePasswordRequest,
+        data: PasswordChange,
     ) -> None:
         await services.change_password(
             db_session, identity, principal, data.current_password, data.new_password, _client(request, identity)
@@ -209,15 +210,17 @@ class OrganizationController(Controller):
         summary="The caller's organisation and its settings",
         opt={"permission": "core.view"},
     )
-    async def get_org(self, db_session: AsyncSession, principal: Principal) -> Organization:
-        return orgs.to_schema(await orgs.get_organization(db_session, principal.org_id))
+    async def get_org(self, db_session: AsyncSession, principal: Principal) -> OrganizationRead:
+        return await orgs.read_organization(db_session, principal.org_id)
 
     @patch(
         operation_id="updateOrganization",
         summary="Change organisation settings (audited)",
         opt={"permission": "settings.manage"},
     )
-    async def update_org(self, db_session: AsyncSession, principal: Principal, data: OrganizationPatch) -> Organization:
+    async def update_org(
+        self, db_session: AsyncSession, principal: Principal, data: OrganizationUpdate
+    ) -> OrganizationRead:
         return await orgs.update_organization(db_session, principal, data)
 
 
@@ -229,8 +232,8 @@ class IamUsersController(Controller):
 
     @get(operation_id="listUsers", summary="Members of the organisation", opt={"permission": "users.manage"})
     async def list_users(
-        self, db_session: AsyncSession, principal: Principal, limit: Limit = 50, offset: Offset = 0
-    ) -> OffsetPagination[Member]:
+        self, db_session: AsyncSession, principal: Principal, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0
+    ) -> OffsetPagination[MemberRead]:
         return await iam.list_members(db_session, principal, limit, offset)
 
     @post(
@@ -248,12 +251,12 @@ class IamUsersController(Controller):
         db_session: AsyncSession,
         identity: IdentityRuntime,
         principal: Principal,
-        data: NewMember,
-    ) -> Response[Invitation]:
+        data: InvitationCreate,
+    ) -> Response[InvitationRead]:
         return await _invite(request, db_session, identity, principal, data)
 
     @get("/{user_id:uuid}", operation_id="getUser", summary="One member", opt={"permission": "users.manage"})
-    async def get_user(self, db_session: AsyncSession, principal: Principal, user_id: UUID) -> Member:
+    async def get_user(self, db_session: AsyncSession, principal: Principal, user_id: UUID) -> MemberRead:
         return await iam.get_member(db_session, principal, user_id)
 
     @post(
@@ -297,9 +300,8 @@ class IamUsersController(Controller):
         principal: Principal,
         user_id: UUID,
         data: RoleChange,
-    ) -> Member:
-        member = await iam.change_role(db_session, principal, user_id, data.role)
-        return member
+    ) -> MemberRead:
+        return await iam.change_role(db_session, principal, user_id, data.role)
 
     @post(
         "/{user_id:uuid}/deactivate",
@@ -310,9 +312,8 @@ class IamUsersController(Controller):
     )
     async def deactivate(
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
-    ) -> Member:
-        member = await iam.set_active(db_session, principal, user_id, False)
-        return member
+    ) -> MemberRead:
+        return await iam.set_active(db_session, principal, user_id, False)
 
     @post(
         "/{user_id:uuid}/activate",
@@ -323,9 +324,8 @@ class IamUsersController(Controller):
     )
     async def activate(
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
-    ) -> Member:
-        member = await iam.set_active(db_session, principal, user_id, True)
-        return member
+    ) -> MemberRead:
+        return await iam.set_active(db_session, principal, user_id, True)
 
     @post(
         "/{user_id:uuid}/logout",
@@ -337,8 +337,7 @@ class IamUsersController(Controller):
     async def logout(
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, user_id: UUID
     ) -> SessionsRevoked:
-        result = await iam.logout_member(db_session, principal, user_id)
-        return result
+        return await iam.logout_member(db_session, principal, user_id)
 
 
 class InvitationsController(Controller):
@@ -353,9 +352,9 @@ class InvitationsController(Controller):
         db_session: AsyncSession,
         principal: Principal,
         status: InvitationStatus = None,
-        limit: Limit = 50,
+        limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
-    ) -> OffsetPagination[Invitation]:
+    ) -> OffsetPagination[InvitationRead]:
         return await invitations.list_invitations(db_session, principal, status, limit, offset)
 
     @post(
@@ -373,8 +372,8 @@ class InvitationsController(Controller):
         db_session: AsyncSession,
         identity: IdentityRuntime,
         principal: Principal,
-        data: NewMember,
-    ) -> Response[Invitation]:
+        data: InvitationCreate,
+    ) -> Response[InvitationRead]:
         return await _invite(request, db_session, identity, principal, data)
 
     @get(
@@ -383,7 +382,9 @@ class InvitationsController(Controller):
         summary="One invitation",
         opt={"permission": "users.manage"},
     )
-    async def get_invitation(self, db_session: AsyncSession, principal: Principal, invitation_id: UUID) -> Invitation:
+    async def get_invitation(
+        self, db_session: AsyncSession, principal: Principal, invitation_id: UUID
+    ) -> InvitationRead:
         return await invitations.get_invitation(db_session, principal, invitation_id)
 
     @post(
@@ -394,7 +395,7 @@ class InvitationsController(Controller):
         status_code=HTTP_200_OK,
         responses=_problem(409, "Already accepted, declined or revoked (`/problems/invitation-closed`)"),
     )
-    async def revoke(self, db_session: AsyncSession, principal: Principal, invitation_id: UUID) -> Invitation:
+    async def revoke(self, db_session: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationRead:
         return await invitations.revoke(db_session, principal, invitation_id)
 
     @post(
@@ -407,7 +408,7 @@ class InvitationsController(Controller):
     )
     async def resend(
         self, db_session: AsyncSession, identity: IdentityRuntime, principal: Principal, invitation_id: UUID
-    ) -> Invitation:
+    ) -> InvitationRead:
         return await invitations.resend(db_session, identity, principal, invitation_id)
 
 
@@ -418,7 +419,7 @@ class MyInvitationsController(Controller):
     tags = ["auth"]
 
     @get(operation_id="listMyInvitations", summary="Pending invitations to my account", opt=MINE)
-    async def list_mine(self, db_session: AsyncSession, principal: Principal) -> list[MyInvitation]:
+    async def list_mine(self, db_session: AsyncSession, principal: Principal) -> list[MyInvitationRead]:
         return await invitations.my_invitations(db_session, principal)
 
     @post(

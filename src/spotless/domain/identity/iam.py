@@ -8,26 +8,26 @@ transaction."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from advanced_alchemy.service import OffsetPagination
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
-from spotless.domain.audit.services import record_audit
+from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords
 from spotless.domain.identity.actors import deliver_temp_password
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.models import Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant, rank
 from spotless.domain.identity.principal import Principal
-from spotless.domain.identity.schemas import Member, SessionsRevoked, TempPassword
+from spotless.domain.identity.schemas import MemberRead, SessionsRevoked, TempPassword
 from spotless.domain.identity.sessions import act_as_user, last_owner, revoke_sessions, session_changed
-from spotless.domain.messaging.actors import send_email
-from spotless.domain.messaging.services import OutgoingEmail
+from spotless.domain.messaging.public import OutgoingEmail, send_email
 from spotless.lib.errors import Problem, not_found
+from spotless.lib.query import offset_page
 from spotless.settings import Settings
 
 # SECURITY DEFINER (migration 0005): the member's `users` row is theirs alone to update otherwise.
@@ -43,33 +43,26 @@ def role_above_own(detail: str) -> Problem:
     return Problem(403, "role-above-own", "Beyond your own role", detail)
 
 
-def _member(membership: Membership, email: str) -> Member:
-    return Member(
-        id=membership.user_id,
-        email=email,
-        display_name=membership.display_name,
-        role=membership.role,
-        status="active" if membership.is_active else "deactivated",
-        is_active=membership.is_active,
-        created_at=membership.created_at,
-    )
-
-
 def _snapshot(membership: Membership) -> dict[str, Any]:
     return {"role": membership.role, "is_active": membership.is_active}
 
 
-async def list_members(db: AsyncSession, principal: Principal, limit: int, offset: int) -> OffsetPagination[Member]:
-    base = (
+async def list_members(db: AsyncSession, principal: Principal, limit: int, offset: int) -> OffsetPagination[MemberRead]:
+    # `offset_page` is typed for a one-column select; this one also carries the account's email.
+    members = cast(
+        "Select[Any]",
         select(Membership, User.email)
         .join(User, Membership.user_id == User.id)
-        .where(Membership.org_id == principal.org_id)
+        .where(Membership.org_id == principal.org_id),
     )
-    total = (
-        await db.execute(select(func.count()).select_from(Membership).where(Membership.org_id == principal.org_id))
-    ).scalar_one()
-    rows = (await db.execute(base.order_by(Membership.created_at, Membership.id).limit(limit).offset(offset))).all()
-    return OffsetPagination(items=[_member(m, e) for m, e in rows], total=total, limit=limit, offset=offset)
+    return await offset_page(
+        db,
+        members,
+        limit=limit,
+        offset=offset,
+        to=lambda row: MemberRead.from_model(*row),
+        order_by=(Membership.created_at, Membership.id),
+    )
 
 
 async def _load(db: AsyncSession, principal: Principal, user_id: UUID, *, lock: bool = False) -> tuple[str, Membership]:
@@ -86,9 +79,9 @@ async def _load(db: AsyncSession, principal: Principal, user_id: UUID, *, lock: 
     return row[0], row[1]
 
 
-async def get_member(db: AsyncSession, principal: Principal, user_id: UUID) -> Member:
+async def get_member(db: AsyncSession, principal: Principal, user_id: UUID) -> MemberRead:
     email, membership = await _load(db, principal, user_id)
-    return _member(membership, email)
+    return MemberRead.from_model(membership, email)
 
 
 def _may_act_on(principal: Principal, membership: Membership) -> None:
@@ -188,27 +181,27 @@ async def prepare_temp_password_email(
     )
 
 
-async def change_role(db: AsyncSession, principal: Principal, user_id: UUID, role: str) -> Member:
+async def change_role(db: AsyncSession, principal: Principal, user_id: UUID, role: str) -> MemberRead:
     email, membership = await _load(db, principal, user_id, lock=True)
     _may_act_on(principal, membership)
     if not can_grant(principal.role, role):
         raise role_above_own(f"You cannot grant the role '{role}', which is above yours.")
     if role == membership.role:
-        return _member(membership, email)
+        return MemberRead.from_model(membership, email)
     if role != "owner":
         await _ensure_another_owner(db, principal, membership)
     before = _snapshot(membership)
     membership.role = role
     session_changed(db, principal.org_id, user_id)
     record_audit(db, principal, "user.role_change", "user", user_id, before=before, after=_snapshot(membership))
-    return _member(membership, email)
+    return MemberRead.from_model(membership, email)
 
 
-async def set_active(db: AsyncSession, principal: Principal, user_id: UUID, active: bool) -> Member:
+async def set_active(db: AsyncSession, principal: Principal, user_id: UUID, active: bool) -> MemberRead:
     email, membership = await _load(db, principal, user_id, lock=True)
     _may_act_on(principal, membership)
     if membership.is_active == active:
-        return _member(membership, email)
+        return MemberRead.from_model(membership, email)
     if not active:
         await _ensure_another_owner(db, principal, membership)
     before = _snapshot(membership)
@@ -228,7 +221,7 @@ async def set_active(db: AsyncSession, principal: Principal, user_id: UUID, acti
         after=_snapshot(membership),
         meta=meta,
     )
-    return _member(membership, email)
+    return MemberRead.from_model(membership, email)
 
 
 async def logout_member(db: AsyncSession, principal: Principal, user_id: UUID) -> SessionsRevoked:

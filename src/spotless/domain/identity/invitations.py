@@ -28,20 +28,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from spotless.db.engine import apply_org_now
-from spotless.domain.audit.services import record_audit
+from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords
 from spotless.domain.identity.actors import deliver_invitation
 from spotless.domain.identity.authn import IdentityRuntime
+from spotless.domain.identity.iam import role_above_own
 from spotless.domain.identity.models import Invitation, Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant
 from spotless.domain.identity.principal import Principal
-from spotless.domain.identity.schemas import Invitation as InvitationOut
-from spotless.domain.identity.schemas import JoinedOrganization, MyInvitation, NewMember, OrgRef
+from spotless.domain.identity.schemas import (
+    InvitationCreate,
+    InvitationRead,
+    JoinedOrganization,
+    MyInvitationRead,
+    OrgRef,
+)
 from spotless.domain.identity.sessions import act_as_user
 from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
-from spotless.domain.messaging.services import OutgoingEmail
-from spotless.lib.errors import Problem, not_found
+from spotless.domain.messaging.public import OutgoingEmail
+from spotless.lib.errors import Problem, not_found, register_constraint_problem
+from spotless.lib.query import flush_or_conflict, offset_page
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity.invitations")
@@ -60,31 +67,6 @@ class _Invitee:
     role: str
 
 
-def role_above_own(detail: str) -> Problem:
-    return Problem(403, "role-above-own", "Beyond your own role", detail)
-
-
-def _effective_status(inv: Invitation, now: datetime | None = None) -> str:
-    if inv.status == "pending" and inv.expires_at <= (now or datetime.now(UTC)):
-        return "expired"
-    return inv.status
-
-
-def to_schema(inv: Invitation) -> InvitationOut:
-    return InvitationOut(
-        id=inv.id,
-        email=inv.email,
-        display_name=inv.display_name,
-        role=inv.role,
-        status=_effective_status(inv),
-        expires_at=inv.expires_at,
-        invited_by=inv.invited_by,
-        responded_at=inv.responded_at,
-        created_at=inv.created_at,
-        updated_at=inv.updated_at,
-    )
-
-
 def _ttl(settings: Settings) -> timedelta:
     return timedelta(hours=settings.auth.invitation_ttl_hours)
 
@@ -92,7 +74,7 @@ def _ttl(settings: Settings) -> timedelta:
 # --- the organisation's side ------------------------------------------------------------------
 
 
-async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, data: NewMember) -> InvitationOut:
+async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, data: InvitationCreate) -> InvitationRead:
     if not can_grant(principal.role, data.role):
         raise role_above_own(f"You cannot grant the role '{data.role}', which is above yours.")
     email = normalise_email(data.email)
@@ -186,16 +168,18 @@ async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, da
     deliver_invitation.enqueue(db, principal.org_id, invitation.id)
     await db.flush()
     await db.refresh(invitation)
-    return to_schema(invitation)
+    return InvitationRead.from_model(invitation)
+
+
+_ALREADY_INVITED = "This email has a pending invitation here; re-send or revoke it instead."
 
 
 def _already_invited() -> Problem:
-    return Problem(
-        409,
-        "invitation-pending",
-        "Already invited",
-        "This email has a pending invitation here; re-send or revoke it instead.",
-    )
+    return Problem(409, "invitation-pending", "Already invited", _ALREADY_INVITED)
+
+
+# One pending invitation per email and organisation: a concurrent second one (invite, resend) meets it.
+register_constraint_problem("uq_invitations_pending_email", _already_invited)
 
 
 def _retry() -> Problem:
@@ -204,7 +188,7 @@ def _retry() -> Problem:
 
 async def list_invitations(
     db: AsyncSession, principal: Principal, status: str | None, limit: int, offset: int
-) -> OffsetPagination[InvitationOut]:
+) -> OffsetPagination[InvitationRead]:
     base = select(Invitation).where(Invitation.org_id == principal.org_id)
     now = datetime.now(UTC)
     if status == "expired":
@@ -215,11 +199,14 @@ async def list_invitations(
         base = base.where(Invitation.status == "pending", Invitation.expires_at > now)
     elif status is not None:
         base = base.where(Invitation.status == status)
-    total = (await db.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
-    rows = (
-        await db.scalars(base.order_by(Invitation.created_at.desc(), Invitation.id).limit(limit).offset(offset))
-    ).all()
-    return OffsetPagination(items=[to_schema(r) for r in rows], total=total, limit=limit, offset=offset)
+    return await offset_page(
+        db,
+        base,
+        limit=limit,
+        offset=offset,
+        to=InvitationRead.from_model,
+        order_by=(Invitation.created_at.desc(), Invitation.id),
+    )
 
 
 async def _load(db: AsyncSession, principal: Principal, invitation_id: UUID, *, lock: bool = False) -> Invitation:
@@ -232,8 +219,8 @@ async def _load(db: AsyncSession, principal: Principal, invitation_id: UUID, *, 
     return invitation
 
 
-async def get_invitation(db: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationOut:
-    return to_schema(await _load(db, principal, invitation_id))
+async def get_invitation(db: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationRead:
+    return InvitationRead.from_model(await _load(db, principal, invitation_id))
 
 
 def _not_open(status: str) -> Problem:
@@ -242,9 +229,9 @@ def _not_open(status: str) -> Problem:
     )
 
 
-async def revoke(db: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationOut:
+async def revoke(db: AsyncSession, principal: Principal, invitation_id: UUID) -> InvitationRead:
     invitation = await _load(db, principal, invitation_id, lock=True)
-    status = _effective_status(invitation)
+    status = invitation.effective_status()
     if status not in ("pending", "expired"):
         raise _not_open(status)
     before = {"status": status}
@@ -255,45 +242,33 @@ async def revoke(db: AsyncSession, principal: Principal, invitation_id: UUID) ->
     )
     await db.flush()
     await db.refresh(invitation)
-    return to_schema(invitation)
+    return InvitationRead.from_model(invitation)
 
 
-async def resend(db: AsyncSession, rt: IdentityRuntime, principal: Principal, invitation_id: UUID) -> InvitationOut:
+async def resend(db: AsyncSession, rt: IdentityRuntime, principal: Principal, invitation_id: UUID) -> InvitationRead:
     """A fresh expiry and a fresh token (the old link stops working now, before the new email)."""
     invitation = await _load(db, principal, invitation_id, lock=True)
-    status = _effective_status(invitation)
+    status = invitation.effective_status()
     if status not in ("pending", "expired"):
         raise _not_open(status)
     invitation.status = "pending"
     invitation.token_hash = None
     invitation.expires_at = datetime.now(UTC) + _ttl(rt.settings)
-    try:
-        await db.flush()
-    except SAIntegrityError:
-        raise _already_invited() from None
+    # Re-opened while a newer invitation to the same email is pending: that one stands.
+    await flush_or_conflict(db, "invitation-pending", _ALREADY_INVITED)
     record_audit(db, principal, "invitation.resend", "invitation", invitation.id, before={"status": status})
     deliver_invitation.enqueue(db, principal.org_id, invitation.id)
     await db.flush()
     await db.refresh(invitation)
-    return to_schema(invitation)
+    return InvitationRead.from_model(invitation)
 
 
 # --- the invitee's side -----------------------------------------------------------------------
 
 
-async def my_invitations(db: AsyncSession, principal: Principal) -> list[MyInvitation]:
+async def my_invitations(db: AsyncSession, principal: Principal) -> list[MyInvitationRead]:
     await act_as_user(db, principal.user_id)
-    rows = (await db.execute(_MINE)).all()
-    return [
-        MyInvitation(
-            id=r.id,
-            organization=OrgRef(id=r.org_id, name=r.org_name, slug=r.org_slug),
-            role=r.role,
-            expires_at=r.expires_at,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [MyInvitationRead.from_row(r) for r in (await db.execute(_MINE)).all()]
 
 
 def _invalid_token() -> Problem:
@@ -344,7 +319,7 @@ async def _join(db: AsyncSession, invitation: Invitation, actor_email: str, home
     await db.flush()  # the membership and audit rows are written under the inviting organisation's scope
     if home_org is not None:
         await apply_org_now(db, home_org)
-    return OrgRef(id=org.id, name=org.name, slug=org.slug)
+    return OrgRef.from_model(org)
 
 
 async def accept(db: AsyncSession, principal: Principal, token: str) -> JoinedOrganization:
@@ -364,7 +339,7 @@ async def accept(db: AsyncSession, principal: Principal, token: str) -> JoinedOr
         invitation is None
         or invitation.token_hash is None
         or not hmac.compare_digest(invitation.token_hash, hash_secret(secret))
-        or _effective_status(invitation) != "pending"
+        or invitation.effective_status() != "pending"
     ):
         raise _invalid_token()
     org = await _join(db, invitation, principal.email, principal.org_id)
@@ -436,7 +411,7 @@ async def prepare_delivery(session: AsyncSession, settings: Settings, invitation
     invitation = (
         await session.scalars(select(Invitation).where(Invitation.id == invitation_id).with_for_update())
     ).one_or_none()
-    if invitation is None or _effective_status(invitation) != "pending":
+    if invitation is None or invitation.effective_status() != "pending":
         return None
     org = (await session.scalars(select(Organization).where(Organization.id == invitation.org_id))).one()
     secret = new_secret()

@@ -15,7 +15,7 @@ application role never needs to bypass RLS.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -172,3 +172,9 @@ class Invitation(TenantMixin, UUIDv7AuditBase):
     invited_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     created_account: Mapped[bool] = mapped_column(Boolean, default=False)
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    def effective_status(self, now: datetime | None = None) -> str:
+        """A pending invitation past its expiry is expired, whether or not a write has said so yet."""
+        if self.status == "pending" and self.expires_at <= (now or datetime.now(UTC)):
+            return "expired"
+        return self.status

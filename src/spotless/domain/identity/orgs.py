@@ -1,5 +1,5 @@
-"""Organisation settings. Other domains read them through `get_organization` (timezone for
-"per day" rules, currency for money, business hours for slots)."""
+"""Organisation settings (`/v1/org`). Other contexts read the organisation through
+`identity.public` (`org_profile`, the `org` dependency), never this module."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.audit.services import changes, record_audit
+from spotless.domain.audit.public import changes, record_audit
 from spotless.domain.identity import validation
 from spotless.domain.identity.models import Organization
 from spotless.domain.identity.principal import Principal
-from spotless.domain.identity.schemas import Organization as OrganizationOut
-from spotless.domain.identity.schemas import OrganizationPatch
-from spotless.lib.errors import not_found
+from spotless.domain.identity.schemas import OrganizationRead, OrganizationUpdate
+from spotless.lib.query import get_or_404
 
 _FIELDS = (
     "name",
@@ -32,34 +30,19 @@ _FIELDS = (
 
 
 async def get_organization(db: AsyncSession, org_id: UUID, *, lock: bool = False) -> Organization:
-    statement = select(Organization).where(Organization.id == org_id)
-    if lock:
-        statement = statement.with_for_update()
-    org = (await db.execute(statement)).scalar_one_or_none()
-    if org is None:
-        raise not_found("organization")
-    return org
+    # With `with_for_update` the row is always queried (an identity-map hit would take no lock).
+    return await get_or_404(db, Organization, org_id, "organization", with_for_update=True if lock else None)
 
 
-def to_schema(org: Organization) -> OrganizationOut:
-    return msgspec.convert(
-        {
-            **{f: getattr(org, f) for f in _FIELDS},
-            "id": org.id,
-            "slug": org.slug,
-            "created_at": org.created_at,
-            "updated_at": org.updated_at,
-        },
-        OrganizationOut,
-        from_attributes=True,
-    )
+async def read_organization(db: AsyncSession, org_id: UUID) -> OrganizationRead:
+    return OrganizationRead.from_model(await get_organization(db, org_id))
 
 
 def _snapshot(org: Organization) -> dict[str, Any]:
     return {f: getattr(org, f) for f in _FIELDS}
 
 
-async def update_organization(db: AsyncSession, principal: Principal, patch: OrganizationPatch) -> OrganizationOut:
+async def update_organization(db: AsyncSession, principal: Principal, patch: OrganizationUpdate) -> OrganizationRead:
     values = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
     if "timezone" in values:
         values["timezone"] = validation.timezone(values["timezone"])
@@ -82,4 +65,4 @@ async def update_organization(db: AsyncSession, principal: Principal, patch: Org
         record_audit(db, principal, "organization.update", "organization", org.id, before=old, after=new)
         await db.flush()
         await db.refresh(org)
-    return to_schema(org)
+    return OrganizationRead.from_model(org)

@@ -1,22 +1,39 @@
-"""Request and response bodies for auth, organisation settings and user administration."""
+"""Request and response bodies for auth, organisation settings and user administration.
+
+Each model maps to its `XRead` in one place: the `from_model` classmethod of that `XRead`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import msgspec
+from msgspec import Meta
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Role = Annotated[str, msgspec.Meta(pattern=r"^(owner|admin|dispatcher|finance|viewer|worker)$")]
+from spotless.lib.schema import NO_NUL, UNSET, Bps, Email, Input, Name, Output, UnsetType
+
+if TYPE_CHECKING:
+    from spotless.domain.identity.models import Invitation, Membership, Organization, User
+    from spotless.domain.identity.public import OrgProfile
+
+# Never stored as text (only its argon2 hash is), so any character is allowed.
+Password = Annotated[str, Meta(min_length=1, max_length=1024)]
+Role = Annotated[str, Meta(pattern=r"^(owner|admin|dispatcher|finance|viewer|worker)$")]
+# An email to look up (sign-in, reset): no format rule, so a malformed one gets the same answer
+# as an unknown one; only NUL is refused (the look-up is SQL).
+EmailLookup = Annotated[str, Meta(min_length=1, max_length=320, pattern=NO_NUL)]
+# The name an organisation knows a member by, or a person's own: may be left empty.
+PersonName = Annotated[str, Meta(max_length=200, pattern=NO_NUL)]
+# Checked against their lists and shapes by `validation` (timezone, currency, locale, slug), which
+# words the refusal.
+Code = Annotated[str, Meta(pattern=NO_NUL)]
+Secret = Annotated[str, Meta(min_length=1, max_length=512)]
 
 
-class TimeRange(msgspec.Struct, forbid_unknown_fields=True):
-    start: Annotated[str, msgspec.Meta(examples=["08:00"])]
-    end: Annotated[str, msgspec.Meta(examples=["17:00"])]
+class TimeRange(Input):
+    start: Annotated[str, Meta(examples=["08:00"])]
+    end: Annotated[str, Meta(examples=["17:00"])]
 
 
 BusinessHours = dict[str, list[TimeRange]]
@@ -25,7 +42,7 @@ BusinessHours = dict[str, list[TimeRange]]
 # --- organisation ------------------------------------------------------------------------------
 
 
-class Organization(msgspec.Struct, kw_only=True):
+class OrganizationRead(Output):
     id: UUID
     name: str
     slug: str
@@ -40,80 +57,110 @@ class Organization(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_model(cls, org: Organization) -> OrganizationRead:
+        return cls(
+            id=org.id,
+            name=org.name,
+            slug=org.slug,
+            timezone=org.timezone,
+            currency=org.currency,
+            locale=org.locale,
+            business_hours=msgspec.convert(org.business_hours, BusinessHours),
+            tax_rate_bps=org.tax_rate_bps,
+            contact_email=org.contact_email,
+            contact_phone=org.contact_phone,
+            address=org.address,
+            created_at=org.created_at,
+            updated_at=org.updated_at,
+        )
 
-class OrganizationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+
+class OrganizationUpdate(Input):
     """Only the fields present change. `tax_rate_bps` is basis points: 1300 = 13%."""
 
-    name: Name | msgspec.UnsetType = msgspec.UNSET
-    timezone: str | msgspec.UnsetType = msgspec.UNSET
-    currency: str | msgspec.UnsetType = msgspec.UNSET
-    locale: str | msgspec.UnsetType = msgspec.UNSET
-    business_hours: BusinessHours | msgspec.UnsetType = msgspec.UNSET
-    tax_rate_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | msgspec.UnsetType = msgspec.UNSET
-    contact_email: Email | msgspec.UnsetType | None = msgspec.UNSET
-    contact_phone: Annotated[str, msgspec.Meta(max_length=40)] | msgspec.UnsetType | None = msgspec.UNSET
-    address: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType | None = msgspec.UNSET
+    name: Name | UnsetType = UNSET
+    timezone: Code | UnsetType = UNSET
+    currency: Code | UnsetType = UNSET
+    locale: Code | UnsetType = UNSET
+    business_hours: BusinessHours | UnsetType = UNSET
+    tax_rate_bps: Bps | UnsetType = UNSET
+    contact_email: Email | UnsetType | None = UNSET
+    # Free-form (an organisation's public number may be written "1-800-CLEANUP"), unlike `Phone`.
+    contact_phone: Annotated[str, Meta(max_length=40, pattern=NO_NUL)] | UnsetType | None = UNSET
+    address: Annotated[str, Meta(max_length=500, pattern=NO_NUL)] | UnsetType | None = UNSET
 
 
 # --- authentication ----------------------------------------------------------------------------
 
 
-class SignupRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Signup(Input):
     org_name: Name
     email: Email
     password: Password
-    timezone: str
-    currency: str
-    full_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    slug: str | None = None
-    locale: str = "en-CA"
+    timezone: Code
+    currency: Code
+    full_name: PersonName = ""
+    slug: Code | None = None
+    locale: Code = "en-CA"
 
 
-class LoginRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+class Login(Input):
+    email: EmailLookup
     password: Password
-    org_slug: Annotated[str, msgspec.Meta(max_length=63)] | None = None
+    org_slug: Annotated[str, Meta(max_length=63, pattern=NO_NUL)] | None = None
 
 
-class RefreshRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+class TokenRefresh(Input):
+    refresh_token: Secret
 
 
-class ChangePasswordRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class PasswordChange(Input):
     current_password: Password
     new_password: Password
 
 
-class PasswordResetRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+class PasswordResetRequest(Input):
+    email: EmailLookup
 
 
-class PasswordResetConfirm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+class PasswordResetConfirm(Input):
+    token: Secret
     new_password: Password
 
 
-class Accepted(msgspec.Struct):
+class Accepted(Output):
     status: str = "accepted"
     detail: str = ""
 
 
-class UserInfo(msgspec.Struct, kw_only=True):
+class UserInfo(Output):
     id: UUID
     email: str
     full_name: str
     must_change_password: bool
 
+    @classmethod
+    def from_model(cls, user: User) -> UserInfo:
+        return cls(
+            id=user.id, email=user.email, full_name=user.full_name, must_change_password=user.must_change_password
+        )
 
-class OrgSummary(msgspec.Struct, kw_only=True):
+
+class OrgSummary(Output):
     id: UUID
     name: str
     slug: str
     timezone: str
     currency: str
 
+    @classmethod
+    def from_model(cls, org: Organization | OrgProfile) -> OrgSummary:
+        """From the row (sign-in) or the request's `org` profile (`/v1/auth/me`)."""
+        return cls(id=org.id, name=org.name, slug=org.slug, timezone=org.timezone, currency=org.currency)
 
-class Me(msgspec.Struct, kw_only=True):
+
+class Me(Output):
     user: UserInfo
     organization: OrgSummary
     role: str
@@ -121,7 +168,7 @@ class Me(msgspec.Struct, kw_only=True):
     session_id: UUID
 
 
-class TokenPair(msgspec.Struct, kw_only=True):
+class TokenPair(Output):
     access_token: str
     refresh_token: str
     expires_in: int
@@ -129,7 +176,7 @@ class TokenPair(msgspec.Struct, kw_only=True):
     token_type: str = "bearer"
 
 
-class AuthResult(msgspec.Struct, kw_only=True):
+class AuthResult(Output):
     """Tokens plus who they belong to, so a client needs no second call after signing in."""
 
     access_token: str
@@ -146,7 +193,7 @@ class AuthResult(msgspec.Struct, kw_only=True):
 # --- user administration ------------------------------------------------------------------------
 
 
-class Member(msgspec.Struct, kw_only=True):
+class MemberRead(Output):
     """What an organisation knows of a member: its own view (the name it gave them, role,
     status), never the person's account (global name, last sign-in, other organisations)."""
 
@@ -158,15 +205,30 @@ class Member(msgspec.Struct, kw_only=True):
     is_active: bool
     created_at: datetime
 
+    @classmethod
+    def from_model(cls, membership: Membership, email: str) -> MemberRead:
+        """`email` is the account's (a membership row does not carry it)."""
+        return cls(
+            id=membership.user_id,
+            email=email,
+            display_name=membership.display_name,
+            role=membership.role,
+            status="active" if membership.is_active else "deactivated",
+            is_active=membership.is_active,
+            created_at=membership.created_at,
+        )
 
-class NewMember(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+
+class InvitationCreate(Input):
+    """Adding a member: always an invitation, whether or not the email has an account."""
+
     email: Email
     role: Role
     # The name the organisation will know this member by.
-    full_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    full_name: PersonName = ""
 
 
-class Invitation(msgspec.Struct, kw_only=True):
+class InvitationRead(Output):
     """The answer to "add a member", whether or not the email already has an account: the person
     joins when they accept (a new account: at its first sign-in with the emailed temporary password)."""
 
@@ -181,14 +243,33 @@ class Invitation(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def from_model(cls, inv: Invitation) -> InvitationRead:
+        return cls(
+            id=inv.id,
+            email=inv.email,
+            display_name=inv.display_name,
+            role=inv.role,
+            status=inv.effective_status(),
+            expires_at=inv.expires_at,
+            invited_by=inv.invited_by,
+            responded_at=inv.responded_at,
+            created_at=inv.created_at,
+            updated_at=inv.updated_at,
+        )
 
-class OrgRef(msgspec.Struct, kw_only=True):
+
+class OrgRef(Output):
     id: UUID
     name: str
     slug: str
 
+    @classmethod
+    def from_model(cls, org: Organization) -> OrgRef:
+        return cls(id=org.id, name=org.name, slug=org.slug)
 
-class MyInvitation(msgspec.Struct, kw_only=True):
+
+class MyInvitationRead(Output):
     """An invitation addressed to the caller's own account."""
 
     id: UUID
@@ -197,38 +278,47 @@ class MyInvitation(msgspec.Struct, kw_only=True):
     expires_at: datetime
     created_at: datetime
 
+    @classmethod
+    def from_row(cls, row: Any) -> MyInvitationRead:
+        """A row of `identity_my_invitations()` (the invitee cannot read the organisation itself)."""
+        return cls(
+            id=row.id,
+            organization=OrgRef(id=row.org_id, name=row.org_name, slug=row.org_slug),
+            role=row.role,
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+        )
 
-class AcceptInvitation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+
+class AcceptInvitation(Input):
     # From the invitation email's link: proves the mailbox; the caller's session proves the account.
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    token: Secret
 
 
-class DeclineInvitation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeclineInvitation(Input):
     invitation_id: UUID
 
 
-class JoinedOrganization(msgspec.Struct, kw_only=True):
+class JoinedOrganization(Output):
     organization: OrgRef
     role: str
 
 
-class TempPassword(msgspec.Struct, kw_only=True):
+class TempPassword(Output):
     user_id: UUID
     # "response": shown here once (never stored, never replayed); "email": minted and mailed by the
     # email job at send time (EMAIL_TEMP_PASSWORDS=true), so it is null here.
     delivery: str
     temp_password: Annotated[
         str | None,
-        msgspec.Meta(
-            description="Shown once. Null when an Idempotency-Key replay answers (header Idempotent-Withheld)."
-        ),
+        Meta(description="Shown once. Null when an Idempotency-Key replay answers (header Idempotent-Withheld)."),
     ]
 
 
-class RoleChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class RoleChange(Input):
     role: Role
 
 
-class SessionsRevoked(msgspec.Struct, kw_only=True):
+class SessionsRevoked(Output):
     user_id: UUID
     revoked_sessions: int

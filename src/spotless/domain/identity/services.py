@@ -20,7 +20,7 @@ from uuid_utils.compat import uuid7
 
 from spotless.db.engine import apply_org_now
 from spotless.db.unit_of_work import after_commit, commit_despite_error
-from spotless.domain.audit.services import record_audit
+from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords, validation
 from spotless.domain.identity.actors import deliver_password_reset
 from spotless.domain.identity.authn import IdentityRuntime
@@ -29,15 +29,8 @@ from spotless.domain.identity.metrics import LOGIN_ATTEMPTS, REFRESH_REUSE
 from spotless.domain.identity.models import AuthSession, Membership, Organization, PasswordResetToken, User
 from spotless.domain.identity.permissions import permissions_for
 from spotless.domain.identity.principal import Principal
-from spotless.domain.identity.schemas import (
-    AuthResult,
-    LoginRequest,
-    Me,
-    OrgSummary,
-    SignupRequest,
-    TokenPair,
-    UserInfo,
-)
+from spotless.domain.identity.public import OrgProfile
+from spotless.domain.identity.schemas import AuthResult, Login, Me, OrgSummary, Signup, TokenPair, UserInfo
 from spotless.domain.identity.session_cache import SessionState
 from spotless.domain.identity.sessions import (
     IssuedTokens,
@@ -52,7 +45,7 @@ from spotless.domain.identity.sessions import (
 )
 from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
-from spotless.domain.messaging.services import OutgoingEmail
+from spotless.domain.messaging.public import OutgoingEmail
 from spotless.lib.errors import FieldError, Problem
 from spotless.settings import Settings
 
@@ -86,16 +79,6 @@ async def login_candidates(db: AsyncSession, email: str) -> list[Any]:
     return list((await db.execute(_CANDIDATES, {"email": normalise_email(email)})).all())
 
 
-def _user_info(user: User) -> UserInfo:
-    return UserInfo(
-        id=user.id, email=user.email, full_name=user.full_name, must_change_password=user.must_change_password
-    )
-
-
-def _org_summary(org: Organization) -> OrgSummary:
-    return OrgSummary(id=org.id, name=org.name, slug=org.slug, timezone=org.timezone, currency=org.currency)
-
-
 async def _remember(rt: IdentityRuntime, tokens: IssuedTokens, user: User, role: str) -> None:
     await rt.checker.remember(
         SessionState(
@@ -115,8 +98,8 @@ def _auth_result(tokens: IssuedTokens, user: User, org: Organization, role: str)
         token_type="bearer",
         expires_in=tokens.expires_in,
         access_token_expires_at=tokens.access_expires_at,
-        user=_user_info(user),
-        organization=_org_summary(org),
+        user=UserInfo.from_model(user),
+        organization=OrgSummary.from_model(org),
         role=role,
         permissions=sorted(permissions_for(role)),
     )
@@ -125,7 +108,7 @@ def _auth_result(tokens: IssuedTokens, user: User, org: Organization, role: str)
 # --- sign-up ----------------------------------------------------------------------------------
 
 
-async def signup(db: AsyncSession, rt: IdentityRuntime, data: SignupRequest, client: Client) -> AuthResult:
+async def signup(db: AsyncSession, rt: IdentityRuntime, data: Signup, client: Client) -> AuthResult:
     """Creates the organisation and its owner in one transaction. An email that already has an
     account may create another organisation by proving its password."""
     settings = rt.settings
@@ -247,7 +230,7 @@ async def _insert_org(
 # --- sign-in -----------------------------------------------------------------------------------
 
 
-async def login(db: AsyncSession, rt: IdentityRuntime, data: LoginRequest, client: Client) -> AuthResult:
+async def login(db: AsyncSession, rt: IdentityRuntime, data: Login, client: Client) -> AuthResult:
     settings = rt.settings
     email = normalise_email(data.email)
     # Counted before the (slow) verification, atomically: parallel guesses cannot overtake the count.
@@ -343,12 +326,11 @@ async def logout(db: AsyncSession, rt: IdentityRuntime, principal: Principal) ->
     await revoke_sessions(db, principal.org_id, principal.user_id, "logout", session_id=principal.session_id)
 
 
-async def me(db: AsyncSession, principal: Principal) -> Me:
+async def me(db: AsyncSession, principal: Principal, org: OrgProfile) -> Me:
     user = (await db.execute(select(User).where(User.id == principal.user_id))).scalar_one()
-    org = (await db.execute(select(Organization).where(Organization.id == principal.org_id))).scalar_one()
     return Me(
-        user=_user_info(user),
-        organization=_org_summary(org),
+        user=UserInfo.from_model(user),
+        organization=OrgSummary.from_model(org),
         role=principal.role,
         permissions=sorted(principal.permissions),
         session_id=principal.session_id,

@@ -5,29 +5,18 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-from datetime import datetime
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy import text
 
-from spotless.domain.system.readiness import Readiness, ReadinessCache, check_once
+from spotless.domain.system.readiness import ReadinessCache, check_once
+from spotless.domain.system.schemas import Health, Readiness, ServerStatus
 from spotless.lib.errors import Problem
 from spotless.settings import Settings
-
-
-class Health(msgspec.Struct):
-    status: str
-
-
-class ServerStatus(msgspec.Struct):
-    status: str
-    server_time: datetime
-    api_version: str
 
 
 def _readiness(state: State) -> ReadinessCache:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.system import heartbeat
+from spotless.domain.system.schemas import Check, Readiness, Status
 from spotless.lib.metrics import HEARTBEAT_AGE
 from spotless.settings import Settings
 
@@ -30,24 +31,7 @@ CHECK_TIMEOUT_SECONDS = 1.5
 HEARTBEAT_REDIS_TIMEOUT_SECONDS = 0.5
 CACHE_SECONDS = 1.0
 
-Status = Literal["ok", "unreachable", "timeout", "mismatch", "stale", "missing", "unknown"]
 T = TypeVar("T")
-
-
-class Check(msgspec.Struct):
-    name: str
-    ok: bool
-    status: Status
-    gating: bool
-
-
-class Readiness(msgspec.Struct):
-    status: Literal["ready", "unavailable"]
-    checks: list[Check]
-
-    @property
-    def ready(self) -> bool:
-        return self.status == "ready"
 
 
 class _Failed(msgspec.Struct):
@@ -106,19 +90,19 @@ async def check_once(settings: Settings, engine: AsyncEngine, redis: Redis, expe
     )
     checks: list[Check] = []
     if isinstance(database, _Failed):
-        checks.append(Check("database", False, database.status, True))
-        checks.append(Check("migrations", False, "unknown", True))
+        checks.append(Check(name="database", ok=False, status=database.status, gating=True))
+        checks.append(Check(name="migrations", ok=False, status="unknown", gating=True))
         postgres_beat = None
     else:
         revision, postgres_beat = database
-        checks.append(Check("database", True, "ok", True))
+        checks.append(Check(name="database", ok=True, status="ok", gating=True))
         at_head = revision == expected_revision
         if not at_head:
             logger.warning("readiness: database revision %s, code expects %s", revision, expected_revision)
-        checks.append(Check("migrations", at_head, "ok" if at_head else "mismatch", True))
+        checks.append(Check(name="migrations", ok=at_head, status="ok" if at_head else "mismatch", gating=True))
     # Redis is reported but not gating: the API keeps serving without it.
     redis_status: Status = pong.status if isinstance(pong, _Failed) else "ok"
-    checks.append(Check("redis", redis_status == "ok", redis_status, False))
+    checks.append(Check(name="redis", ok=redis_status == "ok", status=redis_status, gating=False))
     if with_heartbeat:
         checks.append(_heartbeat_check(redis_beat or postgres_beat, settings.jobs.heartbeat_ttl_seconds, database))
     ready = all(c.ok for c in checks if c.gating)
@@ -130,13 +114,13 @@ def _heartbeat_check(last: datetime | None, ttl: int, database: Any) -> Check:
         # No beat in Redis and none in Postgres, or Postgres could not be asked.
         status: Status = "unknown" if isinstance(database, _Failed) else "missing"
         logger.warning("readiness: no scheduler heartbeat (%s)", status)
-        return Check("heartbeat", False, status, True)
+        return Check(name="heartbeat", ok=False, status=status, gating=True)
     age = (datetime.now(UTC) - last).total_seconds()
     HEARTBEAT_AGE.labels(job=heartbeat.HEARTBEAT_NAME).set(age)
     if age > ttl:
         logger.warning("readiness: heartbeat %.1fs old, older than JOB_HEARTBEAT_TTL_SECONDS=%s", age, ttl)
-        return Check("heartbeat", False, "stale", True)
-    return Check("heartbeat", True, "ok", True)
+        return Check(name="heartbeat", ok=False, status="stale", gating=True)
+    return Check(name="heartbeat", ok=True, status="ok", gating=True)
 
 
 class ReadinessCache:
