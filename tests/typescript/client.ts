@@ -16,7 +16,7 @@ export function firstWorkerName(page: Ok<"listWorkers">): string {
 }
 
 export function bookingLine(page: Ok<"listBookings">): string {
-  const booking: Schemas["BookingOut"] = page.items[0];
+  const booking: Schemas["BookingRead"] = page.items[0];
   // Nullable but always sent: `null`, never missing.
   const cancelReason: string | null = booking.cancel_reason;
   const team: string | null = booking.team_id;
