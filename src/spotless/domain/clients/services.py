@@ -130,6 +130,11 @@ async def archive_client(session: AsyncSession, client_id: UUID) -> None:
         await session.flush()
 
 
+async def client_archived_at(session: AsyncSession, client_id: UUID) -> datetime | None:
+    """When the client was archived (None while active, or when not visible)."""
+    return await session.scalar(select(Client.archived_at).where(Client.id == client_id))
+
+
 def _announce_archived(session: AsyncSession, client: Client, at: datetime) -> None:
     emit(session, ClientArchived(org_id=client.org_id, client_id=client.id, archived_at=at))
 

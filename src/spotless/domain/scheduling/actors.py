@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from spotless.domain.clients.events import ClientArchived
+from spotless.domain.scheduling.client_closure import close_client_work
 from spotless.domain.scheduling.materialise import materialise_all
+from spotless.lib.events import subscriber
 from spotless.lib.jobs import job
 from spotless.lib.jobs.runtime import get_runtime
 from spotless.lib.jobs.scheduler import exclusive_slot
@@ -41,3 +44,12 @@ async def materialise_series(slot: str | None = None, now: str | None = None) ->
             totals.conflicts,
             totals.failures,
         )
+
+
+@subscriber(ClientArchived, name="scheduling.close_client_work", max_retries=10, time_limit_ms=120_000)
+async def close_archived_client_work(event: ClientArchived, event_id: str) -> None:
+    """An archived client's open visits are cancelled and their series ended (client_closure)."""
+    async with get_runtime().session(event.org_id) as session:
+        cancelled = await close_client_work(session, event.org_id, event.client_id, event.archived_at)
+    if cancelled:
+        logger.info("closed %d open visit(s) of archived client %s", len(cancelled), event.client_id)
