@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,7 @@ class Measured:
     p50_ms: float
     p99_ms: float
     failed_rate: float
+    k6_cpu: float = 0.0  # k6's CPU time over the run's wall time: near 1.0, the generator's core was the limit
 
     @property
     def rps(self) -> float:
@@ -155,7 +157,12 @@ def run_k6(
         )
         args = [*placement.prefix(placement.k6), k6_binary(), "run", "--quiet", "--no-color", "--no-usage-report"]
         args += ["-e", f"BENCH_SPEC={spec}", str(OP_SCRIPT)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
         done = subprocess.run(args, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if not out.exists():
             raise RuntimeError(f"k6 failed for {name} (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
         data = json.loads(out.read_text())
@@ -168,4 +175,5 @@ def run_k6(
         p50_ms=float(duration["med"]),
         p99_ms=float(duration["p(99)"]),
         failed_rate=float(metrics["http_req_failed{phase:measure}"]["values"]["rate"]),
+        k6_cpu=cpu / wall if wall else 0.0,
     )
