@@ -79,9 +79,14 @@ lint: setup
     uv run --no-sync ruff format --check src tests workers scripts
     uv run --no-sync mypy
 
-# Benchmarks (a real API node on loopback); areas: foundation identity scheduling ratelimit redis-outage.
+# Benchmarks: k6 drives each hot operation beside bare Litestar and its floor (10k bookings), then jobs.
+# `just bench volume` (or BENCH_VOLUME=1m) adds 1M bookings; other areas: identity ratelimit redis-outage scheduling.
 bench *ARGS: setup
     {{services}}; uv run --no-sync python -m scripts.bench {{ARGS}}
+
+# Load smoke against a running API (default http://$HOST:$PORT) with k6: fails unless errors < 5 % and p95 < 300 ms.
+load BASE_URL="": setup
+    base="{{BASE_URL}}"; exec uv run --no-sync k6 run --no-usage-report -e BASE_URL="${base:-http://$HOST:$PORT}" scripts/load/smoke.js
 
 # Seed the large data set the scheduling benchmarks compare against.
 seed-volume *ARGS: setup

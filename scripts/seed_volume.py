@@ -153,14 +153,15 @@ async def _fill(
                 # pg_restore --disable-triggers does. Constraints and indexes still apply.
                 await conn.execute("SET LOCAL session_replication_role = replica")
             # Only organisations without bookings yet: re-running never duplicates a calendar. `o`
-            # numbers the organisation inside the derived ids (given organisations count from 2^30).
+            # numbers the organisation inside the derived ids. A given organisation's number is 2^30 plus
+            # 30 bits of a hash of its id, so given organisations seeded in separate runs never share ids.
             await conn.execute(
                 """
                 CREATE TEMP TABLE seed_orgs ON COMMIT DROP AS
                 SELECT org_id, o FROM (
                     SELECT ('5eed0000' || lpad(to_hex(o), 24, '0'))::uuid AS org_id, o FROM generate_series(1, $1) o
                     UNION ALL
-                    SELECT id, 1073741824 + n::int FROM unnest($2::uuid[]) WITH ORDINALITY AS given(id, n)
+                    SELECT id, 1073741824 + (hashtext(id::text) & 1073741823) FROM unnest($2::uuid[]) AS given(id)
                 ) candidates
                 WHERE o % $3 = $4 AND NOT EXISTS (SELECT 1 FROM booking b WHERE b.org_id = candidates.org_id)
                 ORDER BY o

@@ -1,7 +1,12 @@
-"""`just bench [AREA ...]`: start a real API node on loopback against a fresh, migrated benchmark
-database and run each area's benchmarks; prints one markdown table per area.
+"""`just bench [AREA ...]` against a fresh, migrated benchmark database (BENCH_DB).
 
-Areas are modules beside this file exposing `TITLE` and `async def run(ctx) -> list[Result]`."""
+Default: `hot` — every hot operation driven by k6 (out of process, on its own core) beside bare
+Litestar and its floor, at 10,000 bookings, then `jobs` (our Dramatiq middleware vs bare Dramatiq).
+`volume` (or BENCH_VOLUME=1m) also seeds to 1,000,000 bookings and measures the data operations
+again. The other areas (identity, ratelimit, redis-outage, scheduling) compare within themselves
+through an in-process Python client: their ratios and behaviour hold, their throughput is the
+client's; name them to run them. Knobs: BENCH_DURATION (s, default 10), BENCH_VUS (32),
+BENCH_WARMUP (2), BENCH_SCALE (the Python-client areas' request counts)."""
 
 from __future__ import annotations
 
@@ -19,19 +24,20 @@ import asyncpg
 import httpx
 from tests.support import processes
 
-from scripts.bench.common import HEADER, BenchContext
+from scripts.bench.common import HEADER, BenchContext, Result
 from spotless.db.migrations import upgrade
 from spotless.settings import load_settings
 
 HERE = Path(__file__).parent
-SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput"}
+SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput", "floor_app", "loadgen", "hot", "jobs"}
+DEFAULT = ["hot", "jobs"]
 # BENCH_DB: a database of one's own when several people benchmark on one cluster.
 BENCH_DB = os.environ.get("BENCH_DB", "spotless_bench")
 
 
-def areas() -> list[str]:
-    names = [m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name not in SKIP]
-    return ["foundation", *sorted(n for n in names if n != "foundation")]
+def client_areas() -> list[str]:
+    """The areas measured through the in-process Python client (one API node shared)."""
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules([str(HERE)]) if m.name not in SKIP)
 
 
 def bench_env() -> dict[str, str]:
@@ -65,32 +71,58 @@ async def fresh_database(env: dict[str, str], keep: bool) -> None:
 
 
 async def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("areas", nargs="*", help=f"areas to run (default all: {', '.join(areas())})")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("areas", nargs="*", help=f"default: hot jobs; also: volume, {', '.join(client_areas())}")
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")))
     parser.add_argument("--keep-db", action="store_true", help="reuse the benchmark database (large seeds)")
     args = parser.parse_args(argv)
-    selected = args.areas or areas()
+    selected = list(args.areas or DEFAULT)
+    volume = os.environ.get("BENCH_VOLUME", "").lower() in {"1m", "1000000", "volume"}
+    if "volume" in selected:
+        volume = True
+        selected = ["hot" if a == "volume" else a for a in selected]
+        if selected == ["hot"]:
+            selected.append("jobs")
+    unknown = [a for a in selected if a not in {*DEFAULT, *client_areas()}]
+    if unknown:
+        parser.error(f"unknown area(s): {', '.join(unknown)}")
     env = bench_env()
     os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     os.environ.update({k: v for k, v in env.items() if k == "PROMETHEUS_MULTIPROC_DIR"})
     await fresh_database(env, args.keep_db)
-    api = processes.start_api(env)
-    print(f"# Spotless benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores, one API process\n")
-    try:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=api.base_url, limits=limits, timeout=30) as client:
-            ctx = BenchContext(base_url=api.base_url, env=env, client=client, scale=args.scale)
-            for name in selected:
-                module = importlib.import_module(f"scripts.bench.{name.replace('-', '_')}")
-                results = await module.run(ctx)
-                print(f"## {module.TITLE}\n\n{HEADER}")
-                for result in results:
-                    print(result.row())
-                print(flush=True)
-    finally:
-        api.stop()
+    how = f"just bench {' '.join(argv)}".strip() + (" (BENCH_VOLUME=1m)" if os.environ.get("BENCH_VOLUME") else "")
+    print(f"# Spotless benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {os.cpu_count()} cores — `{how}`\n")
+    if "hot" in selected:
+        from scripts.bench import hot
+
+        print(f"## {hot.TITLE}{' — 10,000 then 1,000,000 bookings' if volume else ' — 10,000 bookings'}\n")
+        await hot.run(env, volume=volume)
+    if "jobs" in selected:
+        from scripts.bench import jobs
+
+        async with httpx.AsyncClient() as unused:
+            results = await jobs.run(BenchContext(base_url="", env=env, client=unused, scale=args.scale))
+        _print_table(jobs.TITLE, results)
+    legacy = [a for a in selected if a in client_areas()]
+    if legacy:
+        api = processes.start_api(env)
+        try:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            async with httpx.AsyncClient(base_url=api.base_url, limits=limits, timeout=30) as client:
+                ctx = BenchContext(base_url=api.base_url, env=env, client=client, scale=args.scale)
+                for name in legacy:
+                    module = importlib.import_module(f"scripts.bench.{name.replace('-', '_')}")
+                    _print_table(f"{module.TITLE} (in-process Python client)", await module.run(ctx))
+        finally:
+            api.stop()
     return 0
+
+
+def _print_table(title: str, results: list[Result]) -> None:
+    print(f"## {title}\n\n{HEADER}")
+    for result in results:
+        print(result.row())
+    print(flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+// One operation under a fixed number of VUs: `k6 run -e BENCH_SPEC=spec.json op.js`.
+// The spec (written by scripts/bench/hot.py): url, method, headers, body, expect (status),
+// vus, warmup_s, duration_s, out (summary JSON path), and for creates `slots`: the body's
+// starts_at and worker_ids come from a distinct slot per iteration (10 cleaners x `per_day` starts
+// a day from `first_day`), so no request conflicts with another.
+import http from 'k6/http';
+import exec from 'k6/execution';
+import { check } from 'k6';
+
+const spec = JSON.parse(open(__ENV.BENCH_SPEC));
+
+export const options = {
+  discardResponseBodies: true,
+  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  scenarios: {
+    warmup: {
+      executor: 'constant-vus', vus: spec.vus, duration: `${spec.warmup_s}s`, gracefulStop: '5s',
+      tags: { phase: 'warmup' },
+    },
+    measure: {
+      executor: 'constant-vus', vus: spec.vus, duration: `${spec.duration_s}s`,
+      startTime: `${spec.warmup_s + 1}s`, gracefulStop: '10s', tags: { phase: 'measure' },
+    },
+  },
+  // Never failing: they only make k6 keep the measure phase's own submetrics.
+  thresholds: {
+    'http_reqs{phase:measure}': ['count>=0'],
+    'http_req_duration{phase:measure}': ['max>=0'],
+    'http_req_failed{phase:measure}': ['rate>=0'],
+    'checks{phase:measure}': ['rate>=0'],
+  },
+};
+
+const params = { headers: spec.headers || {}, responseCallback: http.expectedStatuses(spec.expect) };
+const plainBody = spec.body === undefined || spec.body === null ? null : JSON.stringify(spec.body);
+const DAY_MS = 86400000;
+
+function slotBody() {
+  // Warm-up and measure count their iterations apart: keep their slots apart too.
+  const offset = exec.scenario.name === 'warmup' ? 0 : spec.slots.measure_offset;
+  const i = offset + exec.scenario.iterationInTest;
+  const perDay = spec.slots.starts.length * spec.slots.workers.length;
+  const day = Math.floor(i / perDay);
+  const within = i % perDay;
+  const worker = spec.slots.workers[within % spec.slots.workers.length];
+  const hour = spec.slots.starts[Math.floor(within / spec.slots.workers.length)];
+  const startsAt = new Date(spec.slots.first_day_ms + day * DAY_MS + hour * 3600000).toISOString();
+  const headers = Object.assign({}, params.headers, { 'Idempotency-Key': `${spec.slots.key}-${i}` });
+  return [JSON.stringify(Object.assign({}, spec.body, { starts_at: startsAt, worker_ids: [worker] })), headers];
+}
+
+export default function () {
+  let res;
+  if (spec.slots) {
+    const [body, headers] = slotBody();
+    res = http.request(spec.method, spec.url, body, Object.assign({}, params, { headers }));
+  } else {
+    res = http.request(spec.method, spec.url, plainBody, params);
+  }
+  check(res, { status: (r) => r.status === spec.expect });
+}
+
+export function handleSummary(data) {
+  const out = {};
+  out[spec.out] = JSON.stringify(data);
+  return out;
+}
