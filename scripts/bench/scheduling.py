@@ -22,7 +22,7 @@ from spotless.db.engine import bind_org, create_engine, session_factory
 from spotless.domain.identity.permissions import permissions_for
 from spotless.domain.identity.principal import Principal
 from spotless.domain.scheduling import availability as availability_service
-from spotless.domain.scheduling import services
+from spotless.domain.scheduling import bookings
 from spotless.domain.scheduling.context import org_context
 from spotless.domain.scheduling.timeutil import local, to_utc, zone
 from spotless.settings import load_settings
@@ -136,10 +136,10 @@ async def explain(env: dict[str, str], org_id: UUID, service_id: UUID) -> dict[s
                 async with session.begin():
                     ctx = await org_context(session, org_id)
                     if name == "list":
-                        filters = services.BookingFilters(
+                        filters = bookings.BookingFilters(
                             date_from=today - timedelta(days=30), date_to=today + timedelta(days=30)
                         )
-                        await services.list_bookings(session, principal, ctx, filters, limit=50)
+                        await bookings.list_bookings(session, principal, ctx, filters, limit=50)
                     else:
                         await availability_service.availability(
                             session,
