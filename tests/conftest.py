@@ -127,6 +127,10 @@ def test_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+# A helper, not a test: modules importing it must not have it collected.
+test_env.__test__ = False  # type: ignore[attr-defined]
+
+
 def make_settings(**overrides: str) -> Settings:
     return load_settings(test_env(**overrides))
 
