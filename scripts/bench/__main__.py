@@ -29,7 +29,9 @@ from spotless.db.migrations import upgrade
 from spotless.settings import load_settings
 
 HERE = Path(__file__).parent
-SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput", "floor_app", "loadgen", "hot", "jobs"}
+SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput", "floor_app", "loadgen", "hot", "jobs", "soak"}
+# Areas measured out of process but not run by default (`just bench soak`: ten minutes).
+EXTRA = ["soak"]
 DEFAULT = ["hot", "jobs"]
 # BENCH_DB: a database of one's own when several people benchmark on one cluster.
 BENCH_DB = os.environ.get("BENCH_DB", "spotless_bench")
@@ -72,7 +74,7 @@ async def fresh_database(env: dict[str, str], keep: bool) -> None:
 
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("areas", nargs="*", help=f"default: hot jobs; also: volume, {', '.join(client_areas())}")
+    parser.add_argument("areas", nargs="*", help=f"default: hot jobs; also: volume, soak, {', '.join(client_areas())}")
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")))
     parser.add_argument("--keep-db", action="store_true", help="reuse the benchmark database (large seeds)")
     args = parser.parse_args(argv)
@@ -83,7 +85,7 @@ async def main(argv: list[str]) -> int:
         selected = ["hot" if a == "volume" else a for a in selected]
         if selected == ["hot"]:
             selected.append("jobs")
-    unknown = [a for a in selected if a not in {*DEFAULT, *client_areas()}]
+    unknown = [a for a in selected if a not in {*DEFAULT, *EXTRA, *client_areas()}]
     if unknown:
         parser.error(f"unknown area(s): {', '.join(unknown)}")
     env = bench_env()
@@ -103,6 +105,11 @@ async def main(argv: list[str]) -> int:
         async with httpx.AsyncClient() as unused:
             results = await jobs.run(BenchContext(base_url="", env=env, client=unused, scale=args.scale))
         _print_table(jobs.TITLE, results)
+    if "soak" in selected:
+        from scripts.bench import soak
+
+        print(f"## {soak.TITLE}\n")
+        await soak.run(env)
     legacy = [a for a in selected if a in client_areas()]
     if legacy:
         api = processes.start_api(env)
