@@ -44,6 +44,8 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "scheduling.BookingNoShow": ["system.count_booking"],
     "scheduling.BookingRescheduled": [],
     "scheduling.BookingStarted": [],
+    "scheduling.SeriesPaused": [],
+    "scheduling.SeriesResumed": [],
     "system.Probed": ["system.probe_first", "system.probe_second"],
 }
 

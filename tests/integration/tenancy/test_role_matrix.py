@@ -172,6 +172,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/series/{series_id:uuid}/conflicts"): OWN,
     ("PATCH", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}"): OK,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): OK,
+    ("POST", "/v1/series/{series_id:uuid}/holds"): OK,
+    ("GET", "/v1/series/{series_id:uuid}/holds"): OWN,
+    ("POST", "/v1/series/{series_id:uuid}/holds/{hold_id:uuid}/lift"): OK,
     # field app: the caller's own jobs, so only a member with a worker profile gets past 403
     ("GET", "/v1/worker/jobs"): Expect(default=NO_PROFILE, by_role={"worker": None}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/start"): Expect(default=NO_PROFILE, by_role={"worker": 404}),

@@ -350,6 +350,19 @@ async def api_occurrence_date(client: Any, member: Any, ids: dict[str, str]) -> 
     return str(found["start_date"])
 
 
+def hold_body(days_ahead: int = 100, days: int = 7) -> dict[str, Any]:
+    """A POST /v1/series/{id}/holds body: a week's pause starting `days_ahead` from today."""
+    starts = datetime.now(UTC).date() + timedelta(days=days_ahead)
+    return {"starts_on": starts.isoformat(), "ends_on": (starts + timedelta(days=days)).isoformat()}
+
+
+@register("hold_id")
+async def api_hold_id(client: Any, member: Any, ids: dict[str, str]) -> str:
+    series_id = ids.get("series_id") or await api_series_id(client, member)
+    url = f"/v1/series/{series_id}/holds"
+    return str(expect(await client.post(url, json=hold_body(), headers=member.headers), 201, "hold")["hold"]["id"])
+
+
 def _worker_body(ids: dict[str, str]) -> dict[str, Any]:
     return {"worker_ids": [_BOOKING_WORKER.get(ids["booking_id"], str(uuid.uuid4()))]}
 
@@ -357,3 +370,4 @@ def _worker_body(ids: dict[str, str]) -> dict[str, Any]:
 REQUEST_BODIES[("POST", "/v1/bookings/{booking_id:uuid}/assign")] = _worker_body
 REQUEST_BODIES[("POST", "/v1/bookings/{booking_id:uuid}/unassign")] = _worker_body
 REQUEST_BODIES[("POST", "/v1/worker/jobs/{booking_id:uuid}/finish")] = {}
+REQUEST_BODIES[("POST", "/v1/series/{series_id:uuid}/holds")] = lambda ids: hold_body()

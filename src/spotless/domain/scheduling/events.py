@@ -3,7 +3,7 @@ metrics). Ids and the few facts a subscriber needs; it re-reads anything else it
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -58,3 +58,23 @@ STATUS_EVENTS: dict[str, type[BookingEvent]] = {
     "cancelled": BookingCancelled,
     "no_show": BookingNoShow,
 }
+
+
+class SeriesPaused(Event, frozen=True, kw_only=True):
+    """A hold stops a series from `starts_on` through `ends_on` (local dates); its visits in the
+    window were cancelled, each with its own `BookingCancelled`."""
+
+    org_id: UUID
+    series_id: UUID
+    hold_id: UUID
+    starts_on: date
+    ends_on: date
+
+
+class SeriesResumed(Event, frozen=True, kw_only=True):
+    """A hold was lifted early: from `resumed_on` the series books again."""
+
+    org_id: UUID
+    series_id: UUID
+    hold_id: UUID
+    resumed_on: date

@@ -116,6 +116,30 @@ class BookingSeries(UUIDv7AuditBase, TenantMixin):
     created_by: Mapped[UUID | None] = mapped_column(GUID(), default=None)
 
 
+class SeriesHold(UUIDv7AuditBase, TenantMixin):
+    """A pause of a series (the client's vacation): no visit is booked from `starts_on` through
+    `ends_on` (local dates, inclusive). Holds of one series never overlap (the database refuses)."""
+
+    __tablename__ = "series_hold"
+    __table_args__ = (
+        tenant_fk("series_id", "booking_series", ondelete="CASCADE"),
+        CheckConstraint("ends_on >= starts_on", name="ends_after_starts"),
+        ExcludeConstraint(
+            ("org_id", "="),
+            ("series_id", "="),
+            (text("daterange(starts_on, ends_on, '[]')"), "&&"),
+            name="ex_series_hold_overlap",
+            using="gist",
+        ),
+    )
+
+    series_id: Mapped[UUID] = mapped_column(index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[UUID | None] = mapped_column(GUID(), default=None)
+
+
 class BookingSeriesWorker(UUIDv7AuditBase, TenantMixin):
     """One cleaner of a series. `org_id` is filled from the series by the relationship."""
 
@@ -150,8 +174,15 @@ class Booking(UUIDv7AuditBase, TenantMixin):
         CheckConstraint(f"status IN ({_STATUS_LIST})", name="status_known"),
         CheckConstraint("total_cents >= 0", name="total_not_negative"),
         CheckConstraint("(series_id IS NULL) = (occurrence_date IS NULL)", name="occurrence_with_series"),
-        # One booking per occurrence of a series: re-running the materialiser changes nothing.
-        UniqueConstraint("series_id", "occurrence_date", name="uq_booking_series_occurrence"),
+        # One live booking per occurrence of a series: re-running the materialiser changes nothing.
+        # A cancelled one does not hold the date, so lifting a hold can book it again.
+        Index(
+            "uq_booking_series_occurrence",
+            "series_id",
+            "occurrence_date",
+            unique=True,
+            postgresql_where=text("status <> 'cancelled'"),
+        ),
         Index("ix_booking_org_id_starts_at_id", "org_id", "starts_at", "id"),  # keyset order of the list
         Index("ix_booking_org_id_client_id_starts_at", "org_id", "client_id", "starts_at"),
     )

@@ -24,7 +24,7 @@ from spotless.domain.catalog.public import PricingParams, Quote
 from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling import recurrence, timeutil
 from spotless.domain.scheduling.context import OrgContext
-from spotless.domain.scheduling.models import Booking, BookingSeries, SeriesConflict
+from spotless.domain.scheduling.models import Booking, BookingSeries, SeriesConflict, SeriesHold
 from spotless.domain.scheduling.placement import Placement, place
 from spotless.domain.scheduling.pricing import price, pricing_frequency
 from spotless.domain.scheduling.rules import SchedulingConflict
@@ -111,6 +111,22 @@ async def _record_conflict(
     )
 
 
+async def held_dates(session: AsyncSession, series_id: UUID, start: date, end: date) -> set[date]:
+    """The dates from `start` through `end` that a hold of the series covers."""
+    rows = await session.execute(
+        select(SeriesHold.starts_on, SeriesHold.ends_on).where(
+            SeriesHold.series_id == series_id, SeriesHold.starts_on <= end, SeriesHold.ends_on >= start
+        )
+    )
+    covered: set[date] = set()
+    for starts_on, ends_on in rows:
+        day = max(starts_on, start)
+        while day <= min(ends_on, end):
+            covered.add(day)
+            day += timedelta(days=1)
+    return covered
+
+
 async def _taken_dates(session: AsyncSession, series_id: UUID, start: date, end: date) -> set[date]:
     booked = await session.scalars(
         select(Booking.occurrence_date).where(
@@ -124,7 +140,8 @@ async def _taken_dates(session: AsyncSession, series_id: UUID, start: date, end:
             SeriesConflict.occurrence_date <= end,
         )
     )
-    return {d for d in booked if d} | set(reported)
+    # A date inside a hold is not due: the series is paused there (holds.py).
+    return {d for d in booked if d} | set(reported) | await held_dates(session, series_id, start, end)
 
 
 async def _inactive_worker(session: AsyncSession, worker_ids: Sequence[UUID]) -> UUID | None:
@@ -172,7 +189,7 @@ async def materialise(
         taken = await _taken_dates(session, series.id, dates[0], dates[-1])
         todo = [d for d in dates if d not in taken]
         if todo:
-            await _book_dates(session, ctx, series, principal, todo, out)
+            await book_dates(session, ctx, series, principal, todo, out)
     # The marker advances even when nothing was due (anchored past the horizon, ended before
     # today): occurrences up to `last` are all handled, so the series leaves the due set instead
     # of being re-read by every run.
@@ -181,7 +198,7 @@ async def materialise(
     return out
 
 
-async def _book_dates(
+async def book_dates(
     session: AsyncSession,
     ctx: OrgContext,
     series: BookingSeries,

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from spotless.domain.scheduling.context import OrgContext
-    from spotless.domain.scheduling.models import Booking, BookingSeries, SchedulingSettings, SeriesConflict, TimeEntry
+    from spotless.domain.scheduling.models import (
+        Booking,
+        BookingSeries,
+        SchedulingSettings,
+        SeriesConflict,
+        SeriesHold,
+        TimeEntry,
+    )
 
 WorkerIds = Annotated[list[UUID], Meta(max_length=20)]
 SomeWorkerIds = Annotated[list[UUID], Meta(min_length=1, max_length=20)]
@@ -394,3 +401,51 @@ class FieldAction(Output):
 
 class JobFinish(Input):
     reason: Reason | None = None
+
+
+# --- holds (a series paused for a while) -------------------------------------------------------
+
+
+class SeriesHoldCreate(Input):
+    """Pause the series from `starts_on` through `ends_on` (local dates, inclusive)."""
+
+    starts_on: Day
+    ends_on: Day
+    reason: Reason | None = None
+
+
+class SeriesHoldRead(Output):
+    id: UUID
+    series_id: UUID
+    starts_on: date
+    ends_on: date
+    reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, hold: SeriesHold) -> SeriesHoldRead:
+        return cls(
+            id=hold.id,
+            series_id=hold.series_id,
+            starts_on=hold.starts_on,
+            ends_on=hold.ends_on,
+            reason=hold.reason,
+            created_at=hold.created_at,
+        )
+
+
+class SeriesHoldResult(Output):
+    """A hold as placed: the visits it cancelled."""
+
+    hold: SeriesHoldRead
+    cancelled_booking_ids: list[UUID]
+
+
+class SeriesHoldLifted(Output):
+    """A hold lifted early: what is left of it (None when it had not started) and the visits booked
+    again from today (or the hold's start) through its old end; dates that cannot be booked are in
+    `conflicts`."""
+
+    hold: SeriesHoldRead | None
+    booking_ids: list[UUID]
+    conflicts: list[SeriesConflictRead]

@@ -11,8 +11,8 @@ from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.identity.public import OrgProfile, Principal
+from spotless.domain.scheduling import holds, series_edits
 from spotless.domain.scheduling import series as series_service
-from spotless.domain.scheduling import series_edits
 from spotless.domain.scheduling.context import OrgContext, scheduling_context
 from spotless.domain.scheduling.controllers.common import CONTEXT, EDIT, VIEW, IdempotencyKey
 from spotless.domain.scheduling.models import BookingSeries
@@ -22,6 +22,10 @@ from spotless.domain.scheduling.schemas import (
     OccurrenceEdit,
     SeriesConflictRead,
     SeriesCreate,
+    SeriesHoldCreate,
+    SeriesHoldLifted,
+    SeriesHoldRead,
+    SeriesHoldResult,
     SeriesRead,
     SeriesResult,
 )
@@ -163,3 +167,46 @@ class SeriesController(Controller):
             db_session, principal, ctx, series_id, occurrence_date, data
         )
         return SeriesResult(series=SeriesRead.from_model(found), booking_ids=cancelled, conflicts=[])
+
+    @post(
+        "/{series_id:uuid}/holds",
+        operation_id="pauseSeries",
+        opt=EDIT,
+        status_code=201,
+        responses=problems(400, 404, 409),
+        summary="Pause the series for a window (a vacation hold): its visits in the window are cancelled "
+        "and none is booked there until the hold ends or is lifted",
+    )
+    async def place_hold(
+        self, db_session: AsyncSession, principal: Principal, ctx: OrgContext, series_id: UUID, data: SeriesHoldCreate
+    ) -> SeriesHoldResult:
+        hold, cancelled = await holds.place_hold(db_session, principal, ctx, series_id, data)
+        return SeriesHoldResult(hold=SeriesHoldRead.from_model(hold), cancelled_booking_ids=cancelled)
+
+    @get(
+        "/{series_id:uuid}/holds",
+        operation_id="listSeriesHolds",
+        opt=VIEW,
+        responses=problems(404),
+        summary="The series' holds, past and planned",
+    )
+    async def list_holds(self, db_session: AsyncSession, principal: Principal, series_id: UUID) -> list[SeriesHoldRead]:
+        return [SeriesHoldRead.from_model(h) for h in await holds.list_holds(db_session, principal, series_id)]
+
+    @post(
+        "/{series_id:uuid}/holds/{hold_id:uuid}/lift",
+        operation_id="liftSeriesHold",
+        opt=EDIT,
+        status_code=200,
+        responses=problems(404, 409),
+        summary="End a hold now (the client is back early): the freed dates from today are booked again",
+    )
+    async def lift_hold(
+        self, db_session: AsyncSession, principal: Principal, ctx: OrgContext, series_id: UUID, hold_id: UUID
+    ) -> SeriesHoldLifted:
+        kept, result = await holds.lift_hold(db_session, principal, ctx, series_id, hold_id)
+        return SeriesHoldLifted(
+            hold=SeriesHoldRead.from_model(kept) if kept else None,
+            booking_ids=result.booking_ids,
+            conflicts=[SeriesConflictRead.from_model(c, ctx) for c in result.conflicts],
+        )
