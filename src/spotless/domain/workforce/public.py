@@ -7,6 +7,7 @@ from spotless.domain.workforce.services import (
     list_workers,
     schedules,
     team_worker_ids,
+    worker_id_of_user,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "parse_clock",
     "schedules",
     "team_worker_ids",
+    "worker_id_of_user",
 ]

@@ -211,6 +211,11 @@ async def get_worker_for_user(session: AsyncSession, user_id: UUID) -> Worker | 
     return await session.scalar(select(Worker).where(Worker.user_id == user_id))
 
 
+async def worker_id_of_user(session: AsyncSession, user_id: UUID) -> UUID | None:
+    """The id of `get_worker_for_user`'s profile, read as one column (no ORM object)."""
+    return await session.scalar(select(Worker.id).where(Worker.user_id == user_id))
+
+
 async def update_worker(session: AsyncSession, org_id: UUID, worker_id: UUID, patch: WorkerUpdate) -> Worker:
     worker = await get_worker(session, worker_id)
     if patch.user_id is not msgspec.UNSET and patch.user_id is not None and patch.user_id != worker.user_id:
