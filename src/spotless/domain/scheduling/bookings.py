@@ -82,7 +82,9 @@ async def workers_of(session: AsyncSession, booking_ids: Sequence[UUID]) -> dict
 # `worker_ids`: every assignment's worker in the order they were added (as `workers_of`), in the
 # same statement as the booking (an index scan on booking_assignment.booking_id per row).
 _WORKER_IDS = (
-    select(array_agg(aggregate_order_by(BookingAssignment.worker_id, BookingAssignment.created_at, BookingAssignment.id)))
+    select(
+        array_agg(aggregate_order_by(BookingAssignment.worker_id, BookingAssignment.created_at, BookingAssignment.id))
+    )
     .where(BookingAssignment.booking_id == Booking.id)
     .correlate(Booking)
     .scalar_subquery()

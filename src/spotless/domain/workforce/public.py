@@ -2,6 +2,7 @@
 
 from spotless.domain.workforce.hours import WorkerSchedule, format_clock, parse_clock
 from spotless.domain.workforce.services import (
+    active_schedules,
     get_active_workers,
     get_worker_for_user,
     list_workers,
@@ -12,6 +13,7 @@ from spotless.domain.workforce.services import (
 
 __all__ = [
     "WorkerSchedule",
+    "active_schedules",
     "format_clock",
     "get_active_workers",
     "get_worker_for_user",
