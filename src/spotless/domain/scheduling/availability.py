@@ -30,7 +30,7 @@ from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import BookingAssignment
 from spotless.domain.scheduling.pricing import price
 from spotless.domain.scheduling.schemas import Availability, AvailabilitySlot
-from spotless.domain.workforce.public import WorkerSchedule, active_schedules, get_active_workers, schedules
+from spotless.domain.workforce.public import WorkerSchedule, active_schedules, active_worker_ids, schedules
 from spotless.lib.errors import FieldError, Problem
 
 # 7 days x 140 cleaners, or 31 days x 32 cleaners.
@@ -118,7 +118,7 @@ async def availability(
     start, end = timeutil.days_range_utc(date_from, date_to, ctx.tz)
     days = timeutil.each_day(date_from, date_to)
     if worker_id is not None:
-        worker_ids = [w.id for w in await get_active_workers(session, [worker_id])]
+        worker_ids = await active_worker_ids(session, [worker_id])
         found_schedules = await schedules(session, worker_ids, start, end)
     else:
         # One more than the cap allows: enough to know the request is too large, never a truncation.

@@ -3,6 +3,7 @@
 from spotless.domain.workforce.hours import WorkerSchedule, format_clock, parse_clock
 from spotless.domain.workforce.services import (
     active_schedules,
+    active_worker_ids,
     get_active_workers,
     get_worker_for_user,
     list_workers,
@@ -14,6 +15,7 @@ from spotless.domain.workforce.services import (
 __all__ = [
     "WorkerSchedule",
     "active_schedules",
+    "active_worker_ids",
     "format_clock",
     "get_active_workers",
     "get_worker_for_user",
