@@ -12,7 +12,21 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.service.pagination import OffsetPagination
-from sqlalchemy import ColumnElement, Integer, Select, case, cast, delete, func, literal, null, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.identity.public import member_role
@@ -500,10 +514,11 @@ async def active_worker_ids(session: AsyncSession, worker_ids: Sequence[UUID]) -
     return unique
 
 
-def _schedule_rows(workers: Any, start_utc: datetime, end_utc: datetime, weekdays: Sequence[int] | None) -> Any:
+def _schedule_rows(workers: Any) -> Any:
     """One statement for the schedules of the `workers` CTE (worker_id, pos, total): a row per
-    worker (kind 0, in `pos` order), per weekly interval (kind 1) and per time off overlapping
-    [start_utc, end_utc) (kind 2), as columns. `weekdays`: only the hours on those days."""
+    worker (kind 0, in `pos` order), per weekly interval on the `:weekdays` (kind 1) and per time
+    off overlapping [`:start_utc`, `:end_utc`) (kind 2), as columns. Built once (at import), so a
+    request pays for neither its construction nor its compilation."""
 
     def none(column: Any, name: str | None = None) -> Any:
         typed = cast(null(), column.type)
@@ -526,22 +541,42 @@ def _schedule_rows(workers: Any, start_utc: datetime, end_utc: datetime, weekday
     in_hours = select(literal(1), WorkingHours.worker_id, *no_worker)
     in_hours = in_hours.add_columns(WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time, *off)
     in_hours = in_hours.join(workers, workers.c.worker_id == WorkingHours.worker_id)
-    if weekdays is not None:
-        in_hours = in_hours.where(WorkingHours.weekday.in_(sorted(set(weekdays))))
+    in_hours = in_hours.where(WorkingHours.weekday.in_(bindparam("weekdays", expanding=True)))
     away = select(literal(2), TimeOff.worker_id, *no_worker, *hours, TimeOff.id, TimeOff.starts_at, TimeOff.ends_at)
     away = away.add_columns(TimeOff.reason).join(workers, workers.c.worker_id == TimeOff.worker_id)
-    away = away.where(TimeOff.starts_at < end_utc, TimeOff.ends_at > start_utc)
+    away = away.where(TimeOff.starts_at < bindparam("end_utc"), TimeOff.ends_at > bindparam("start_utc"))
     every = union_all(of_worker, in_hours, away).subquery()
     c = every.c
     return select(*c).order_by(c.kind, c.pos, c.weekday, c.start_time, c.off_starts_at)
 
 
-async def _read_schedules(session: AsyncSession, stmt: Any) -> tuple[dict[UUID, WorkerSchedule], int]:
+_SCHEDULES = _schedule_rows(
+    select(Worker.id.label("worker_id"), literal(0).label("pos"), literal(0).label("total"))
+    .where(Worker.id.in_(bindparam("worker_ids", expanding=True)))
+    .cte("workers")
+)
+_ACTIVE_SCHEDULES = _schedule_rows(
+    select(
+        Worker.id.label("worker_id"),
+        func.row_number(type_=Integer).over(order_by=(Worker.name, Worker.id)).label("pos"),
+        func.count().over().label("total"),
+    )
+    .where(Worker.active.is_(True))
+    .order_by(Worker.name, Worker.id)
+    .limit(bindparam("limit", type_=Integer))
+    .cte("workers")
+)
+_EVERY_WEEKDAY = list(range(7))
+
+
+async def _read_schedules(
+    session: AsyncSession, stmt: Any, params: dict[str, Any]
+) -> tuple[dict[UUID, WorkerSchedule], int]:
     hours: dict[UUID, list[HoursInterval]] = {}
     off: dict[UUID, list[TimeOffInterval]] = {}
     total = 0
     for kind, worker_id, _, count, weekday, start, end, off_id, off_start, off_end, reason in await session.execute(
-        stmt
+        stmt, params
     ):
         if kind == 0:
             hours[worker_id], off[worker_id], total = [], [], count or 0
@@ -561,9 +596,8 @@ async def schedules(
     unique = list(dict.fromkeys(worker_ids))
     if not unique:
         return {}
-    named = select(Worker.id.label("worker_id"), literal(0).label("pos"), literal(0).label("total"))
-    workers = named.where(Worker.id.in_(unique)).cte("workers")
-    found, _ = await _read_schedules(session, _schedule_rows(workers, start_utc, end_utc, None))
+    params = {"worker_ids": unique, "weekdays": _EVERY_WEEKDAY, "start_utc": start_utc, "end_utc": end_utc}
+    found, _ = await _read_schedules(session, _SCHEDULES, params)
     return {w: found[w] for w in unique if w in found}
 
 
@@ -573,7 +607,6 @@ async def active_schedules(
     """The first `limit` active workers by name (then id) with their schedules (as `schedules`;
     with `weekdays`, only the hours on those days), and how many active workers there are in all:
     one statement, whatever the number of workers."""
-    position = func.row_number(type_=Integer).over(order_by=(Worker.name, Worker.id))
-    ranked = select(Worker.id.label("worker_id"), position.label("pos"), func.count().over().label("total"))
-    workers = ranked.where(Worker.active.is_(True)).order_by(Worker.name, Worker.id).limit(limit).cte("workers")
-    return await _read_schedules(session, _schedule_rows(workers, start_utc, end_utc, weekdays))
+    days = _EVERY_WEEKDAY if weekdays is None else sorted(set(weekdays))
+    params = {"limit": limit, "weekdays": days, "start_utc": start_utc, "end_utc": end_utc}
+    return await _read_schedules(session, _ACTIVE_SCHEDULES, params)
