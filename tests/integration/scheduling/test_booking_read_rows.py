@@ -34,10 +34,13 @@ async def test_from_row_and_from_model_answer_identical_json(
         f"/v1/bookings/{other.json()['id']}/cancel", json={"reason": "client away"}, headers=owner.headers
     )
     assert cancelled.status_code == 200, cancelled.text
+    # And one nobody is on yet (no assignment row to aggregate).
+    unstaffed = await client.post("/v1/bookings", json=world.booking(day, 16, workers=[]), headers=owner.headers)
+    assert unstaffed.status_code == 201, unstaffed.text
 
     async with app_sessions.scoped(world.org_id) as s:
         ctx = await org_context(s, world.org_id)
-        for bid in (booking_id, other.json()["id"]):
+        for bid in (booking_id, other.json()["id"], unstaffed.json()["id"]):
             model = await s.get_one(Booking, bid)
             workers = (await bookings.workers_of(s, [model.id]))[model.id]
             row = (await s.execute(select(*bookings.BOOKING_COLUMNS).where(Booking.id == model.id))).one()
@@ -52,4 +55,5 @@ async def test_from_row_and_from_model_answer_identical_json(
         "/v1/bookings", params={"date_from": day.isoformat(), "date_to": day.isoformat()}, headers=owner.headers
     )
     assert one.json() == made.json()
-    assert listed.json()["items"] == [made.json(), cancelled.json()]
+    assert listed.json()["items"] == [made.json(), cancelled.json(), unstaffed.json()]
+    assert unstaffed.json()["worker_ids"] == []
