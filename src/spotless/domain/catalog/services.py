@@ -3,6 +3,8 @@ Sessions are scoped to one organisation by RLS: another organisation's service i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -200,38 +202,89 @@ class PricingOrg(Protocol):
     def tax_rate_bps(self) -> int: ...
 
 
-async def bookable_addons(
-    session: AsyncSession, service_id: UUID, addon_ids: tuple[UUID, ...] | list[UUID]
-) -> list[ServiceAddon]:
+@dataclass(slots=True)
+class _Addon:
+    """An add-on as the pricing engine reads it (`pricing.PricedAddon`), from the quote's row."""
+
+    id: UUID
+    name: str
+    price_cents: int
+    minutes: int
+
+
+# The service as the pricing engine reads it (`pricing.PricedService`), plus whether it is offered.
+_SERVICE_COLUMNS: tuple[Any, ...] = (
+    Service.id,
+    Service.name,
+    Service.pricing_mode,
+    Service.base_price_cents,
+    Service.base_minutes,
+    Service.price_per_bedroom_cents,
+    Service.minutes_per_bedroom,
+    Service.price_per_bathroom_cents,
+    Service.minutes_per_bathroom,
+    Service.price_per_100_sqft_cents,
+    Service.minutes_per_100_sqft,
+    Service.active,
+)
+_ADDON_COLUMNS: tuple[Any, ...] = (
+    ServiceAddon.id.label("addon_id"),
+    ServiceAddon.service_id.label("addon_service_id"),
+    ServiceAddon.name.label("addon_name"),
+    ServiceAddon.price_cents.label("addon_price_cents"),
+    ServiceAddon.minutes.label("addon_minutes"),
+    ServiceAddon.active.label("addon_active"),
+)
+
+
+def _quote_statement(service_id: UUID, params: QuoteParams) -> Select[Any]:
+    """One statement for everything a quote reads: the service's columns, the frequency's discount
+    (a scalar subquery) and, one row each, the chosen add-ons (left-joined: none found is still
+    the service's row). RLS scopes all three tables to the caller's organisation."""
+    discount = (
+        select(FrequencyDiscount.discount_bps).where(FrequencyDiscount.frequency == params.frequency).scalar_subquery()
+    )
+    stmt: Select[Any] = select(*_SERVICE_COLUMNS, discount.label("discount_bps"))
+    if params.addon_ids:
+        stmt = stmt.add_columns(*_ADDON_COLUMNS).outerjoin(
+            ServiceAddon, ServiceAddon.id.in_(list(dict.fromkeys(params.addon_ids)))
+        )
+    return stmt.where(Service.id == service_id)
+
+
+def _chosen_addons(rows: Sequence[Any], service_id: UUID, addon_ids: tuple[UUID, ...]) -> list[_Addon]:
     """The chosen add-ons in the order given. Each must be active and offered with this service
     (its own or organisation-wide); anything else is a 400 naming the offending index."""
     if len(set(addon_ids)) != len(addon_ids):
         raise FieldError("addon_ids", "an add-on can be chosen only once")
     if not addon_ids:
         return []
-    rows = {
-        addon.id: addon
-        for addon in await session.scalars(select(ServiceAddon).where(ServiceAddon.id.in_(list(addon_ids))))
-    }
-    chosen: list[ServiceAddon] = []
+    found = {row.addon_id: row for row in rows if row.addon_id is not None}
+    chosen: list[_Addon] = []
     for index, addon_id in enumerate(addon_ids):
-        addon = rows.get(addon_id)
-        if addon is None:
+        row = found.get(addon_id)
+        if row is None:
             raise FieldError(f"addon_ids[{index}]", f"unknown add-on {addon_id}")
-        if addon.service_id not in (None, service_id):
+        if row.addon_service_id not in (None, service_id):
             raise FieldError(f"addon_ids[{index}]", f"add-on {addon_id} is not offered with this service")
-        if not addon.active:
+        if not row.addon_active:
             raise FieldError(f"addon_ids[{index}]", f"add-on {addon_id} is no longer offered")
-        chosen.append(addon)
+        chosen.append(
+            _Addon(id=row.addon_id, name=row.addon_name, price_cents=row.addon_price_cents, minutes=row.addon_minutes)
+        )
     return chosen
 
 
 async def quote_for(session: AsyncSession, org: PricingOrg | UUID, service_id: UUID, params: QuoteParams) -> Quote:
     """Price one visit of `service_id` with the organisation's currency, tax rate and frequency
     discount; `org` is its profile, or its id (then read here). 404 unknown service (or
-    organisation); 409 /problems/service-inactive; 400 bad add-ons or parameters."""
+    organisation); 409 /problems/service-inactive; 400 bad add-ons or parameters.
+    One statement (`_quote_statement`), read as columns."""
     organization = await org_profile(session, org) if isinstance(org, UUID) else org
-    service = await get_service(session, service_id)
+    rows = (await session.execute(_quote_statement(service_id, params))).all()
+    if not rows:
+        raise not_found("service")
+    service = rows[0]
     if not service.active:
         raise Problem(
             409,
@@ -240,8 +293,8 @@ async def quote_for(session: AsyncSession, org: PricingOrg | UUID, service_id: U
             "This service has been deactivated and cannot be quoted or booked.",
             service_id=str(service_id),
         )
-    addons = await bookable_addons(session, service_id, params.addon_ids)
-    discount_bps = await discount_for(session, params.frequency)
+    addons = _chosen_addons(rows, service_id, params.addon_ids)
+    discount_bps = int(service.discount_bps or 0) if params.frequency in FREQUENCIES else 0
     return quote(
         service,
         addons,

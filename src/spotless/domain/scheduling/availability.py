@@ -1,8 +1,9 @@
 """Open slots for a service over a range of local days.
 
-The cost is a fixed number of queries whatever the range or the number of workers (organisation,
-service price, workers, their hours and time off, and one range scan of active assignments on the
-exclusion constraint's GiST index); the per-day, per-worker work happens in memory (`slots`).
+The cost is a fixed number of queries whatever the range or the number of workers, each read as
+columns (no ORM objects): the service's price, the active workers with their hours and time off
+(one statement), and one range scan of active assignments on the exclusion constraint's GiST
+index; the per-day, per-worker work happens in memory (`slots`).
 
 That in-memory work and the answer grow with cleaners x days x (working minutes / step), so a
 request is bounded before any of it is done: at most `MAX_WORKER_DAYS` cleaner-days (checked
@@ -29,7 +30,7 @@ from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import BookingAssignment
 from spotless.domain.scheduling.pricing import price
 from spotless.domain.scheduling.schemas import Availability, AvailabilitySlot
-from spotless.domain.workforce.public import WorkerSchedule, get_active_workers, list_workers, schedules
+from spotless.domain.workforce.public import WorkerSchedule, active_schedules, active_worker_ids, schedules
 from spotless.lib.errors import FieldError, Problem
 
 # 7 days x 140 cleaners, or 31 days x 32 cleaners.
@@ -114,13 +115,19 @@ async def availability(
     quote = await price(session, ctx, service_id, params or PricingParams(), [], "once")
     duration = timedelta(minutes=duration_minutes or max(quote.estimated_minutes, 1))
     n_days = (date_to - date_from).days + 1
+    start, end = timeutil.days_range_utc(date_from, date_to, ctx.tz)
+    days = timeutil.each_day(date_from, date_to)
     if worker_id is not None:
-        worker_ids = [w.id for w in await get_active_workers(session, [worker_id])]
+        worker_ids = await active_worker_ids(session, [worker_id])
+        found_schedules = await schedules(session, worker_ids, start, end)
     else:
         # One more than the cap allows: enough to know the request is too large, never a truncation.
+        # The workers, their hours on these weekdays and their time off: one statement of columns.
         allowed = MAX_WORKER_DAYS // n_days
-        workers, active = await list_workers(session, limit=allowed + 1, offset=0, active=True)
-        worker_ids = [w.id for w in workers]
+        found_schedules, active = await active_schedules(
+            session, start, end, limit=allowed + 1, weekdays=[d.weekday() for d in days]
+        )
+        worker_ids = list(found_schedules)
         if len(worker_ids) > allowed:
             raise too_large(
                 f"{active} active cleaners over {n_days} days is {active * n_days} cleaner-days; at most "
@@ -130,9 +137,6 @@ async def availability(
                 max_cleaner_days=MAX_WORKER_DAYS,
             )
 
-    start, end = timeutil.days_range_utc(date_from, date_to, ctx.tz)
-    found_schedules = await schedules(session, worker_ids, start, end)
-    days = timeutil.each_day(date_from, date_to)
     candidates = candidate_starts(found_schedules, days, timedelta(minutes=step))
     if candidates > MAX_CANDIDATE_STARTS:
         raise too_large(

@@ -12,14 +12,16 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.functions import array_agg
 
 from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling import states, timeutil
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import Booking, BookingAssignment
 from spotless.domain.scheduling.schemas import BookingRead
-from spotless.domain.workforce.public import get_worker_for_user
+from spotless.domain.workforce.public import worker_id_of_user
 from spotless.lib.errors import FieldError, not_found
 from spotless.lib.pagination import CursorPage, Keyset
 from spotless.lib.query import cursor_page, get_or_404
@@ -27,8 +29,7 @@ from spotless.lib.query import cursor_page, get_or_404
 
 async def worker_id_for(session: AsyncSession, principal: Principal) -> UUID | None:
     """The caller's own worker profile when they act as a cleaner (role `worker`)."""
-    worker = await get_worker_for_user(session, principal.user_id)
-    return worker.id if worker else None
+    return await worker_id_of_user(session, principal.user_id)
 
 
 def narrows_to_own(principal: Principal) -> bool:
@@ -77,10 +78,60 @@ async def workers_of(session: AsyncSession, booking_ids: Sequence[UUID]) -> dict
     return out
 
 
+# What a booking answers (`BookingRead.from_row`), read as columns: no ORM object, no identity map.
+# `worker_ids`: every assignment's worker in the order they were added (as `workers_of`), in the
+# same statement as the booking (an index scan on booking_assignment.booking_id per row).
+_WORKER_IDS = (
+    select(
+        array_agg(aggregate_order_by(BookingAssignment.worker_id, BookingAssignment.created_at, BookingAssignment.id))
+    )
+    .where(BookingAssignment.booking_id == Booking.id)
+    .correlate(Booking)
+    .scalar_subquery()
+    .label("worker_ids")
+)
+BOOKING_COLUMNS = (
+    Booking.id,
+    Booking.client_id,
+    Booking.address_id,
+    Booking.service_id,
+    Booking.status,
+    Booking.starts_at,
+    Booking.ends_at,
+    Booking.estimated_minutes,
+    Booking.total_cents,
+    Booking.currency,
+    Booking.price,
+    Booking.params,
+    Booking.addon_ids,
+    Booking.frequency,
+    Booking.created_at,
+    Booking.updated_at,
+    Booking.team_id,
+    Booking.series_id,
+    Booking.occurrence_date,
+    Booking.notes,
+    Booking.cancel_reason,
+    Booking.override_reason,
+    Booking.confirmed_at,
+    Booking.started_at,
+    Booking.completed_at,
+    Booking.cancelled_at,
+    _WORKER_IDS,
+)
+
+
 async def booking_read(session: AsyncSession, principal: Principal, ctx: OrgContext, booking_id: UUID) -> BookingRead:
-    """The booking as answered after an action that does not say who is on it."""
-    booking = await get_booking(session, principal, booking_id)
-    return BookingRead.from_model(booking, (await workers_of(session, [booking.id]))[booking.id], ctx)
+    """The booking as answered after an action that does not say who is on it: one row (its
+    workers included), visible to a cleaner only when they are on it (else 404, as `get_booking`)."""
+    row = (await session.execute(select(*BOOKING_COLUMNS).where(Booking.id == booking_id))).first()
+    if row is None:
+        raise not_found("booking")
+    if narrows_to_own(principal):
+        own = await worker_id_for(session, principal)
+        if own is None or own not in (row.worker_ids or ()):
+            raise not_found("booking")
+    return BookingRead.from_row(row, ctx)
 
 
 @dataclass(frozen=True)
@@ -95,7 +146,7 @@ class BookingFilters:
 
 def list_query(ctx: OrgContext, filters: BookingFilters) -> Select[Any]:
     # org_id is also what RLS enforces; naming it lets the planner use (org_id, starts_at).
-    stmt = select(Booking).where(Booking.org_id == ctx.org_id)
+    stmt = select(*BOOKING_COLUMNS).where(Booking.org_id == ctx.org_id)
     start = timeutil.day_start_utc(filters.date_from, ctx.tz) if filters.date_from else None
     end = timeutil.day_start_utc(filters.date_to + timedelta(days=1), ctx.tz) if filters.date_to else None
     if start is not None:
@@ -120,8 +171,9 @@ def list_query(ctx: OrgContext, filters: BookingFilters) -> Select[Any]:
     return stmt
 
 
-BOOKING_ORDER: Keyset[Booking] = Keyset(
-    "bookings", [Booking.starts_at, Booking.id], [datetime, UUID], key=lambda b: (b.starts_at, b.id)
+# Rows of BOOKING_COLUMNS (the cursor is the one the list has always answered).
+BOOKING_ORDER: Keyset[Any] = Keyset(
+    "bookings", [Booking.starts_at, Booking.id], [datetime, UUID], key=lambda row: (row.starts_at, row.id)
 )
 
 
@@ -144,13 +196,13 @@ async def list_bookings(
         if own is None or (filters.worker_id and filters.worker_id != own):
             return CursorPage(items=[], next_cursor=None, has_more=False, limit=limit)
         filters = replace(filters, worker_id=own)
-    page = await cursor_page(
-        session, list_query(ctx, filters), BOOKING_ORDER, cursor=cursor, limit=limit, to=lambda b: b
-    )
-    workers = await workers_of(session, [b.id for b in page.items])
-    return CursorPage(
-        items=[BookingRead.from_model(b, workers[b.id], ctx) for b in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.has_more,
+    # One statement: the page's rows, each with its workers, mapped straight to the answer.
+    return await cursor_page(
+        session,
+        list_query(ctx, filters),
+        BOOKING_ORDER,
+        cursor=cursor,
         limit=limit,
+        to=lambda row: BookingRead.from_row(row, ctx),
+        scalars=False,
     )

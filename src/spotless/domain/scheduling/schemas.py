@@ -72,7 +72,8 @@ class Price(Output):
     total_cents: int
 
     @classmethod
-    def from_model(cls, booking: Booking) -> Price:
+    def from_model(cls, booking: Any) -> Price:
+        """`booking`: the model or a row with its columns by name."""
         snapshot = booking.price or {}
         return cls(
             currency=booking.currency,
@@ -116,15 +117,27 @@ class BookingRead(Output):
 
     @classmethod
     def from_model(cls, booking: Booking, worker_ids: Sequence[UUID], ctx: OrgContext) -> BookingRead:
-        """`worker_ids`: its assignments (read apart, for a whole page at once)."""
+        """After a write: the ORM row and its assignments' workers (`worker_ids`)."""
+        return cls._of(booking, worker_ids, ctx)
+
+    @classmethod
+    def from_row(cls, row: Any, ctx: OrgContext) -> BookingRead:
+        """On a read: a row of `bookings.BOOKING_COLUMNS` (the booking's columns by name plus
+        `worker_ids`, aggregated in the same statement). Answers what `from_model` does."""
+        return cls._of(row, row.worker_ids or (), ctx)
+
+    @classmethod
+    def _of(cls, booking: Any, worker_ids: Sequence[UUID], ctx: OrgContext) -> BookingRead:
+        # The one mapping: `booking` is a model or a row with the same attribute names.
+        tz = ctx.tz
         return cls(
             id=booking.id,
             client_id=booking.client_id,
             address_id=booking.address_id,
             service_id=booking.service_id,
             status=booking.status,
-            starts_at=timeutil.local(booking.starts_at, ctx.tz),
-            ends_at=timeutil.local(booking.ends_at, ctx.tz),
+            starts_at=timeutil.local(booking.starts_at, tz),
+            ends_at=timeutil.local(booking.ends_at, tz),
             timezone=ctx.tz_name,
             estimated_minutes=booking.estimated_minutes,
             worker_ids=list(worker_ids),
@@ -142,10 +155,10 @@ class BookingRead(Output):
             notes=booking.notes,
             cancel_reason=booking.cancel_reason,
             override_reason=booking.override_reason,
-            confirmed_at=_local(booking.confirmed_at, ctx.tz),
-            started_at=_local(booking.started_at, ctx.tz),
-            completed_at=_local(booking.completed_at, ctx.tz),
-            cancelled_at=_local(booking.cancelled_at, ctx.tz),
+            confirmed_at=_local(booking.confirmed_at, tz),
+            started_at=_local(booking.started_at, tz),
+            completed_at=_local(booking.completed_at, tz),
+            cancelled_at=_local(booking.cancelled_at, tz),
         )
 
 

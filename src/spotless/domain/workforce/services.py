@@ -16,13 +16,10 @@ from sqlalchemy import ColumnElement, Select, case, delete, func, literal, null,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.identity.public import member_role
-from spotless.domain.workforce.hours import (
-    HoursInterval,
-    TimeOffInterval,
-    WorkerSchedule,
-    validate_weekly_hours,
-)
+from spotless.domain.workforce.hours import validate_weekly_hours
 from spotless.domain.workforce.models import Team, TeamMember, TimeOff, Worker, WorkingHours
+from spotless.domain.workforce.schedules import active_schedules as active_schedules
+from spotless.domain.workforce.schedules import schedules as schedules
 from spotless.domain.workforce.schemas import (
     TeamCreate,
     TeamRead,
@@ -209,6 +206,11 @@ async def get_worker(session: AsyncSession, worker_id: UUID) -> Worker:
 async def get_worker_for_user(session: AsyncSession, user_id: UUID) -> Worker | None:
     """The caller's own worker profile in the session's organisation (field app), if any."""
     return await session.scalar(select(Worker).where(Worker.user_id == user_id))
+
+
+async def worker_id_of_user(session: AsyncSession, user_id: UUID) -> UUID | None:
+    """The id of `get_worker_for_user`'s profile, read as one column (no ORM object)."""
+    return await session.scalar(select(Worker.id).where(Worker.user_id == user_id))
 
 
 async def update_worker(session: AsyncSession, org_id: UUID, worker_id: UUID, patch: WorkerUpdate) -> Worker:
@@ -464,6 +466,16 @@ async def team_worker_ids(session: AsyncSession, team_id: UUID) -> list[UUID]:
     return list(rows)
 
 
+def _require_active(unique: list[UUID], active: dict[UUID, bool]) -> None:
+    for worker_id in unique:
+        if worker_id not in active:
+            raise not_found("worker")
+        if not active[worker_id]:
+            raise Problem(
+                404, "not-found", "Not found", f"The worker {worker_id} is not active.", worker_id=str(worker_id)
+            )
+
+
 async def get_active_workers(session: AsyncSession, worker_ids: Sequence[UUID]) -> list[Worker]:
     """The workers, in the order given (duplicates dropped). 404 if any is missing, another
     organisation's, or inactive: none of those can take a booking."""
@@ -471,40 +483,15 @@ async def get_active_workers(session: AsyncSession, worker_ids: Sequence[UUID]) 
     if not unique:
         return []
     rows = {w.id: w for w in await session.scalars(select(Worker).where(Worker.id.in_(unique)))}
-    for worker_id in unique:
-        worker = rows.get(worker_id)
-        if worker is None:
-            raise not_found("worker")
-        if not worker.active:
-            raise Problem(
-                404, "not-found", "Not found", f"The worker {worker_id} is not active.", worker_id=str(worker_id)
-            )
+    _require_active(unique, {w.id: w.active for w in rows.values()})
     return [rows[w] for w in unique]
 
 
-async def schedules(
-    session: AsyncSession, worker_ids: Sequence[UUID], start_utc: datetime, end_utc: datetime
-) -> dict[UUID, WorkerSchedule]:
-    """Weekly hours (org local wall-clock) and the time off overlapping [start_utc, end_utc) for
-    each worker. Workers not found are absent from the result."""
+async def active_worker_ids(session: AsyncSession, worker_ids: Sequence[UUID]) -> list[UUID]:
+    """`get_active_workers`' ids, its checks and 404s included, read as columns (no ORM objects)."""
     unique = list(dict.fromkeys(worker_ids))
     if not unique:
-        return {}
-    known = list(await session.scalars(select(Worker.id).where(Worker.id.in_(unique))))
-    hours: dict[UUID, list[HoursInterval]] = {w: [] for w in known}
-    off: dict[UUID, list[TimeOffInterval]] = {w: [] for w in known}
-    for row in await session.scalars(
-        select(WorkingHours)
-        .where(WorkingHours.worker_id.in_(known))
-        .order_by(WorkingHours.weekday, WorkingHours.start_time)
-    ):
-        hours[row.worker_id].append(HoursInterval(weekday=row.weekday, start=row.start_time, end=row.end_time))
-    for entry in await session.scalars(
-        select(TimeOff)
-        .where(TimeOff.worker_id.in_(known), TimeOff.starts_at < end_utc, TimeOff.ends_at > start_utc)
-        .order_by(TimeOff.starts_at)
-    ):
-        off[entry.worker_id].append(
-            TimeOffInterval(id=entry.id, starts_at=entry.starts_at, ends_at=entry.ends_at, reason=entry.reason)
-        )
-    return {w: WorkerSchedule(worker_id=w, hours=tuple(hours[w]), time_off=tuple(off[w])) for w in unique if w in hours}
+        return []
+    rows = await session.execute(select(Worker.id, Worker.active).where(Worker.id.in_(unique)))
+    _require_active(unique, dict(rows.tuples().all()))
+    return unique
