@@ -13,9 +13,8 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
-from litestar.middleware._utils import should_bypass_middleware
-from litestar.types import Receive, Scope, Send
+from litestar.middleware import DefineMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -79,29 +78,33 @@ class Authenticator:
         )
 
 
-class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    def __init__(self, app: Any, authenticator: Authenticator) -> None:
-        super().__init__(app, exclude_from_auth_key=PUBLIC_OPT, scopes={"http"})  # type: ignore[arg-type]
+class AuthenticationMiddleware:
+    """Pure ASGI (no `ASGIConnection` or `AuthenticationResult` per request): routes whose handler
+    says `opt={"public": True}`, and CORS preflights, pass untouched; every other request carries a `Principal` in
+    `scope["user"]`, and its organisation (RLS) and client address for the rest of the request."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
         self.authenticator = authenticator
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        principal = await self.authenticator.authenticate(connection.headers.get("authorization"))
-        return AuthenticationResult(user=principal, auth=None)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if should_bypass_middleware(
-            exclude_http_methods=self.exclude_http_methods,
-            exclude_opt_key=self.exclude_opt_key,
-            exclude_path_pattern=self.exclude,
-            scope=scope,
-            scopes=self.scopes,
+        handler: Any = scope.get("route_handler")
+        # As Litestar's authentication middleware: CORS preflights (OPTIONS) are never authenticated.
+        if (
+            scope["type"] != "http"
+            or scope.get("method") == "OPTIONS"
+            or (handler is not None and handler.opt.get(PUBLIC_OPT))
         ):
             await self.app(scope, receive, send)
             return
-        result = await self.authenticate_request(ASGIConnection(scope))
-        principal: Principal = result.user
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        principal = await self.authenticator.authenticate(authorization)
         scope["user"] = principal
-        scope["auth"] = result.auth
+        scope["auth"] = None
         annotate(org_id=principal.org_id, user_id=principal.user_id, role=principal.role)
         ip_token = set_client_ip(client_ip(scope, self.authenticator.settings))
         token = set_request_org(principal.org_id)
@@ -116,8 +119,9 @@ def forbidden(detail: str = "Your role does not allow this action.") -> Problem:
     return Problem(403, "forbidden", "You do not have permission for this action", detail)
 
 
-def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: HTTPRouteHandler) -> None:
-    """Every non-public route names its permission; a route that forgot is refused, not opened."""
+async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: HTTPRouteHandler) -> None:
+    """Every non-public route names its permission; a route that forgot is refused, not opened.
+    A coroutine function: Litestar runs a plain function guard in a worker thread on every request."""
     opt = handler.opt
     # Litestar's automatic OPTIONS (CORS preflight) handlers carry no opt; they reveal nothing.
     if opt.get(PUBLIC_OPT) or handler.http_methods == {"OPTIONS"}:
