@@ -25,7 +25,6 @@ from spotless.db.unit_of_work import UnitOfWorkMiddleware
 from spotless.domain import registry
 from spotless.domain.identity.authn import build_identity
 from spotless.domain.identity.sessions import SESSION_PUBLISHER_INFO_KEY
-from spotless.domain.identity.tokens import peek_subject
 from spotless.lib.body import BodyRequest
 from spotless.lib.bounds import BoundsPlugin
 from spotless.lib.edge import OPERATIONAL_PATHS, AllowedHostsMiddleware, cors_config, security_headers
@@ -107,7 +106,8 @@ def create_app(settings: Settings) -> Litestar:
     guarded: list[DefineMiddleware] = [DefineMiddleware(AllowedHostsMiddleware, settings=settings)]
     if settings.rate_limit.enabled:
         # The caller is the bearer token's user when the token verifies, else the client address.
-        resolver = bearer_principal_resolver(settings, peek_subject)
+        # Verified once per process and token, shared with authentication (identity's `VerifiedTokens`).
+        resolver = bearer_principal_resolver(settings, identity.authenticator.tokens.peek_subject)
         guarded.append(
             DefineMiddleware(RateLimitMiddleware, limiter=limiter, settings=settings, principal_resolver=resolver)
         )

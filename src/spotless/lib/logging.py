@@ -12,6 +12,7 @@ import time
 import traceback
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -31,8 +32,14 @@ _SECRET_MARKERS = ("password", "secret", "token", "authorization", "api_key", "c
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+@lru_cache(maxsize=1024)
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
 def _redact(key: str, value: Any) -> Any:
-    return "[redacted]" if any(marker in key.lower() for marker in _SECRET_MARKERS) else value
+    return "[redacted]" if _is_secret(key) else value
 
 
 def _is_database_error(exc: BaseException) -> bool:

@@ -7,6 +7,7 @@ principal's organisation (RLS) for the whole request."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from spotless.domain.identity.principal import Principal, provide_principal, una
 from spotless.domain.identity.public import provide_org
 from spotless.domain.identity.session_cache import SessionChecker
 from spotless.domain.identity.throttle import FailureThrottle
-from spotless.domain.identity.tokens import bearer_token, decode_access_token
+from spotless.domain.identity.tokens import AccessClaims, bearer_token, decode_access_token
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import Problem
 from spotless.lib.redis import create_redis
@@ -40,16 +41,50 @@ PERMISSION_OPT = "permission"
 PASSWORD_CHANGE_OPT = "allowed_with_temp_password"
 
 
+class VerifiedTokens:
+    """Access tokens already verified in this process (signature, issuer, audience, required
+    claims), by their exact text: verifying one is ~470 Python calls (PyJWT), and every request
+    needed it twice (the rate limiter's caller, then authentication). A hit is used only while
+    its `exp` has not passed; past it the token is verified again (PyJWT applies the leeway), so
+    what is accepted is unchanged. Only valid tokens are kept, at most `size`, oldest out first.
+    Whether the session still stands is checked on every request regardless (`SessionChecker`)."""
+
+    def __init__(self, settings: Settings, size: int = 4096) -> None:
+        self.settings = settings
+        self.size = size
+        self._claims: dict[str, tuple[AccessClaims, float]] = {}
+
+    def claims(self, token: str) -> AccessClaims | None:
+        hit = self._claims.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        claims = decode_access_token(self.settings, token)
+        if claims is None:
+            self._claims.pop(token, None)
+            return None
+        if hit is None:
+            if len(self._claims) >= self.size:
+                del self._claims[next(iter(self._claims))]
+            self._claims[token] = (claims, claims.expires_at.timestamp())
+        return claims
+
+    def peek_subject(self, settings: Settings, token: str) -> str | None:
+        """`tokens.peek_subject` through this cache: the rate limiter's principal resolver."""
+        claims = self.claims(token)
+        return f"user:{claims.user_id}" if claims else None
+
+
 class Authenticator:
     def __init__(self, settings: Settings, checker: SessionChecker) -> None:
         self.settings = settings
         self.checker = checker
+        self.tokens = VerifiedTokens(settings)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
         if token is None:
             raise unauthenticated()
-        claims = decode_access_token(self.settings, token)
+        claims = self.tokens.claims(token)
         if claims is None:
             raise unauthenticated("The access token is invalid or has expired.")
         try:
