@@ -157,6 +157,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 access_logger = logging.getLogger("spotless.access")
+# Liveness probes (every few seconds from each load balancer and kubelet) write no access line
+# unless they fail; their count and latency are in the metrics.
+QUIET_PATHS = frozenset({"/healthz"})
 _ACCESS_LOGGER_NAME = access_logger.name
 
 
@@ -237,13 +240,14 @@ class RequestObserver:
             if measured:
                 HTTP_IN_PROGRESS.dec()
             record_request(method, template or "<unmatched>", status, elapsed, measured and bool(template))
-            write_access_line(
-                {
-                    "method": method,
-                    "route": template or "<unmatched>",
-                    "status": status,
-                    "latency_ms": round(elapsed * 1000, 2),
-                },
-                fields,
-            )
+            if status >= 400 or scope["path"] not in QUIET_PATHS:
+                write_access_line(
+                    {
+                        "method": method,
+                        "route": template or "<unmatched>",
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 2),
+                    },
+                    fields,
+                )
             leave_request(tokens)

@@ -55,6 +55,7 @@ async def test_one_access_line_per_request_with_who_asked(capsys):
         auth = {"Authorization": f"Bearer {member.access_token}", "X-Request-ID": "log-check-2"}
         assert (await client.get("/v1/clients", headers=auth)).status_code == 200
         assert (await client.get("/v1/clients", headers={"X-Request-ID": "log-check-3"})).status_code == 401
+        assert (await client.get("/healthz")).status_code == 200  # liveness probes are not logged
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     access = [entry for entry in lines if entry.get("logger") == "spotless.access"]
     assert [(e["request_id"], e["status"]) for e in access] == [("log-check-2", 200), ("log-check-3", 401)]

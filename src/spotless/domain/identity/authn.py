@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,14 +50,15 @@ class VerifiedTokens:
     what is accepted is unchanged. Only valid tokens are kept, at most `size`, oldest out first.
     Whether the session still stands is checked on every request regardless (`SessionChecker`)."""
 
-    def __init__(self, settings: Settings, size: int = 4096) -> None:
+    def __init__(self, settings: Settings, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.size = size
+        self.clock = clock
         self._claims: dict[str, tuple[AccessClaims, float]] = {}
 
     def claims(self, token: str) -> AccessClaims | None:
         hit = self._claims.get(token)
-        if hit is not None and hit[1] > time.time():
+        if hit is not None and hit[1] > self.clock():
             return hit[0]
         claims = decode_access_token(self.settings, token)
         if claims is None:
