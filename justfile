@@ -32,9 +32,10 @@ run: setup migrate
     uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --no-proxy-headers --host "$HOST" --port "$PORT" &
     wait -n
 
-# The API alone, on $HOST:$PORT.
+# The API alone, on $HOST:$PORT: API_SERVER=granian (default) or uvicorn, WEB_CONCURRENCY workers
+# (default: the cores, `nproc`). src/spotless/serve.py builds the command, as in the image.
 api: setup
-    {{services}}; exec uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --no-proxy-headers --host "$HOST" --port "$PORT" --workers "${WEB_CONCURRENCY:-1}"
+    {{services}}; exec uv run --no-sync python -m spotless.serve
 
 # The Dramatiq worker pool alone.
 worker: setup

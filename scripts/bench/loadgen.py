@@ -25,6 +25,18 @@ HERE = Path(__file__).parent
 OP_SCRIPT = HERE / "k6" / "op.js"
 # One set of flags for the API, bare Litestar and the floors (`just api` serves the API the same way).
 UVICORN_FLAGS = ("--no-proxy-headers", "--no-access-log", "--log-level", "warning", "--workers", "1")
+GRANIAN_FLAGS = ("--interface", "asgi", "--loop", "uvloop", "--http", "1", "--no-ws", "--no-access-log")
+GRANIAN_FLAGS += ("--log-level", "warning", "--workers", "1")
+
+
+def server_command(target: str, port: int, *, factory: bool) -> list[str]:
+    """Every server of a run under one server: API_SERVER=granian|uvicorn, as `just api` (spotless.serve)."""
+    from spotless.serve import DEFAULT_SERVER
+
+    listen = ("--host", "127.0.0.1", "--port", str(port))
+    if (os.environ.get("API_SERVER") or DEFAULT_SERVER).strip().lower() == "granian":
+        return [str(processes.BIN / "granian"), *GRANIAN_FLAGS, *(["--factory"] if factory else []), *listen, target]
+    return [str(processes.BIN / "uvicorn"), *(["--factory"] if factory else []), target, *listen, *UVICORN_FLAGS]
 
 
 def k6_binary() -> str:
@@ -81,8 +93,7 @@ def serve(
     name: str, target: str, env: dict[str, str], placement: Placement, *, factory: bool, probe: str, timeout: float = 60
 ) -> Server:
     port = processes.free_port()
-    args = [*placement.prefix(placement.servers), str(processes.BIN / "uvicorn")]
-    args += [*(["--factory"] if factory else []), target, "--host", "127.0.0.1", "--port", str(port), *UVICORN_FLAGS]
+    args = [*placement.prefix(placement.servers), *server_command(target, port, factory=factory)]
     log_dir = Path(os.environ.get("TEST_LOG_DIR", "/tmp/spotless-test-logs"))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"bench-{name}-{port}.log"

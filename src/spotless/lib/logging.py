@@ -10,21 +10,36 @@ import logging
 import sys
 import time
 import traceback
+import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import exc as sa_exc
 
-from spotless.lib.metrics import HTTP_5XX
-from spotless.lib.request_context import current_request_id, log_fields
+from spotless.lib.metrics import HTTP_IN_PROGRESS, METRICS_EXCLUDED, record_request
+from spotless.lib.request_context import (
+    REQUEST_ID_HEADER,
+    current_request_id,
+    enter_request,
+    incoming_request_id,
+    leave_request,
+)
 
 _SECRET_MARKERS = ("password", "secret", "token", "authorization", "api_key", "cookie")
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+@lru_cache(maxsize=1024)
+def _is_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
 def _redact(key: str, value: Any) -> Any:
-    return "[redacted]" if any(marker in key.lower() for marker in _SECRET_MARKERS) else value
+    return "[redacted]" if _is_secret(key) else value
 
 
 def _is_database_error(exc: BaseException) -> bool:
@@ -124,40 +139,94 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+_DIRECT_ACCESS_LINES = False
+
+
 def configure_logging(level: str = "INFO") -> None:
+    global _DIRECT_ACCESS_LINES
     handler = _StdoutHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access",):
+    for noisy in ("uvicorn.access", "granian.access"):
         logging.getLogger(noisy).disabled = True
+    # Access lines are written straight to stdout, encoded once (see `write_access_line`), while our
+    # handler is the one in charge; anyone who reconfigures logging gets them through logging again.
+    _DIRECT_ACCESS_LINES = True
 
 
 access_logger = logging.getLogger("spotless.access")
+# Liveness probes (every few seconds from each load balancer and kubelet) write no access line
+# unless they fail; their count and latency are in the metrics.
+QUIET_PATHS = frozenset({"/healthz"})
+_ACCESS_LOGGER_NAME = access_logger.name
 
 
-class AccessLogMiddleware:
-    """One line per request: method, route template (never the raw path with ids), status, latency."""
+def write_access_line(fields: dict[str, Any], annotated: dict[str, Any]) -> None:
+    """The request's one access-log line: the same JSON object `JsonFormatter` writes (ts, level,
+    logger, msg, request_id, then `fields`, then the `annotate()`d fields, redacted by key name),
+    built from a dict and encoded once with msgspec."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    root_handlers = logging.getLogger().handlers
+    if not _DIRECT_ACCESS_LINES or len(root_handlers) != 1 or type(root_handlers[0]) is not _StdoutHandler:
+        access_logger.info("request", extra={**fields, **annotated})
+        return
+    now = time.time()
+    line: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": _ACCESS_LOGGER_NAME,
+        "msg": "request",
+    }
+    request_id = current_request_id()
+    if request_id:
+        line["request_id"] = request_id
+    line.update(fields)
+    for key in annotated:
+        line[key] = _redact(key, annotated[key])
+    stream = sys.stdout
+    stream.write(_encode_line(line).decode() + "\n")
+    stream.flush()
 
-    def __init__(self, app: ASGIApp) -> None:
+
+_encode_line = msgspec.json.Encoder(enc_hook=str).encode
+
+
+class RequestObserver:
+    """Outermost pure-ASGI layer, one per request: the request id (accepted when well formed, else
+    made; echoed on every response), the status captured once, then the access-log line (method,
+    route template, never the raw path with ids; status; latency) and, with metrics on, the
+    request metrics (lib/metrics.py `record_request`). One `send` wrapper for all of it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: bool = True) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        fields, tokens = enter_request(request_id)
+        header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         status = 500
+        measured = self.metrics and scope["path"] not in METRICS_EXCLUDED
 
-        async def capture(message: Message) -> None:
+        async def observe(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
+        if measured:
+            HTTP_IN_PROGRESS.inc()
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, observe)
         except Exception as exc:
             # Raised past us before answering (a 401 from the authentication middleware): the outer
             # exception handler answers with the exception's own status, not a 500.
@@ -165,16 +234,20 @@ class AccessLogMiddleware:
                 status = int(getattr(exc, "status_code", 500))
             raise
         finally:
-            route = scope.get("path_template") or "<unmatched>"
-            if status >= 500:
-                HTTP_5XX.labels(method=scope.get("method", "GET"), path=route).inc()
-            access_logger.info(
-                "request",
-                extra={
-                    "method": scope.get("method", "GET"),
-                    "route": route,
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                    **log_fields(),
-                },
-            )
+            elapsed = time.perf_counter() - started
+            method: str = scope.get("method", "GET")  # type: ignore[assignment]
+            template: str | None = scope.get("path_template")
+            if measured:
+                HTTP_IN_PROGRESS.dec()
+            record_request(method, template or "<unmatched>", status, elapsed, measured and bool(template))
+            if status >= 400 or scope["path"] not in QUIET_PATHS:
+                write_access_line(
+                    {
+                        "method": method,
+                        "route": template or "<unmatched>",
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 2),
+                    },
+                    fields,
+                )
+            leave_request(tokens)

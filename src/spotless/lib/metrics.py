@@ -10,10 +10,9 @@ Two rules keep a scrape small and useful:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -110,39 +109,33 @@ def export_route_series(routes: Iterable[tuple[str, str]]) -> None:
         HTTP_5XX.labels(method=method, path=path)
 
 
-class HttpMetricsMiddleware:
-    """Pure ASGI: requests and latency per route template (no per-request coroutine layers of
-    Litestar's `AbstractMiddleware`). Requests that matched no route are not recorded here: each
-    scanner's path would otherwise be a new series (the access log still has them)."""
+# Not measured as requests: scraping must not count itself (the access log still has it).
+METRICS_EXCLUDED = frozenset({"/metrics"})
 
-    def __init__(self, app: ASGIApp, exclude: frozenset[str] = frozenset({"/metrics"})) -> None:
-        self.app = app
-        self.exclude = exclude
+# Labelled children by label values: `.labels()` validates and locks on every call; the values come
+# from small fixed sets (route templates, methods, statuses), so these stay small.
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_5XX_CHILDREN: dict[tuple[str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exclude:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        HTTP_IN_PROGRESS.inc()
-        try:
-            await self.app(scope, receive, capture)
-        except Exception as exc:
-            if status == 500:  # answered by the outer exception handler with the exception's status
-                status = int(getattr(exc, "status_code", 500))
-            raise
-        finally:
-            HTTP_IN_PROGRESS.dec()
-            route = scope.get("path_template")
-            if route:
-                method = scope.get("method", "GET")
-                HTTP_REQUESTS.labels(method=method, path=route, status_code=str(status)).inc()
-                HTTP_DURATION.labels(method=method, path=route).observe(time.perf_counter() - started)
+def record_request(method: str, route: str, status: int, seconds: float, measured: bool = True) -> None:
+    """One request's metrics, from the outermost middleware (lib/logging.py `RequestObserver`), which
+    captured its status once: `http_requests_total` and the latency histogram (when `measured`: a
+    matched route other than /metrics, metrics on), and `http_5xx_total` for a server error.
+    Requests that matched no route are not measured: each scanner's path would be a new series."""
+    if measured:
+        key = (method, route, status)
+        children = _REQUEST_CHILDREN.get(key)
+        if children is None:
+            children = (
+                HTTP_REQUESTS.labels(method=method, path=route, status_code=str(status)),
+                HTTP_DURATION.labels(method=method, path=route),
+            )
+            _REQUEST_CHILDREN[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+    if status >= 500:
+        child = _5XX_CHILDREN.get((method, route))
+        if child is None:
+            child = _5XX_CHILDREN[(method, route)] = HTTP_5XX.labels(method=method, path=route)
+        child.inc()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _log_fields: ContextVar[dict[str, Any] | None] = ContextVar("log_fields", default=None)
@@ -39,29 +38,13 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class RequestIdMiddleware:
-    """Accepts a well-formed X-Request-ID or makes one; echoes it on every response."""
+def enter_request(request_id: str) -> tuple[dict[str, Any], tuple[Token[str | None], Token[dict[str, Any] | None]]]:
+    """Make `request_id` and a fresh bag of log fields this request's context (the outermost
+    middleware, lib/logging.py `RequestObserver`, does it); returns the bag and what to reset."""
+    fields: dict[str, Any] = {}
+    return fields, (_request_id.set(request_id), _log_fields.set(fields))
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        id_token = _request_id.set(request_id)
-        fields_token = _log_fields.set({})
-        header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            _request_id.reset(id_token)
-            _log_fields.reset(fields_token)
+def leave_request(tokens: tuple[Token[str | None], Token[dict[str, Any] | None]]) -> None:
+    _request_id.reset(tokens[0])
+    _log_fields.reset(tokens[1])

@@ -45,6 +45,24 @@ async def test_access_log_is_json_with_route_template_and_request_id(capsys):
     assert "latency_ms" in entry
 
 
+async def test_one_access_line_per_request_with_who_asked(capsys):
+    from tests.support.client import app_client
+    from tests.support.identity import signup
+
+    async with app_client(create_app(make_settings(LOG_LEVEL="INFO"))) as client:
+        member = await signup(client)
+        capsys.readouterr()
+        auth = {"Authorization": f"Bearer {member.access_token}", "X-Request-ID": "log-check-2"}
+        assert (await client.get("/v1/clients", headers=auth)).status_code == 200
+        assert (await client.get("/v1/clients", headers={"X-Request-ID": "log-check-3"})).status_code == 401
+        assert (await client.get("/healthz")).status_code == 200  # liveness probes are not logged
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    access = [entry for entry in lines if entry.get("logger") == "spotless.access"]
+    assert [(e["request_id"], e["status"]) for e in access] == [("log-check-2", 200), ("log-check-3", 401)]
+    assert access[0]["org_id"] == str(member.org_id) and access[0]["user_id"] == str(member.user_id)
+    assert access[0]["route"] == "/v1/clients" and access[0]["level"] == "info" and access[0]["ts"]
+
+
 def test_secrets_are_redacted_in_logs(capsys):
     from spotless.lib.logging import configure_logging
 

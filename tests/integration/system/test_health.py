@@ -212,3 +212,19 @@ async def test_readyz_failure_answers_names_and_statuses_only(black_hole: int):
         assert check["status"] in {"ok", "unreachable", "timeout", "mismatch", "stale", "missing", "unknown"}
     for leak in ("Error", "refused", "secret_db_name", str(closed_port), str(black_hole), "Connect"):
         assert leak not in response.text
+
+
+async def test_healthz_runs_on_the_event_loop_alone(client, monkeypatch):
+    """No worker-thread hop per request (a plain-function guard would take one on every route)."""
+    loop = asyncio.get_running_loop()
+    hops: list[object] = []
+    original = loop.run_in_executor
+
+    def counting(executor, fn, *args):  # type: ignore[no-untyped-def]
+        hops.append(fn)
+        return original(executor, fn, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", counting)
+    for _ in range(3):
+        assert (await client.get("/healthz", headers={"Authorization": "Bearer not-a-token"})).status_code == 200
+    assert hops == []

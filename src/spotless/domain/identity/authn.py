@@ -7,15 +7,16 @@ principal's organisation (RLS) for the whole request."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
-from litestar.middleware._utils import should_bypass_middleware
-from litestar.types import Receive, Scope, Send
+from litestar.middleware import DefineMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +27,7 @@ from spotless.domain.identity.principal import Principal, provide_principal, una
 from spotless.domain.identity.public import provide_org
 from spotless.domain.identity.session_cache import SessionChecker
 from spotless.domain.identity.throttle import FailureThrottle
-from spotless.domain.identity.tokens import bearer_token, decode_access_token
+from spotless.domain.identity.tokens import AccessClaims, bearer_token, decode_access_token
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import Problem
 from spotless.lib.redis import create_redis
@@ -41,16 +42,51 @@ PERMISSION_OPT = "permission"
 PASSWORD_CHANGE_OPT = "allowed_with_temp_password"
 
 
+class VerifiedTokens:
+    """Access tokens already verified in this process (signature, issuer, audience, required
+    claims), by their exact text: verifying one is ~470 Python calls (PyJWT), and every request
+    needed it twice (the rate limiter's caller, then authentication). A hit is used only while
+    its `exp` has not passed; past it the token is verified again (PyJWT applies the leeway), so
+    what is accepted is unchanged. Only valid tokens are kept, at most `size`, oldest out first.
+    Whether the session still stands is checked on every request regardless (`SessionChecker`)."""
+
+    def __init__(self, settings: Settings, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.size = size
+        self.clock = clock
+        self._claims: dict[str, tuple[AccessClaims, float]] = {}
+
+    def claims(self, token: str) -> AccessClaims | None:
+        hit = self._claims.get(token)
+        if hit is not None and hit[1] > self.clock():
+            return hit[0]
+        claims = decode_access_token(self.settings, token)
+        if claims is None:
+            self._claims.pop(token, None)
+            return None
+        if hit is None:
+            if len(self._claims) >= self.size:
+                del self._claims[next(iter(self._claims))]
+            self._claims[token] = (claims, claims.expires_at.timestamp())
+        return claims
+
+    def peek_subject(self, settings: Settings, token: str) -> str | None:
+        """`tokens.peek_subject` through this cache: the rate limiter's principal resolver."""
+        claims = self.claims(token)
+        return f"user:{claims.user_id}" if claims else None
+
+
 class Authenticator:
     def __init__(self, settings: Settings, checker: SessionChecker) -> None:
         self.settings = settings
         self.checker = checker
+        self.tokens = VerifiedTokens(settings)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
         if token is None:
             raise unauthenticated()
-        claims = decode_access_token(self.settings, token)
+        claims = self.tokens.claims(token)
         if claims is None:
             raise unauthenticated("The access token is invalid or has expired.")
         try:
@@ -79,29 +115,33 @@ class Authenticator:
         )
 
 
-class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    def __init__(self, app: Any, authenticator: Authenticator) -> None:
-        super().__init__(app, exclude_from_auth_key=PUBLIC_OPT, scopes={"http"})  # type: ignore[arg-type]
+class AuthenticationMiddleware:
+    """Pure ASGI (no `ASGIConnection` or `AuthenticationResult` per request): routes whose handler
+    says `opt={"public": True}`, and CORS preflights, pass untouched; every other request carries a `Principal` in
+    `scope["user"]`, and its organisation (RLS) and client address for the rest of the request."""
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
         self.authenticator = authenticator
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
-        principal = await self.authenticator.authenticate(connection.headers.get("authorization"))
-        return AuthenticationResult(user=principal, auth=None)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if should_bypass_middleware(
-            exclude_http_methods=self.exclude_http_methods,
-            exclude_opt_key=self.exclude_opt_key,
-            exclude_path_pattern=self.exclude,
-            scope=scope,
-            scopes=self.scopes,
+        handler: Any = scope.get("route_handler")
+        # As Litestar's authentication middleware: CORS preflights (OPTIONS) are never authenticated.
+        if (
+            scope["type"] != "http"
+            or scope.get("method") == "OPTIONS"
+            or (handler is not None and handler.opt.get(PUBLIC_OPT))
         ):
             await self.app(scope, receive, send)
             return
-        result = await self.authenticate_request(ASGIConnection(scope))
-        principal: Principal = result.user
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        principal = await self.authenticator.authenticate(authorization)
         scope["user"] = principal
-        scope["auth"] = result.auth
+        scope["auth"] = None
         annotate(org_id=principal.org_id, user_id=principal.user_id, role=principal.role)
         ip_token = set_client_ip(client_ip(scope, self.authenticator.settings))
         token = set_request_org(principal.org_id)
@@ -116,8 +156,9 @@ def forbidden(detail: str = "Your role does not allow this action.") -> Problem:
     return Problem(403, "forbidden", "You do not have permission for this action", detail)
 
 
-def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: HTTPRouteHandler) -> None:
-    """Every non-public route names its permission; a route that forgot is refused, not opened."""
+async def permission_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: HTTPRouteHandler) -> None:
+    """Every non-public route names its permission; a route that forgot is refused, not opened.
+    A coroutine function: Litestar runs a plain function guard in a worker thread on every request."""
     opt = handler.opt
     # Litestar's automatic OPTIONS (CORS preflight) handlers carry no opt; they reveal nothing.
     if opt.get(PUBLIC_OPT) or handler.http_methods == {"OPTIONS"}:
