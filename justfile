@@ -29,7 +29,7 @@ run: setup migrate
     trap 'kill 0' EXIT INT TERM
     uv run --no-sync dramatiq workers.worker --processes 1 --threads 8 &
     uv run --no-sync python -m workers.scheduler &
-    uv run --no-sync uvicorn --factory spotless.app:create_app_from_env --no-proxy-headers --host "$HOST" --port "$PORT" &
+    WEB_CONCURRENCY="${WEB_CONCURRENCY:-1}" uv run --no-sync python -m spotless.serve &
     wait -n
 
 # The API alone, on $HOST:$PORT: API_SERVER=granian (default) or uvicorn, WEB_CONCURRENCY workers

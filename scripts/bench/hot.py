@@ -1,5 +1,5 @@
 """The hot operations under k6 (out of process, on its own core), each beside bare Litestar and its
-floor, all measured in this run and served the same way (one uvicorn worker, same flags).
+floor, all measured in this run and served the same way (one worker of the same server, same flags).
 
 At 10,000 bookings (10 organisations) by default; `BENCH_VOLUME=1m` or `just bench volume` then
 seeds to 1,000,000 (1,000 organisations, scripts/seed_volume.py) and measures the data operations
@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 from tests.support.identity import signup
 
-from scripts.bench.loadgen import Measured, Placement, Server, run_k6, serve
+from scripts.bench.loadgen import Measured, Placement, Server, run_k6, serve, server_name
 from scripts.seed_volume import seed
 
 TITLE = "Hot operations under k6"
@@ -314,7 +314,7 @@ async def run(env: dict[str, str], *, volume: bool) -> None:
             f"{time.perf_counter() - started:.0f} s.\n"
             f"Load: k6 {knobs.vus} VUs, {knobs.warmup_s} s warm-up then {knobs.duration_s} s measured per row "
             f"(BENCH_VUS, BENCH_WARMUP, BENCH_DURATION); {placement.describe()}.\n"
-            f"Servers: one uvicorn worker each ({' '.join(('--workers 1', '--no-access-log', '--no-proxy-headers'))}); "
+            f"Servers: one {server_name()} worker each, its access log off; "
             "API with the rate limiter on (a quota never reached).\n",
             flush=True,
         )

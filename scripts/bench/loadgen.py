@@ -29,12 +29,17 @@ GRANIAN_FLAGS = ("--interface", "asgi", "--loop", "uvloop", "--http", "1", "--no
 GRANIAN_FLAGS += ("--log-level", "warning", "--workers", "1")
 
 
-def server_command(target: str, port: int, *, factory: bool) -> list[str]:
-    """Every server of a run under one server: API_SERVER=granian|uvicorn, as `just api` (spotless.serve)."""
+def server_name() -> str:
+    """The server every bench server runs under: API_SERVER, else what `just api` ships."""
     from spotless.serve import DEFAULT_SERVER
 
+    return (os.environ.get("API_SERVER") or DEFAULT_SERVER).strip().lower()
+
+
+def server_command(target: str, port: int, *, factory: bool) -> list[str]:
+    """Every server of a run under one server: API_SERVER=granian|uvicorn, as `just api` (spotless.serve)."""
     listen = ("--host", "127.0.0.1", "--port", str(port))
-    if (os.environ.get("API_SERVER") or DEFAULT_SERVER).strip().lower() == "granian":
+    if server_name() == "granian":
         return [str(processes.BIN / "granian"), *GRANIAN_FLAGS, *(["--factory"] if factory else []), *listen, target]
     return [str(processes.BIN / "uvicorn"), *(["--factory"] if factory else []), target, *listen, *UVICORN_FLAGS]
 

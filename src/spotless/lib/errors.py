@@ -381,7 +381,9 @@ def _render(request: Request[Any, Any, Any], exc: ProblemDetailsException) -> Re
     exc.instance = exc.instance or request.url.path
     response = exc.to_response(request)
     body = dict(response.content)
-    request_id = current_request_id()
+    # Raised in a middleware, the error is rendered outside the request's context: the id the
+    # outer observer gave the request is on its scope state (it is the id the access line carries).
+    request_id = current_request_id() or request.scope.get("state", {}).get("request_id")
     if request_id is None:
         # Routing failed before our middleware ran (unknown path, wrong method): id and echo here.
         request_id = incoming_request_id(request.scope) or uuid.uuid4().hex
