@@ -146,17 +146,16 @@ class OutboxRelay:
         first_sent = 0.0
         while True:
             if not self._waiting:
+                wake.clear()  # set by hand-overs whose jobs went out already
                 if not self._sent:
                     idle.set()
                     await wake.wait()
-                    wake.clear()
                     continue
                 # Sent but not marked: mark once the burst is over (no new job for a moment), or
                 # at once when a drain asks (it sets `wake` with nothing waiting).
                 timer = loop.call_later(MARK_DELAY_SECONDS, wake.set)
                 await wake.wait()
                 timer.cancel()
-                wake.clear()
                 if not self._waiting:
                     await self._mark_sent()
                 continue
