@@ -2,9 +2,10 @@
 prints one JSON line.
 
 - `ours|bare|bare-async N`: enqueue N no-op messages, then time a worker (8 threads) draining them.
-- `latency N`: commit N transactions that each request one job (`system.record`), through the
+- `latency N [MAX_GAP_MS]`: commit N transactions that each request one job (`system.record`), through the
   outbox fast path exactly as the API does (relay installed, after-commit hook); a worker running
-  elsewhere pushes the marker to Redis when the actor starts. Prints commit -> actor start in ms.
+  elsewhere pushes the marker to Redis when the actor starts. Commits come 0-MAX_GAP_MS (300) apart,
+  so the worker idles between them. Prints commit -> actor start in ms.
 - `steady SECONDS RATE`: send RATE no-op messages a second for SECONDS (a steady load)."""
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main(kind: str, total: int) -> None:
     print(json.dumps({"kind": kind, "messages": total, "seconds": elapsed}))
 
 
-async def latency(total: int) -> None:
+async def latency(total: int, max_gap_ms: int) -> None:
     from spotless.domain import registry
     from spotless.lib.jobs import enqueue
     from spotless.lib.jobs.broker import build_broker
@@ -102,7 +103,7 @@ async def latency(total: int) -> None:
                 continue
             if i >= 0:
                 latencies.append((time.perf_counter() - committed) * 1000)
-            await asyncio.sleep(random.uniform(0, 0.05))  # commits arrive at random, the worker idles
+            await asyncio.sleep(random.uniform(0, max_gap_ms / 1000))  # commits at random, the worker idles between
         await relay.close()
     finally:
         install_relay(None)
@@ -132,7 +133,7 @@ def steady(seconds: float, rate: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "latency":
-        asyncio.run(latency(int(sys.argv[2])))
+        asyncio.run(latency(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 300))
     elif sys.argv[1] == "steady":
         steady(float(sys.argv[2]), int(sys.argv[3]))
     else:

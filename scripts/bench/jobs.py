@@ -84,7 +84,7 @@ async def _latency(total: int, env: dict[str, str]) -> Result:
         time.perf_counter() - started,
         latencies,
         errors=int(data["lost"]),  # type: ignore[call-overload]
-        note="sequential commits 0-50 ms apart, idle worker between them; target p50 <= 20, p99 <= 100",
+        note="sequential commits 0-300 ms apart, idle worker between them; target p50 <= 20, p99 <= 100",
     )
 
 
