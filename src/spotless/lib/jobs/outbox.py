@@ -123,21 +123,26 @@ class OutboxRelay:
         self._wake.set()  # type: ignore[union-attr]
 
     async def drain(self) -> None:
-        """Wait until everything handed over is sent (or given up) and marked (shutdown, tests)."""
-        task, idle = self._task, self._idle
-        if task is None or task.done() or idle is None or self._loop is not asyncio.get_running_loop():
-            return
-        self._wake.set()  # type: ignore[union-attr]
-        await idle.wait()
+        """Wait until everything handed over is sent (or given up) and marked, then stop the
+        delivery task (shutdown, tests); the next hand-over starts it again."""
+        while True:
+            task, idle, wake = self._task, self._idle, self._wake
+            if task is None or task.done() or idle is None or wake is None:
+                return
+            if self._loop is not asyncio.get_running_loop():
+                return
+            wake.set()  # mark what was sent now, without waiting for the burst to end
+            await idle.wait()
+            if idle.is_set() and not self._waiting and not self._sent:
+                self._task = None  # a hand-over from now on starts a new task
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return
 
     async def close(self) -> None:
-        """Deliver what is queued, then stop the delivery task (the process is shutting down)."""
+        """Deliver what is queued, then stop (the process is shutting down)."""
         await self.drain()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
 
     async def _deliver_forever(self) -> None:
         loop = asyncio.get_running_loop()
