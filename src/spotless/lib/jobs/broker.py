@@ -10,17 +10,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
-from dramatiq.middleware import (
-    AgeLimit,
-    AsyncIO,
-    Callbacks,
-    CurrentMessage,
-    Middleware,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
+from dramatiq.middleware import AgeLimit, AsyncIO, Middleware, MiddlewareError, Retries, TimeLimit
 
 from spotless.lib.circuit import CircuitBreaker, CircuitOpenError
 from spotless.lib.jobs.registry import JOBS, decoding
@@ -33,22 +23,43 @@ logger = logging.getLogger("spotless.jobs.broker")
 
 
 class JobMetrics(Middleware):
-    """Per-actor counters and durations in the shared Prometheus registry (multiprocess-safe)."""
+    """Per-actor counters and durations in the shared Prometheus registry (multiprocess-safe).
+
+    The labelled children are looked up once per (queue, actor) and kept: `labels(**...)` sorts
+    and validates its labels on every call, which per message cost more than the observation."""
 
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+
+    def _series(self, message: Any) -> tuple[Any, Any, Any, Any]:
+        key = (message.queue_name, message.actor_name)
+        series = self._children.get(key)
+        if series is None:
+            labels = {"queue_name": key[0], "actor_name": key[1]}
+            series = self._children[key] = (
+                JOB_DURATION.labels(**labels),
+                JOB_MESSAGES.labels(**labels, outcome="ok"),
+                JOB_MESSAGES.labels(**labels, outcome="error"),
+                JOB_RETRIES.labels(**labels),
+            )
+        return series
 
     def before_process_message(self, broker: Any, message: Any) -> None:
         self._started[message.message_id] = time.perf_counter()
 
     def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
         started = self._started.pop(message.message_id, None)
-        labels = {"queue_name": message.queue_name, "actor_name": message.actor_name}
+        duration, ok, error, retries = self._series(message)
         if started is not None:
-            JOB_DURATION.labels(**labels).observe(time.perf_counter() - started)
-        JOB_MESSAGES.labels(**labels, outcome="error" if exception else "ok").inc()
-        if exception and message.options.get("retries", 0) < message.options.get("max_retries", 0):
-            JOB_RETRIES.labels(**labels).inc()
+            duration.observe(time.perf_counter() - started)
+        if exception is None:
+            ok.inc()
+            return
+        error.inc()
+        options = message.options
+        if options.get("retries", 0) < options.get("max_retries", 0):
+            retries.inc()
 
     def after_skip_message(self, broker: Any, message: Any) -> None:
         self._started.pop(message.message_id, None)
@@ -99,19 +110,26 @@ class BrokerHeartbeat(Middleware):
 
 
 def middleware(settings: Settings) -> list[Middleware]:
+    """What every message pays for, each earning it: age and time limits, retries with backoff
+    into the dead letters, async actors, per-actor metrics, the broker heartbeat and the process'
+    metrics exporter. Dramatiq's Callbacks, Pipelines, CurrentMessage and ShutdownNotifications
+    are left out: no job uses on_success/on_failure, pipelines, the current message or
+    notify_shutdown, and each cost a call (or two) per message. Adding a job that needs one means
+    adding it back here."""
     return [
         AgeLimit(),
         TimeLimit(),
-        ShutdownNotifications(),
-        Callbacks(),
-        Pipelines(),
         Retries(min_backoff=1_000, max_backoff=15 * 60_000, max_retries=10),
         AsyncIO(),
-        CurrentMessage(),
         JobMetrics(),
         BrokerHeartbeat(),
         ProcessMetrics(settings.metrics),
     ]
+
+
+def _overrides(middleware: Middleware, hook: str) -> bool:
+    """Whether `middleware` does something on `hook` (Middleware's own hooks do nothing)."""
+    return getattr(type(middleware), hook, None) is not getattr(Middleware, hook, None)
 
 
 class SpotlessRedisBroker(RedisBroker):
@@ -123,6 +141,48 @@ class SpotlessRedisBroker(RedisBroker):
     maintenance on every queue; the scheduler calls it on a cadence."""
 
     _forced = threading.local()
+
+    # An idle consumer polls Redis with a backoff that grows to the worker timeout (Dramatiq's
+    # default: 1 s), so a job committed while its queue was idle waited up to a second for its
+    # actor. Capped here (10-20 ms between polls with jitter): about 60 cheap fetches a second per
+    # queue and process while idle, for a commit -> actor start of a few milliseconds.
+    idle_poll_ms = 20
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        return super().consume(queue_name, prefetch=prefetch, timeout=min(timeout, self.idle_poll_ms))
+
+    # Dramatiq's emit_* call every middleware's hook for every signal, the no-op ones included
+    # (two per middleware per message). Here each signal calls only the hooks that do something;
+    # the lists are rebuilt when a middleware is added. Same order, same error handling.
+    def _hooks(self, name: str, reverse: bool) -> list[tuple[Middleware, Any]]:
+        cache: dict[str, list[tuple[Middleware, Any]]] = self.__dict__.setdefault("_hook_cache", {})
+        hooks = cache.get(name)
+        if hooks is None:
+            ordered = reversed(self.middleware) if reverse else self.middleware
+            hooks = cache[name] = [(m, getattr(m, name)) for m in ordered if _overrides(m, name)]
+        return hooks
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        name = "before_" + signal
+        for middleware, hook in self._hooks(name, False):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        name = "after_" + signal
+        for middleware, hook in self._hooks(name, True):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
+    def add_middleware(self, middleware: Middleware, **kwargs: Any) -> None:
+        super().add_middleware(middleware, **kwargs)
+        self.__dict__.pop("_hook_cache", None)
 
     def _should_do_maintenance(self, command: str) -> int:
         if getattr(self._forced, "on", False):

@@ -1,10 +1,19 @@
 """Durable enqueue: a job is a row written in the caller's transaction, handed to the broker only
 after the outermost transaction commits (a savepoint rolled back elsewhere in it keeps it). A
-rollback discards it; Redis being down at commit time only delays it."""
+rollback discards it; Redis being down at commit time only delays it.
+
+The fast path (a process with a relay installed: the API) knows each committed job already: the
+commit hook queues the messages in memory, one long-lived delivery task per process sends them
+and marks their rows sent afterwards, batched (one UPDATE for everything sent meanwhile). Nothing
+is read back, and no task or connection is taken per commit. Rows written under a fast path are
+due for the sweep only `FAST_PATH_GRACE` later, so the sweep never races it; if the process dies
+between commit and send (or between send and mark), the sweep delivers them then (a redelivery
+in the second case: delivery is at least once, jobs are idempotent)."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -13,7 +22,7 @@ from typing import Any
 
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import DateTime, Index, Integer, String, Text, func, select, text
+from sqlalchemy import DateTime, Index, Integer, String, Text, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -25,6 +34,15 @@ from spotless.lib.jobs.registry import get_job
 from spotless.lib.metrics import OUTBOX_PENDING, OUTBOX_RELAY_ERRORS, OUTBOX_RELAYED
 
 logger = logging.getLogger("spotless.jobs.outbox")
+
+# How long the sweep leaves a fast-path row to its process before delivering it itself.
+FAST_PATH_GRACE = timedelta(seconds=10)
+# Sent rows are marked once this many wait, or when no message came for MARK_DELAY_SECONDS.
+MARK_BATCH = 500
+MARK_DELAY_SECONDS = 0.05
+MARK_MAX_AGE_SECONDS = 1.0
+# Beyond this many messages waiting in memory (a hung Redis) new ones are left to the sweep.
+MAX_IN_MEMORY = 10_000
 
 
 class JobOutbox(UUIDv7AuditBase):
@@ -46,42 +64,171 @@ class JobOutbox(UUIDv7AuditBase):
 def enqueue(session: AsyncSession | Session, job_name: str, *args: Any, **kwargs: Any) -> uuid.UUID:
     """Record a job in the current transaction. Arguments must be JSON (ids, not ORM objects)."""
     spec = get_job(job_name)
-    row = JobOutbox(
-        id=uuid7(),
-        actor_name=spec.name,
-        queue_name=spec.queue,
-        args=list(args),
-        kwargs=kwargs,
-        attempts=0,
-    )
+    row = JobOutbox(id=uuid7(), actor_name=spec.name, queue_name=spec.queue, args=list(args), kwargs=kwargs, attempts=0)
+    if _relay is not None:
+        # This process delivers it right after commit; the sweep only once the grace has passed.
+        row.available_at = datetime.now(UTC) + FAST_PATH_GRACE
     sync_session = session.sync_session if isinstance(session, AsyncSession) else session
     sync_session.add(row)
-    collect_after_commit(sync_session, _deliver_after_commit, row.id)
+    collect_after_commit(sync_session, _deliver_after_commit, _Known(row.id, spec.name, spec.queue, args, kwargs))
     return row.id
 
 
+class _Known(collections.namedtuple("_Known", "id actor_name queue_name args kwargs")):
+    """A committed job as its transaction wrote it: what the broker needs, without reading it back."""
+
+    def message(self) -> Message[Any]:
+        return Message(
+            queue_name=self.queue_name,
+            actor_name=self.actor_name,
+            args=tuple(self.args),
+            kwargs=self.kwargs,
+            options={},
+            message_id=str(self.id),
+        )
+
+
 class OutboxRelay:
-    """Hands committed rows to the broker. `kick` is the fast path right after a commit; `sweep`
-    (run by the scheduler process) picks up whatever the fast path could not deliver."""
+    """Hands committed rows to the broker. `hand_over` is the fast path right after a commit (the
+    messages are known; no read); `relay`/`sweep` (the scheduler runs the sweep) pick up whatever
+    the fast path could not deliver."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], broker: RedisBroker) -> None:
         self.sessionmaker = sessionmaker
         self.broker = broker
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiting: collections.deque[_Known] = collections.deque()
+        self._sent: list[uuid.UUID] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_error: str | None = None
 
-    def kick(self, ids: list[uuid.UUID]) -> None:
+    def hand_over(self, jobs: list[_Known]) -> None:
+        """Queue committed jobs for the delivery task (started on first use in this loop). Cheap and
+        synchronous: it runs inside the commit."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # no loop (sync caller): the sweep delivers it
-        task = loop.create_task(self.relay(ids=ids))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            return  # no loop (sync caller): the sweep delivers them after the grace
+        if len(self._waiting) + len(jobs) > MAX_IN_MEMORY:
+            logger.warning("outbox fast path is backed up; %d job(s) left to the sweep", len(jobs))
+            return
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self._wake, self._idle = asyncio.Event(), asyncio.Event()
+            self._task = loop.create_task(self._deliver_forever(), name="outbox-fast-path")
+        self._waiting.extend(jobs)
+        self._idle.clear()  # type: ignore[union-attr]
+        self._wake.set()  # type: ignore[union-attr]
 
     async def drain(self) -> None:
-        """Wait for fast-path deliveries in flight (shutdown, tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait until everything handed over is sent (or given up) and marked, then stop the
+        delivery task (shutdown, tests); the next hand-over starts it again."""
+        while True:
+            task, idle, wake = self._task, self._idle, self._wake
+            if task is None or task.done() or idle is None or wake is None:
+                return
+            if self._loop is not asyncio.get_running_loop():
+                return
+            wake.set()  # mark what was sent now, without waiting for the burst to end
+            await idle.wait()
+            if idle.is_set() and not self._waiting and not self._sent:
+                self._task = None  # a hand-over from now on starts a new task
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return
+
+    async def close(self) -> None:
+        """Deliver what is queued, then stop (the process is shutting down)."""
+        await self.drain()
+
+    async def _deliver_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake, idle = self._wake, self._idle
+        assert wake is not None and idle is not None
+        first_sent = 0.0
+        while True:
+            if not self._waiting:
+                wake.clear()  # set by hand-overs whose jobs went out already
+                if not self._sent:
+                    idle.set()
+                    await wake.wait()
+                    continue
+                # Sent but not marked: mark once the burst is over (no new job for a moment), or
+                # at once when a drain asks (it sets `wake` with nothing waiting).
+                timer = loop.call_later(MARK_DELAY_SECONDS, wake.set)
+                await wake.wait()
+                timer.cancel()
+                if not self._waiting:
+                    await self._mark_sent()
+                continue
+            batch = [self._waiting.popleft() for _ in range(min(len(self._waiting), MARK_BATCH))]
+            try:
+                sent = await asyncio.to_thread(self._send_known, batch)
+            except Exception:
+                logger.exception("outbox fast path failed; the sweep delivers the jobs")
+                continue
+            if sent and not self._sent:
+                first_sent = loop.time()
+            self._sent.extend(job.id for job in batch[:sent])
+            OUTBOX_RELAYED.inc(sent)
+            if sent < len(batch):
+                # The broker refused: the rest of this batch, and what waits behind it, go to the sweep.
+                unsent = [job.id for job in batch[sent:]] + [job.id for job in self._waiting]
+                self._waiting.clear()
+                await self._mark_failed(unsent, batch[sent])
+            # A steady stream never pauses: mark at least every MARK_MAX_AGE_SECONDS, well within
+            # the grace after which the sweep would send these again.
+            if len(self._sent) >= MARK_BATCH or (self._sent and loop.time() - first_sent >= MARK_MAX_AGE_SECONDS):
+                await self._mark_sent()
+
+    def _send_known(self, batch: list[_Known]) -> int:
+        for sent, known in enumerate(batch):
+            try:
+                self.broker.enqueue(known.message())
+            except Exception as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                OUTBOX_RELAY_ERRORS.inc()
+                logger.warning("broker unavailable; job %s stays in the outbox", known.actor_name)
+                return sent
+        return len(batch)
+
+    async def _mark_sent(self) -> None:
+        ids, self._sent = self._sent, []
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(JobOutbox)
+                    .where(JobOutbox.id.in_(ids), JobOutbox.sent_at.is_(None))
+                    .values(sent_at=func.now())
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:
+            # They were delivered: the sweep sends them again after the grace (at least once).
+            OUTBOX_RELAY_ERRORS.inc()
+            logger.warning("could not mark %d delivered job(s) sent", len(ids), exc_info=True)
+
+    async def _mark_failed(self, ids: list[uuid.UUID], failed: _Known) -> None:
+        """Record the failed hand-over (as the sweep would) and make the rows due after a backoff."""
+        error = self._last_error
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(JobOutbox)
+                    .where(JobOutbox.id == failed.id)
+                    .values(attempts=JobOutbox.attempts + 1, last_error=error)
+                    .execution_options(synchronize_session=False)
+                )
+                await session.execute(
+                    update(JobOutbox)
+                    .where(JobOutbox.id.in_(ids), JobOutbox.sent_at.is_(None))
+                    .values(available_at=func.now() + timedelta(seconds=2))
+                    .execution_options(synchronize_session=False)
+                )
+        except Exception:
+            logger.warning("could not record the failed hand-over; the sweep takes the jobs after the grace")
 
     async def relay(self, ids: list[uuid.UUID] | None = None, limit: int = 200) -> int:
         """Deliver due rows; concurrent relays skip each other's rows. Returns rows delivered."""
@@ -177,6 +324,6 @@ def current_relay() -> OutboxRelay | None:
     return _relay
 
 
-def _deliver_after_commit(ids: list[uuid.UUID]) -> None:
+def _deliver_after_commit(jobs: list[_Known]) -> None:
     if _relay is not None:
-        _relay.kick(ids)
+        _relay.hand_over(jobs)
