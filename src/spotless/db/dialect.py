@@ -92,7 +92,7 @@ class ScopedConnection(AsyncAdapt_asyncpg_connection):
             query += " DEFERRABLE"
         if scope:
             query = f"{query}; {scope}"
-        raw = self._connection
+        raw: Any = self._connection
         try:
             await raw.execute(query)
         except Exception as error:
@@ -101,7 +101,8 @@ class ScopedConnection(AsyncAdapt_asyncpg_connection):
                 if attempt is not None:
                     attempt.lost_at_begin = True
             elif raw.is_in_transaction():
-                self._transaction = _Transaction(raw)  # BEGIN ran, the scope did not: roll it back
+                # BEGIN ran, the scope did not: roll it back
+                self._transaction = _Transaction(raw)  # type: ignore[assignment]
             self._handle_exception(error)
         else:
             self._transaction = _Transaction(raw)  # type: ignore[assignment]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from contextvars import ContextVar
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 MAX_AGE_SECONDS = 30.0
@@ -35,14 +35,14 @@ T = TypeVar("T")
 _UNKNOWN = b"\x00unknown"
 
 # (organisation, its version as the request's session check read it from Redis; None: no key)
-_observed: ContextVar[tuple[UUID, bytes | None] | None] = ContextVar("org_config_version", default=None)
+_observed: ContextVar[tuple[UUID, bytes | str | None] | None] = ContextVar("org_config_version", default=None)
 
 
 def version_key(namespace: str, org_id: UUID | str) -> str:
     return f"{namespace}:org:{org_id}:config"
 
 
-def observe(org_id: UUID, version: bytes | None) -> None:
+def observe(org_id: UUID, version: bytes | str | None) -> None:
     """The organisation's config version as this request read it (the session check calls this)."""
     _observed.set((org_id, version))
 
@@ -52,7 +52,7 @@ def observe_unknown(org_id: UUID) -> None:
     _observed.set((org_id, _UNKNOWN))
 
 
-def _version(org_id: UUID) -> bytes | None:
+def _version(org_id: UUID) -> bytes | str | None:
     seen = _observed.get()
     if seen is None or seen[0] != org_id:
         return _UNKNOWN
@@ -63,7 +63,7 @@ class OrgCache(Generic[T]):
     def __init__(self, max_age: float = MAX_AGE_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
         self.max_age = max_age
         self.max_entries = max_entries
-        self._entries: OrderedDict[UUID, tuple[T, bytes | None, float]] = OrderedDict()
+        self._entries: OrderedDict[UUID, tuple[T, bytes | str | None, float]] = OrderedDict()
         self._invalidations = 0
         _CACHES.append(self)
 
@@ -100,7 +100,7 @@ class OrgCache(Generic[T]):
         self._entries.clear()
 
 
-_CACHES: list[OrgCache[object]] = []  # type: ignore[type-arg]
+_CACHES: list[OrgCache[Any]] = []
 
 
 def invalidate_local(org_id: UUID) -> None:

@@ -307,7 +307,9 @@ class UnitOfWorkMiddleware:
             current_attempt.reset(token)
         if retry:
             raise _Retry(
-                "a pooled connection was dead at BEGIN" if attempt.lost_at_begin else "serialization failure or deadlock"
+                "a pooled connection was dead at BEGIN"
+                if attempt.lost_at_begin
+                else "serialization failure or deadlock"
             )
 
     async def _settle(self, scope: Scope, status: int, last: bool, attempt: Attempt) -> Any:

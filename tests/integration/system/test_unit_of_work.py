@@ -190,6 +190,24 @@ async def test_pooled_connections_killed_between_requests_cost_no_error(client, 
     assert await _clients_named(owner_engine, "after") == 1
 
 
+async def test_readiness_and_the_session_fallback_survive_killed_pooled_connections(app, client, owner_engine, redis):
+    """Their single statements outside a transaction ask once more on a fresh connection."""
+    owner = await signup(client)
+    assert (await client.get("/readyz")).status_code == 200
+    assert await _terminate_api_connections(owner_engine) >= 1
+    await asyncio.sleep(0.2)
+    app.state.readiness._answered_at = 0.0  # the next probe runs a round
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    await redis.flushdb()  # no session in Redis: the check reads Postgres (auth_session_state)
+    assert (await client.get("/v1/clients", headers=owner.headers)).status_code == 200
+    assert await _terminate_api_connections(owner_engine) >= 1
+    await asyncio.sleep(0.2)
+    await redis.flushdb()
+    listed = await client.get("/v1/clients", headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+
+
 @pytest.mark.parametrize("where", ["at commit", "in handler"])
 async def test_a_serialization_failure_reruns_the_request_once(client, owner_engine, triggers, where):
     owner = await signup(client)

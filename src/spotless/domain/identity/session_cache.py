@@ -139,7 +139,9 @@ async def read_state(engine: AsyncEngine, org_id: UUID, user_id: UUID, session_i
     except asyncpg.UndefinedFunctionError:
         # Code rolled out before its migration: the same read in four round trips.
         async with engine.connect() as slow, slow.begin():
-            states = await _read(slow, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id})
+            states = await _read(
+                slow, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id}
+            )
         return states[0] if states else SessionState(session_id, usable=False)
     if row is None:
         return SessionState(session_id, usable=False)

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import asyncpg
 import msgspec
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.system import heartbeat
@@ -52,28 +53,25 @@ async def _bounded(name: str, call: Awaitable[T]) -> T | _Failed:
         return _Failed(status="unreachable", detail=type(exc).__name__)
 
 
-_DATABASE = (
+_DATABASE = text(
     "SELECT (SELECT version_num FROM alembic_version) AS revision, "
-    "(SELECT last_beat_at FROM job_heartbeats WHERE name = $1 AND $2) AS last_beat"
+    "(SELECT last_beat_at FROM job_heartbeats WHERE name = :name AND :beat) AS last_beat"
 )
 
 
 async def _database(engine: AsyncEngine, with_heartbeat: bool) -> tuple[str | None, datetime | None]:
     """One connection, one round trip: the revision (reachability too) and the durable heartbeat,
-    as a single statement outside a transaction (no BEGIN/ROLLBACK around it). There is no pool
-    pre-ping: a pooled connection found dead is dropped and the check asked once more."""
+    as a single statement outside a transaction (autocommit: no BEGIN/ROLLBACK around it). There is
+    no pool pre-ping: a pooled connection found dead is dropped and the check asked once more."""
     for attempt in (1, 2):
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            try:
-                row = await driver.fetchrow(_DATABASE, heartbeat.HEARTBEAT_NAME, with_heartbeat)
-            except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError):
-                if attempt == 2 or not driver.is_closed():
-                    raise
-                await conn.invalidate()
-                continue
-        return row["revision"], row["last_beat"]
+        try:
+            async with engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = (await auto.execute(_DATABASE, {"name": heartbeat.HEARTBEAT_NAME, "beat": with_heartbeat})).one()
+            return row.revision, row.last_beat
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
     raise AssertionError("unreachable")
 
 
