@@ -7,9 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from spotless.db.dialect import defer_scope, scoped_dbapi
 from spotless.settings import DatabaseSettings
 
 ORG_INFO_KEY = "org_id"
@@ -33,15 +35,23 @@ def connect_args(db: DatabaseSettings, application_name: str) -> dict[str, Any]:
 
 
 def create_engine(db: DatabaseSettings, application_name: str = "spotless", **overrides: Any) -> AsyncEngine:
+    """No pre-ping per checkout (a `BEGIN; ROLLBACK` round trip on every request): a dead pooled
+    connection fails at its transaction's BEGIN instead, SQLAlchemy drops it (and the pool's older
+    connections), and the request's unit of work reruns the request once (db/dialect.py)."""
     options: dict[str, Any] = {
         "pool_size": db.pool_size,
         "max_overflow": db.max_overflow,
         "pool_timeout": db.pool_timeout_seconds,
-        "pool_pre_ping": True,
+        "pool_pre_ping": False,
+        # The most recently used connection first: its prepared statements are warm, and the
+        # idle ones at the back are the ones left to time out.
+        "pool_use_lifo": True,
         "echo": db.echo,
         "hide_parameters": True,  # errors and echo never carry bound values (emails, hashes, tokens)
         "connect_args": connect_args(db, application_name),
     }
+    if make_url(db.url).get_driver_name() == "asyncpg":
+        options["module"] = scoped_dbapi()
     options.update(overrides)
     return create_async_engine(db.url, **options)
 
@@ -57,10 +67,20 @@ def bind_org(session: AsyncSession | Session, org_id: UUID | str | None) -> None
 
 
 async def apply_org_now(session: AsyncSession, org_id: UUID | str | None) -> None:
-    """Bind and also apply to a transaction that is already open (after_begin has fired already)."""
+    """Bind and also apply to a transaction that is already open (after_begin has fired already);
+    when its BEGIN has not been sent yet, the scope just rides with it (no round trip)."""
     bind_org(session, org_id)
     if session.in_transaction():
+        connection = await session.connection()
+        if org_id and defer_scope(connection.sync_connection, org_id):
+            return
         await session.execute(_SET_ORG, {"org_id": str(org_id) if org_id else ""})
+
+
+def session_org(session: AsyncSession | Session) -> str | None:
+    """The organisation this session's transactions are scoped to."""
+    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
+    return sync_session.info.get(ORG_INFO_KEY) or _current_org.get()
 
 
 def set_request_org(org_id: UUID | str | None) -> Token[str | None]:
@@ -77,6 +97,8 @@ def current_org() -> str | None:
 
 @event.listens_for(Session, "after_begin")
 def _set_org_on_begin(session: Session, transaction: Any, connection: Any) -> None:
+    if transaction.nested:
+        return  # a savepoint is inside the scoped transaction: `set_config(..., true)` holds there
     org_id = session.info.get(ORG_INFO_KEY) or _current_org.get()
-    if org_id:
+    if org_id and not defer_scope(connection, org_id):
         connection.execute(_SET_ORG, {"org_id": org_id})

@@ -12,6 +12,9 @@ RLS scope). When the handler's response starts, before any byte of it is sent:
 - a serialization failure or deadlock (40001/40P01), during the handler or at commit, reruns the
   whole handler once on a fresh transaction (the body Litestar read is cached in the scope);
   a second one answers 409.
+- a dead pooled connection (there is no pre-ping: a server restart, a failover or an idle timeout
+  shows at a transaction's BEGIN, see db/dialect.py) reruns the handler once on a fresh
+  connection, provided nothing was committed in this attempt; otherwise it answers 503 as before.
 A request that never used the database costs nothing here; one whose session never began a
 transaction costs no round trip.
 
@@ -44,6 +47,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from spotless.db.dialect import Attempt, current_attempt
 from spotless.lib.errors import RETRY_SCOPE_KEY, database_problem, db_failure_reason, is_retryable, render_problem
 from spotless.lib.metrics import DB_COMMIT_FAILURES
 
@@ -236,6 +240,12 @@ async def rollback(session: AsyncSession) -> None:
 # --- the request middleware ------------------------------------------------------------------
 
 
+def request_transaction(session: AsyncSession) -> bool:
+    """This session's transaction is the outermost one of a request the unit of work drives, which
+    rolls it back on any error answer: a statement that fails may abort it without a savepoint."""
+    return current_attempt.get() is not None and not session.in_nested_transaction()
+
+
 class _Retry(Exception):
     """This attempt's answer was withheld: run the handler again."""
 
@@ -253,8 +263,8 @@ class UnitOfWorkMiddleware:
             try:
                 await self._attempt(scope, receive, send, last=attempt == MAX_ATTEMPTS)
                 return
-            except _Retry:
-                logger.warning("serialization failure or deadlock; running the request again", exc_info=False)
+            except _Retry as retry:
+                logger.warning("%s; running the request again", retry, exc_info=False)
                 ScopeState.from_scope(scope).response_started = False
 
     def _session(self, scope: Scope) -> AsyncSession | None:
@@ -270,11 +280,13 @@ class UnitOfWorkMiddleware:
     async def _attempt(self, scope: Scope, receive: Receive, send: Send, last: bool) -> None:
         withheld = False
         retry = False
+        attempt = Attempt()
+        token = current_attempt.set(attempt)
 
         async def gate(message: Message) -> None:
             nonlocal withheld, retry
             if message["type"] == "http.response.start":
-                outcome = await self._settle(scope, message["status"], last)
+                outcome = await self._settle(scope, message["status"], last, attempt)
                 if outcome is _RETRY:
                     withheld = retry = True
                     return
@@ -291,14 +303,21 @@ class UnitOfWorkMiddleware:
         except BaseException:
             await self._discard(scope)
             raise
+        finally:
+            current_attempt.reset(token)
         if retry:
-            raise _Retry
+            raise _Retry(
+                "a pooled connection was dead at BEGIN"
+                if attempt.lost_at_begin
+                else "serialization failure or deadlock"
+            )
 
-    async def _settle(self, scope: Scope, status: int, last: bool) -> Any:
+    async def _settle(self, scope: Scope, status: int, last: bool, attempt: Attempt) -> Any:
         """Decide the transaction's fate now that the answer's status is known. Returns None to let
         the answer through, _RETRY, or an ASGI app answering the commit's failure instead."""
         last = last or not _replayable(scope)
-        if scope.pop(RETRY_SCOPE_KEY, False) and not last:  # type: ignore[misc]
+        asked = scope.pop(RETRY_SCOPE_KEY, False)  # type: ignore[misc]
+        if (asked or attempt.rerun_safe) and not last:
             await self._discard(scope)
             return _RETRY
         session = self._session(scope)
@@ -351,5 +370,6 @@ __all__ = [
     "commit",
     "commit_despite_error",
     "pending_items",
+    "request_transaction",
     "rollback",
 ]

@@ -153,6 +153,61 @@ async def test_a_connection_lost_at_commit_answers_503_with_retry_after_and_stor
     assert (await client.post("/v1/clients", json={"name": "after"}, headers=owner.headers)).status_code == 201
 
 
+async def _terminate_api_connections(owner_engine: AsyncEngine) -> int:
+    async with owner_engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND application_name = 'spotless-api'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar()
+        )
+
+
+@pytest.mark.parametrize("settle", [True, False], ids=["noticed", "unnoticed"])
+async def test_pooled_connections_killed_between_requests_cost_no_error(client, owner_engine, settle):
+    """No pre-ping: a pooled connection the server ended (restart, failover, idle timeout) fails at
+    its transaction's BEGIN, is dropped with the pool's others, and the request runs once more on a
+    fresh connection; nothing had been committed, so nothing happens twice. `unnoticed`: the
+    request comes before the client has even read the connection's end."""
+    owner = await signup(client)
+    assert (await client.post("/v1/clients", json={"name": "before"}, headers=owner.headers)).status_code == 201
+    assert (await client.get("/v1/clients", headers=owner.headers)).status_code == 200
+    assert await _terminate_api_connections(owner_engine) >= 1
+    if settle:
+        await asyncio.sleep(0.2)
+    listed = await client.get("/v1/clients", headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+    assert await _terminate_api_connections(owner_engine) >= 1
+    if settle:
+        await asyncio.sleep(0.2)
+    made = await client.post("/v1/clients", json={"name": "after"}, headers=owner.headers)
+    assert made.status_code == 201, made.text
+    assert await _clients_named(owner_engine, "after") == 1
+
+
+async def test_readiness_and_the_session_fallback_survive_killed_pooled_connections(app, client, owner_engine, redis):
+    """Their single statements outside a transaction ask once more on a fresh connection."""
+    owner = await signup(client)
+    assert (await client.get("/readyz")).status_code == 200
+    assert await _terminate_api_connections(owner_engine) >= 1
+    await asyncio.sleep(0.2)
+    app.state.readiness._answered_at = 0.0  # the next probe runs a round
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    await redis.flushdb()  # no session in Redis: the check reads Postgres (auth_session_state)
+    assert (await client.get("/v1/clients", headers=owner.headers)).status_code == 200
+    assert await _terminate_api_connections(owner_engine) >= 1
+    await asyncio.sleep(0.2)
+    await redis.flushdb()
+    listed = await client.get("/v1/clients", headers=owner.headers)
+    assert listed.status_code == 200, listed.text
+
+
 @pytest.mark.parametrize("where", ["at commit", "in handler"])
 async def test_a_serialization_failure_reruns_the_request_once(client, owner_engine, triggers, where):
     owner = await signup(client)

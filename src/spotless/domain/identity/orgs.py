@@ -13,6 +13,7 @@ from spotless.domain.audit.public import changes, record_audit
 from spotless.domain.identity import validation
 from spotless.domain.identity.models import Organization
 from spotless.domain.identity.principal import Principal
+from spotless.domain.identity.public import org_config_changed
 from spotless.domain.identity.schemas import OrganizationRead, OrganizationUpdate
 from spotless.lib.query import get_or_404
 
@@ -63,6 +64,7 @@ async def update_organization(db: AsyncSession, principal: Principal, patch: Org
     old, new = changes(before, _snapshot(org))
     if new:
         record_audit(db, principal, "organization.update", "organization", org.id, before=old, after=new)
+        org_config_changed(db, org.id)  # cached profiles: this node at commit, the others by version
         await db.flush()
         await db.refresh(org)
     return OrganizationRead.from_model(org)

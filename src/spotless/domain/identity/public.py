@@ -2,8 +2,10 @@
 membership facts. Nothing else of identity (its models, its private names) is imported elsewhere.
 
 `org: OrgProfile` is an app-level dependency: a handler declares it and receives the caller's
-organisation (zone, currency, tax rate) read once for the request, instead of re-fetching the
-`Organization` row in every handler."""
+organisation (zone, currency, tax rate), instead of re-fetching the `Organization` row in every
+handler. It is cached per process (db/org_cache.py: invalidated on this node when a change
+commits, on the others by the version their session check reads, and at most 30 s old), keyed by
+the authenticated principal's organisation: it is never served to another organisation."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spotless.db.org_cache import OrgCache, invalidate_local
+from spotless.db.unit_of_work import after_commit
 from spotless.domain.identity.models import Membership, Organization
 from spotless.domain.identity.principal import Principal, provide_principal, unauthenticated
 from spotless.lib.errors import not_found
@@ -59,9 +63,32 @@ async def org_profile(session: AsyncSession, org_id: UUID) -> OrgProfile:
     )
 
 
+_profiles: OrgCache[OrgProfile] = OrgCache()
+
+
 async def provide_org(principal: Principal, db_session: AsyncSession) -> OrgProfile:
-    """App-level dependency `org`: the caller's organisation, read once per request."""
-    return await org_profile(db_session, principal.org_id)
+    """App-level dependency `org`: the caller's organisation (cached, see the module's note)."""
+    cached = _profiles.get(principal.org_id)
+    if cached is not None:
+        return cached
+    token = _profiles.token()
+    profile = await org_profile(db_session, principal.org_id)
+    _profiles.put(principal.org_id, profile, token)
+    return profile
+
+
+def org_config_changed(session: AsyncSession, org_id: UUID) -> None:
+    """This transaction changes the organisation's profile or settings: once it commits, this
+    process forgets its cached copies and every other node is told (a new version in Redis)."""
+    from spotless.domain.identity.sessions import SESSION_PUBLISHER_INFO_KEY
+
+    after_commit(session, _announce, session.sync_session.info.get(SESSION_PUBLISHER_INFO_KEY), org_id)
+
+
+async def _announce(publisher: Any, org_id: UUID) -> None:
+    invalidate_local(org_id)
+    if publisher is not None:
+        await publisher.org_config_changed(org_id)
 
 
 async def member_role(session: AsyncSession, org_id: UUID, user_id: UUID) -> str | None:
@@ -79,6 +106,7 @@ __all__ = [
     "OrgProfile",
     "Principal",
     "member_role",
+    "org_config_changed",
     "org_profile",
     "provide_org",
     "provide_principal",

@@ -5,7 +5,9 @@ Postgres (`auth_sessions`, `memberships`, `users`) is the truth; Redis holds, pe
 usable, or ``r`` once revoked. Every node reads the same key, so a revocation or a role change is
 seen by all of them on the very next request.
 
-- Hit: answered from Redis (no database work on the hot path).
+- Hit: answered from Redis (no database work on the hot path). The same MGET reads the
+  organisation's config version (db/org_cache.py), so its cached profile and settings are known
+  fresh without a round trip of their own.
 - Miss (expired key, flushed Redis): read Postgres, then fill with SET NX, so a slow filler can
   never overwrite a revocation written meanwhile.
 - Redis error or timeout: read Postgres (failing closed would take the API down with Redis;
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +35,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from spotless.db import org_cache
 from spotless.domain.identity.metrics import SESSION_CHECKS
 from spotless.lib.circuit import CircuitBreaker
 from spotless.lib.redis import breaker_of
@@ -110,21 +114,35 @@ _STATE_FUNCTION = (
 )
 
 
+async def _fetch_state(engine: AsyncEngine, org_id: UUID, user_id: UUID, session_id: UUID) -> Any:
+    """One statement outside any transaction; a pooled connection found dead (no pre-ping) is
+    dropped and the read made once more on a fresh one."""
+    for attempt in (1, 2):
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                # asyncpg itself, outside any transaction: the statement commits by itself.
+                return await driver.fetchrow(_STATE_FUNCTION, org_id, session_id, user_id)
+            except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError):
+                if attempt == 2 or not driver.is_closed():
+                    raise
+                await conn.invalidate()
+    raise AssertionError("unreachable")
+
+
 async def read_state(engine: AsyncEngine, org_id: UUID, user_id: UUID, session_id: UUID) -> SessionState:
-    """The session's truth from Postgres in one round trip (plus the pool's pre-ping): every
-    request of a Redis outage comes here, so BEGIN/set_config/SELECT/COMMIT would be its cost."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        try:
-            # asyncpg itself, outside any transaction: the statement commits by itself.
-            row = await raw.driver_connection.fetchrow(_STATE_FUNCTION, org_id, session_id, user_id)  # type: ignore[union-attr]
-        except asyncpg.UndefinedFunctionError:
-            # Code rolled out before its migration: the same read in four round trips.
-            async with engine.connect() as slow, slow.begin():
-                states = await _read(
-                    slow, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id}
-                )
-            return states[0] if states else SessionState(session_id, usable=False)
+    """The session's truth from Postgres in one round trip: every request of a Redis outage comes
+    here, so BEGIN/set_config/SELECT/COMMIT would be its cost."""
+    try:
+        row = await _fetch_state(engine, org_id, user_id, session_id)
+    except asyncpg.UndefinedFunctionError:
+        # Code rolled out before its migration: the same read in four round trips.
+        async with engine.connect() as slow, slow.begin():
+            states = await _read(
+                slow, org_id, "s.id = :sid AND s.user_id = :user", {"sid": session_id, "user": user_id}
+            )
+        return states[0] if states else SessionState(session_id, usable=False)
     if row is None:
         return SessionState(session_id, usable=False)
     usable = bool(row["live"] and row["member_active"])
@@ -173,15 +191,18 @@ class SessionChecker:
     async def check(self, org_id: UUID, user_id: UUID, session_id: UUID) -> SessionState:
         key = session_key(self.namespace, session_id)
         if not self.breaker.allow():
+            org_cache.observe_unknown(org_id)
             SESSION_CHECKS.labels(source="postgres_fallback").inc()
             return await read_state(self.engine, org_id, user_id, session_id)
         try:
-            raw = await self.redis.get(key)
+            raw, version = await self.redis.mget(key, org_cache.version_key(self.namespace, org_id))
         except Exception as exc:
             self.breaker.failure(exc)
+            org_cache.observe_unknown(org_id)
             SESSION_CHECKS.labels(source="postgres_fallback").inc()
             self._warn_fallback()
             return await read_state(self.engine, org_id, user_id, session_id)
+        org_cache.observe(org_id, version)
         if raw is not None:
             state = parse(session_id, raw)
             if state is not None:
@@ -196,6 +217,19 @@ class SessionChecker:
         except Exception:
             logger.warning("session check: could not fill the Redis cache", exc_info=True)
         return state
+
+    async def org_config_changed(self, org_id: UUID) -> None:
+        """Tell every node that this organisation's configuration changed (a new version value;
+        nodes compare for equality). Kept a day: a node that finds no key re-reads once."""
+        key = org_cache.version_key(self.namespace, org_id)
+        try:
+            await self.breaker.guard(lambda: self.redis.set(key, uuid.uuid4().hex, ex=86_400))
+        except Exception:
+            logger.warning(
+                "could not publish an organisation's config version; other nodes see the change within %ss",
+                org_cache.MAX_AGE_SECONDS,
+                exc_info=True,
+            )
 
     async def remember(self, state: SessionState) -> None:
         """Prime the cache for a session just opened, so its first request needs no database."""

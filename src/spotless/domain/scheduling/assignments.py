@@ -1,8 +1,7 @@
 """Who is busy when: the time an assignment holds, and the write that the database may refuse.
 
-No double booking is the database's job (`ex_booking_assignment_no_overlap`): assignments are
-written inside a savepoint and the constraint's refusal becomes a 409 naming the booking it
-collided with."""
+No double booking is the database's job (`ex_booking_assignment_no_overlap`): the constraint's
+refusal becomes a 409 naming the booking it collided with."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spotless.db.unit_of_work import request_transaction, rollback
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import Booking, BookingAssignment
 from spotless.domain.scheduling.rules import SchedulingConflict
@@ -74,23 +74,47 @@ async def flush_assignments(
     during: Range[datetime],
     change: Callable[[], None],
 ) -> None:
-    """Apply `change` (new or moved assignment rows) in a savepoint and flush it; a refusal by the
-    exclusion constraint becomes a 409 booking-conflict naming the booking it collided with
-    (looked up once the savepoint is rolled back: Postgres only refuses after the other
-    transaction has committed, so it is visible)."""
-    # Everything else first: opening a savepoint flushes pending changes outside of it.
-    await session.flush()
+    """Apply `change` (new or moved assignment rows) and flush it; a refusal by the exclusion
+    constraint becomes a 409 booking-conflict naming the booking it collided with (looked up after
+    the refusal: Postgres only refuses once the other transaction has committed, so it is visible).
+
+    A request's own transaction needs no savepoint: a conflict ends the request with the 409, so
+    the refused statement may abort the transaction; it is rolled back at once, as the unit of work
+    would (after-rollback hooks awaited), and the lookup runs in a fresh transaction of the same
+    session and organisation. That saves SAVEPOINT and RELEASE on every booking written. A caller
+    that goes on after a conflict (inside a savepoint of its own: a series books its other dates)
+    or that manages its transaction itself (jobs, tests) keeps the savepoint."""
+    if not request_transaction(session):
+        await session.flush()  # everything else first: opening a savepoint flushes pending changes outside it
+        try:
+            async with session.begin_nested():
+                change()
+                await session.flush()
+        except sa_exc.IntegrityError as exc:
+            _reraise_unless_exclusion(exc)
+            raise await _conflict(session, worker_ids, during, booking_id) from None
+        return
+    change()
     try:
-        async with session.begin_nested():
-            change()
-            await session.flush()
+        await session.flush()
     except sa_exc.IntegrityError as exc:
-        if getattr(exc.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
-            raise
-        other, worker = await find_conflict(session, worker_ids, during, booking_id)
-        raise SchedulingConflict(
-            "booking-conflict",
-            "The worker already has a booking at that time (travel buffer included).",
-            worker_id=worker,
-            conflicting_booking_id=other,
-        ) from None
+        _reraise_unless_exclusion(exc)
+        await rollback(session)
+        raise await _conflict(session, worker_ids, during, booking_id) from None
+
+
+def _reraise_unless_exclusion(exc: sa_exc.IntegrityError) -> None:
+    if getattr(exc.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
+        raise exc
+
+
+async def _conflict(
+    session: AsyncSession, worker_ids: Sequence[UUID], during: Range[datetime], booking_id: UUID
+) -> SchedulingConflict:
+    other, worker = await find_conflict(session, worker_ids, during, booking_id)
+    return SchedulingConflict(
+        "booking-conflict",
+        "The worker already has a booking at that time (travel buffer included).",
+        worker_id=worker,
+        conflicting_booking_id=other,
+    )

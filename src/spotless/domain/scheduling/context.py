@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity.public import OrgProfile, org_profile
+from spotless.db.org_cache import OrgCache
+from spotless.domain.identity.public import OrgProfile, org_config_changed, org_profile
 from spotless.domain.scheduling import timeutil
 from spotless.domain.scheduling.models import SchedulingSettings
 
@@ -48,24 +49,34 @@ class OrgContext:
         return int(self.buffer.total_seconds() // 60)
 
 
-async def scheduling_context(session: AsyncSession, org: OrgProfile) -> OrgContext:
-    settings = await get_settings(session, org.id)
+# (travel buffer minutes, slot step minutes) per organisation; see db/org_cache.py for freshness.
+_settings: OrgCache[tuple[int, int]] = OrgCache()
+
+
+async def scheduling_context(session: AsyncSession, org: OrgProfile, *, cached: bool = True) -> OrgContext:
+    """The settings come from the per-process cache on the request path, where `org` is the
+    principal's own (the `org` dependency); outside a request (`org_context`) they are read."""
+    values = _settings.get(org.id) if cached else None
+    if values is None:
+        token = _settings.token()
+        settings = await get_settings(session, org.id)
+        values = (settings.travel_buffer_minutes, settings.slot_step_minutes)
+        if cached:
+            _settings.put(org.id, values, token)
     return OrgContext(
-        org=org,
-        tz=timeutil.zone(org.timezone),
-        buffer=timedelta(minutes=settings.travel_buffer_minutes),
-        step_minutes=settings.slot_step_minutes,
+        org=org, tz=timeutil.zone(org.timezone), buffer=timedelta(minutes=values[0]), step_minutes=values[1]
     )
 
 
 async def provide_scheduling_context(org: OrgProfile, db_session: AsyncSession) -> OrgContext:
-    """Controller dependency `ctx`: the caller's organisation as scheduling sees it."""
+    """Controller dependency `ctx`: the caller's organisation as scheduling sees it (its settings
+    cached per process like the profile it is built on)."""
     return await scheduling_context(db_session, org)
 
 
 async def org_context(session: AsyncSession, org_id: UUID) -> OrgContext:
     """The context of `org_id` outside a request (the materialiser); 404 when it is not visible."""
-    return await scheduling_context(session, await org_profile(session, org_id))
+    return await scheduling_context(session, await org_profile(session, org_id), cached=False)
 
 
 async def get_settings(session: AsyncSession, org_id: UUID) -> SchedulingSettings:
@@ -92,5 +103,6 @@ async def update_settings(
         found.travel_buffer_minutes = travel_buffer_minutes
     if slot_step_minutes is not None:
         found.slot_step_minutes = slot_step_minutes
+    org_config_changed(session, org_id)  # cached settings: this node at commit, the others by version
     await session.flush()
     return found

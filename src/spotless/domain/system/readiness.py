@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spotless.domain.system import heartbeat
@@ -52,21 +53,26 @@ async def _bounded(name: str, call: Awaitable[T]) -> T | _Failed:
         return _Failed(status="unreachable", detail=type(exc).__name__)
 
 
-_DATABASE_ONLY = text("SELECT (SELECT version_num FROM alembic_version) AS revision, NULL AS last_beat")
-_DATABASE_AND_BEAT = text(
+_DATABASE = text(
     "SELECT (SELECT version_num FROM alembic_version) AS revision, "
-    "(SELECT last_beat_at FROM job_heartbeats WHERE name = :name) AS last_beat"
+    "(SELECT last_beat_at FROM job_heartbeats WHERE name = :name AND :beat) AS last_beat"
 )
 
 
 async def _database(engine: AsyncEngine, with_heartbeat: bool) -> tuple[str | None, datetime | None]:
-    """One connection, one statement: the revision (reachability too) and the durable heartbeat."""
-    async with engine.connect() as conn:
-        if with_heartbeat:
-            row = (await conn.execute(_DATABASE_AND_BEAT, {"name": heartbeat.HEARTBEAT_NAME})).one()
-        else:
-            row = (await conn.execute(_DATABASE_ONLY)).one()
-    return row.revision, row.last_beat
+    """One connection, one round trip: the revision (reachability too) and the durable heartbeat,
+    as a single statement outside a transaction (autocommit: no BEGIN/ROLLBACK around it). There is
+    no pool pre-ping: a pooled connection found dead is dropped and the check asked once more."""
+    for attempt in (1, 2):
+        try:
+            async with engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                row = (await auto.execute(_DATABASE, {"name": heartbeat.HEARTBEAT_NAME, "beat": with_heartbeat})).one()
+            return row.revision, row.last_beat
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _redis_heartbeat(redis: Redis, namespace: str) -> datetime | None:
