@@ -6,6 +6,7 @@ from contextvars import ContextVar, Token
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -47,6 +48,8 @@ def create_engine(db: DatabaseSettings, application_name: str = "spotless", **ov
         # idle ones at the back are the ones left to time out.
         "pool_use_lifo": True,
         "echo": db.echo,
+        # JSONB values decode with msgspec (the standard library parser was ~6 % of a list page).
+        "json_deserializer": msgspec.json.decode,
         "hide_parameters": True,  # errors and echo never carry bound values (emails, hashes, tokens)
         "connect_args": connect_args(db, application_name),
     }

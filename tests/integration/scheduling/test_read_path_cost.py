@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.factories import arrange_world, next_weekday
 from tests.support.identity import signup
 
-# SQL statements SQLAlchemy sends for one warm request (BEGIN/COMMIT are not counted here). Each
-# includes the request's own three or fewer (set_config for RLS, the organisation, and scheduling's
-# settings for list and availability); the rest is the operation's: the list 1 (rows and their
-# cleaners), availability 3 (price; workers with hours and time off; busy ranges), the quote 1
-# (service, add-ons and discount). Ceilings: the platform may only lower them.
-MAX_STATEMENTS = {"list": 4, "availability": 6, "quote": 3}
+# SQL statements SQLAlchemy sends for one warm request (BEGIN with its set_config, and COMMIT, are
+# not cursor executions; the organisation and scheduling settings come from the per-process cache):
+# the list 1 (rows and their cleaners' ids), availability 3 (price; workers with hours and time off;
+# busy ranges), the quote 1 (service, add-ons and discount). The exact wire counts, BEGIN/COMMIT
+# included, are pinned in tests/integration/system/test_round_trips.py.
+MAX_STATEMENTS = {"list": 1, "availability": 3, "quote": 1}
 
 
 async def _world(
@@ -84,7 +84,9 @@ async def test_hot_reads_cost_a_fixed_number_of_statements(
     seen: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
+        # The outbox delivery marks jobs sent from its own task, not the request's.
+        if "job_outbox" not in statement:
+            seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
     report: list[str] = []

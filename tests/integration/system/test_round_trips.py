@@ -211,12 +211,11 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
         listed, seen = await _warm(client, wire, "GET", "/v1/bookings", params=one_day, headers=h)
         assert len(listed.json()["items"]) == 50
         # BEGIN; set_config(org)  (one simple query)
-        # SELECT booking ...      (the page)
-        # SELECT booking_assignment.booking_id, worker_id  (the page's cleaners)
+        # SELECT booking ... with its cleaners' ids aggregated  (the page, one statement)
         # COMMIT
         # (was 10: BEGIN; ROLLBACK pre-ping, BEGIN, set_config, organization, scheduling_settings,
         #  the page, its cleaners, COMMIT)
-        _pin(seen, 4, AUTHENTICATED)
+        _pin(seen, 3, AUTHENTICATED)
 
         empty = (day + timedelta(days=1)).isoformat()
         listed, seen = await _warm(
@@ -228,9 +227,9 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
 
         params = {"service_id": str(world.service_id), "date_from": day.isoformat(), "date_to": day.isoformat()}
         await _warm(client, wire, "GET", "/v1/availability", params=params, headers=h)
-        # BEGIN; set_config(org) / service / active workers / their ids / working_hours / time_off /
-        # booking_assignment (busy ranges) / COMMIT  (was 14)
-        _pin(seen, 8, AUTHENTICATED)
+        # BEGIN; set_config(org) / service / active workers with their hours and time off (one
+        # statement) / booking_assignment (busy ranges) / COMMIT  (was 14)
+        _pin(seen, 5, AUTHENTICATED)
 
         quote = {"service_id": str(world.service_id), "bedrooms": 2, "bathrooms": 1}
         await _warm(client, wire, "POST", "/v1/quotes", json=quote, headers=h)
@@ -243,12 +242,12 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
             with measure(wire):
                 made = await client.post("/v1/bookings", json=body, headers=h)
             assert made.status_code == 201, made.text
-        # BEGIN; set_config(org) / client + address / worker / service / worker ids / working_hours /
-        # time_off / INSERT booking / INSERT booking_assignment (no savepoint around it) /
+        # BEGIN; set_config(org) / client + address / worker / service / the worker's hours and time
+        # off (one statement) / INSERT booking / INSERT booking_assignment (no savepoint around it) /
         # INSERT job_outbox (BookingCreated) / COMMIT
         # (was 20: pre-ping 2, BEGIN, set_config, organization, scheduling_settings, ...,
         #  SAVEPOINT, set_config again, INSERT, RELEASE, ...)
-        _pin(wire, 11, AUTHENTICATED)
+        _pin(wire, 9, AUTHENTICATED)
 
 
 async def test_a_cached_organisation_is_fresh_here_at_once_and_elsewhere_by_its_version(
