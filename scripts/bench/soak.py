@@ -42,6 +42,12 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def tree_rss_mib(pid: int) -> float:
+    """RSS of `pid` and all its descendants: a server's supervisor (granian's is not Python) and
+    its worker processes."""
+    return rss_mib(pid) + sum(tree_rss_mib(child) for child in _children(pid))
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as handle:
@@ -105,9 +111,9 @@ async def run(env: dict[str, str]) -> None:
         )
         started = time.monotonic()
         while not load.done():
-            samples.append(((time.monotonic() - started) / 60, rss_mib(api.popen.pid), rss_mib(worker_pid)))
+            samples.append(((time.monotonic() - started) / 60, tree_rss_mib(api.popen.pid), rss_mib(worker_pid)))
             await asyncio.wait({load}, timeout=SAMPLE_EVERY_S)
-        samples.append(((time.monotonic() - started) / 60, rss_mib(api.popen.pid), rss_mib(worker_pid)))
+        samples.append(((time.monotonic() - started) / 60, tree_rss_mib(api.popen.pid), rss_mib(worker_pid)))
         stop.set()
         sent = await emitter
         measured: Any = load.result()
@@ -124,7 +130,7 @@ async def run(env: dict[str, str]) -> None:
     )
     print(f"| process | RSS after warm-up (min {warm[0]:.1f}) MiB | RSS at min {end[0]:.1f} MiB | growth MiB |")
     print("|---|---:|---:|---:|")
-    print(f"| API (one uvicorn worker) | {warm[1]:.1f} | {end[1]:.1f} | {end[1] - warm[1]:+.1f} |")
+    print(f"| API (one server worker, with its supervisor) | {warm[1]:.1f} | {end[1]:.1f} | {end[1] - warm[1]:+.1f} |")
     print(f"| worker (one Dramatiq process) | {warm[2]:.1f} | {end[2]:.1f} | {end[2] - warm[2]:+.1f} |")
     print(
         "\nSamples (minute, API MiB, worker MiB): "
