@@ -25,6 +25,7 @@ import httpx
 from tests.support import processes
 
 from scripts.bench.common import HEADER, BenchContext, Result
+from scripts.bench.loadgen import POOL_SIZE
 from spotless.db.migrations import upgrade
 from spotless.settings import load_settings
 
@@ -53,7 +54,7 @@ def bench_env() -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "METRICS_ENABLED": "true",
         "RATE_LIMIT_ENABLED": "false",
-        "DATABASE_POOL_SIZE": "20",
+        "DATABASE_POOL_SIZE": POOL_SIZE,
         "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", "/tmp/spotless-bench-prom"),
     }
 

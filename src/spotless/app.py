@@ -27,6 +27,7 @@ from spotless.domain.identity.authn import build_identity
 from spotless.domain.identity.sessions import SESSION_PUBLISHER_INFO_KEY
 from spotless.lib.body import BodyRequest
 from spotless.lib.bounds import BoundsPlugin
+from spotless.lib.dependencies import resolve_dependencies_in_order
 from spotless.lib.edge import OPERATIONAL_PATHS, AllowedHostsMiddleware, cors_config, security_headers
 from spotless.lib.errors import document_problem_responses, exception_handlers, problem_details_plugin
 from spotless.lib.jobs.broker import build_broker
@@ -62,6 +63,7 @@ class OperationalBypass:
 
 def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level)
+    resolve_dependencies_in_order()
     registry.import_models()
     registry.import_jobs()
     engine = create_engine(settings.database, application_name="spotless-api")

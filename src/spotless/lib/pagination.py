@@ -24,7 +24,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from litestar.params import Parameter
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Integer, Select, bindparam, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from spotless.lib.errors import Problem
@@ -135,6 +135,20 @@ class Keyset(Generic[R]):
             stmt = stmt.where(position < bound if self.descending else position > bound)
         order = [c.desc() if self.descending else c.asc() for c in self.columns]
         return stmt.order_by(None).order_by(*order).limit(limit + 1)
+
+    def bound(self, stmt: Select[Any], resumed: bool) -> Select[Any]:
+        """`apply` with every value bound by name, to compile once (`lib.sql`): `after_<i>` for
+        the cursor's values (`after`), `page_limit` for one row more than the limit."""
+        if resumed:
+            position = tuple_(*self.columns)
+            bound = tuple_(*(bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(self.columns)))
+            stmt = stmt.where(position < bound if self.descending else position > bound)
+        order = [c.desc() if self.descending else c.asc() for c in self.columns]
+        return stmt.order_by(None).order_by(*order).limit(bindparam("page_limit", type_=Integer))
+
+    def after(self, cursor: str) -> dict[str, Any]:
+        """The cursor's values, named as `bound` binds them."""
+        return {f"after_{i}": v for i, v in enumerate(self.decode(cursor))}
 
     def page(self, rows: Sequence[R], limit: int) -> tuple[list[R], str | None, bool]:
         """The rows to answer, the cursor of the next page (None on the last) and `has_more`."""

@@ -9,6 +9,8 @@
   on the rows as `count(*) OVER ()`: one round trip, no separate `COUNT(*)` subquery. Only a page
   past the end (no row to carry the window) costs a second, cheap count.
 - `cursor_page(...)`: a keyset page (`lib.pagination.Keyset`) with `has_more` from one extra row.
+- `KeysetRead(keyset, build)`: the same page for a hot list, its statement compiled once per shape
+  and run through asyncpg (`lib.sql`); `build(shape)` binds every value by name.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.lib.errors import conflict, not_found, registered_problem
 from spotless.lib.pagination import CursorPage, Keyset
+from spotless.lib.sql import Shapes
 
 M = TypeVar("M")
 R = TypeVar("R")
@@ -92,4 +95,32 @@ async def cursor_page(
     return CursorPage(items=[to(r) for r in kept], next_cursor=next_cursor, has_more=has_more, limit=limit)
 
 
-__all__ = ["cursor_page", "flush_or_conflict", "get_or_404", "offset_page"]
+class KeysetRead:
+    """A hot list: `build(shape)` is its statement for one shape (which filters are present),
+    with every value a named `bindparam`; it is compiled once per shape and cursor presence."""
+
+    __slots__ = ("_shapes", "keyset")
+
+    def __init__(self, keyset: Keyset[Any], build: Callable[[Any], Select[Any]]) -> None:
+        self.keyset = keyset
+        self._shapes = Shapes(lambda key: keyset.bound(build(key[0]), key[1]))
+
+    async def page(
+        self,
+        session: AsyncSession,
+        shape: Any,
+        params: dict[str, Any],
+        *,
+        cursor: str | None,
+        limit: int,
+        to: Callable[[Any], T],
+    ) -> CursorPage[T]:
+        bound = {**params, "page_limit": limit + 1}
+        if cursor:
+            bound.update(self.keyset.after(cursor))
+        rows = await self._shapes((shape, bool(cursor))).rows(session, bound)
+        kept, next_cursor, has_more = self.keyset.page(rows, limit)
+        return CursorPage(items=[to(r) for r in kept], next_cursor=next_cursor, has_more=has_more, limit=limit)
+
+
+__all__ = ["KeysetRead", "cursor_page", "flush_or_conflict", "get_or_404", "offset_page"]

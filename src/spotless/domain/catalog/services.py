@@ -10,7 +10,9 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.service.pagination import OffsetPagination
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, any_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +30,7 @@ from spotless.domain.catalog.schemas import (
 from spotless.domain.identity.public import OrgProfile, org_profile
 from spotless.lib.errors import FieldError, Problem, conflict, not_found
 from spotless.lib.query import flush_or_conflict, get_or_404, offset_page
+from spotless.lib.sql import Shapes
 
 # Two concurrent writers can both pass the name pre-check; the unique key then decides, as a 409.
 _DUPLICATE_SERVICE = "A service with this name already exists."
@@ -237,19 +240,24 @@ _ADDON_COLUMNS: tuple[Any, ...] = (
 )
 
 
-def _quote_statement(service_id: UUID, params: QuoteParams) -> Select[Any]:
+def _quote_statement(with_addons: bool) -> Select[Any]:
     """One statement for everything a quote reads: the service's columns, the frequency's discount
     (a scalar subquery) and, one row each, the chosen add-ons (left-joined: none found is still
-    the service's row). RLS scopes all three tables to the caller's organisation."""
+    the service's row). RLS scopes all three tables to the caller's organisation. Values are bound
+    by name: the two shapes (with add-ons or without) compile once (lib.sql)."""
     discount = (
-        select(FrequencyDiscount.discount_bps).where(FrequencyDiscount.frequency == params.frequency).scalar_subquery()
+        select(FrequencyDiscount.discount_bps)
+        .where(FrequencyDiscount.frequency == bindparam("frequency"))
+        .scalar_subquery()
     )
     stmt: Select[Any] = select(*_SERVICE_COLUMNS, discount.label("discount_bps"))
-    if params.addon_ids:
-        stmt = stmt.add_columns(*_ADDON_COLUMNS).outerjoin(
-            ServiceAddon, ServiceAddon.id.in_(list(dict.fromkeys(params.addon_ids)))
-        )
-    return stmt.where(Service.id == service_id)
+    if with_addons:
+        chosen = any_(bindparam("addon_ids", type_=ARRAY(PG_UUID(as_uuid=True))))
+        stmt = stmt.add_columns(*_ADDON_COLUMNS).outerjoin(ServiceAddon, ServiceAddon.id == chosen)
+    return stmt.where(Service.id == bindparam("service_id"))
+
+
+_QUOTE = Shapes(_quote_statement)
 
 
 def _chosen_addons(rows: Sequence[Any], service_id: UUID, addon_ids: tuple[UUID, ...]) -> list[_Addon]:
@@ -281,7 +289,12 @@ async def quote_for(session: AsyncSession, org: PricingOrg | UUID, service_id: U
     organisation); 409 /problems/service-inactive; 400 bad add-ons or parameters.
     One statement (`_quote_statement`), read as columns."""
     organization = await org_profile(session, org) if isinstance(org, UUID) else org
-    rows = (await session.execute(_quote_statement(service_id, params))).all()
+    values = {
+        "service_id": service_id,
+        "frequency": params.frequency,
+        "addon_ids": list(dict.fromkeys(params.addon_ids)),
+    }
+    rows = await _QUOTE(bool(params.addon_ids)).rows(session, values)
     if not rows:
         raise not_found("service")
     service = rows[0]

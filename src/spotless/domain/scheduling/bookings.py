@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.functions import array_agg
@@ -24,7 +24,7 @@ from spotless.domain.scheduling.schemas import BookingRead
 from spotless.domain.workforce.public import worker_id_of_user
 from spotless.lib.errors import FieldError, not_found
 from spotless.lib.pagination import CursorPage, Keyset
-from spotless.lib.query import cursor_page, get_or_404
+from spotless.lib.query import KeysetRead, get_or_404
 
 
 async def worker_id_for(session: AsyncSession, principal: Principal) -> UUID | None:
@@ -144,37 +144,53 @@ class BookingFilters:
     series_id: UUID | None = None
 
 
-def list_query(ctx: OrgContext, filters: BookingFilters) -> Select[Any]:
+def _list_statement(shape: tuple[bool, bool, bool, bool, bool, bool]) -> Select[Any]:
+    """The list for one shape: which of (start, end, status, client, series, worker) filter it.
+    Every value is bound by name, so each shape compiles once (lib.query.KeysetRead)."""
+    has_start, has_end, has_status, has_client, has_series, has_worker = shape
     # org_id is also what RLS enforces; naming it lets the planner use (org_id, starts_at).
-    stmt = select(*BOOKING_COLUMNS).where(Booking.org_id == ctx.org_id)
-    start = timeutil.day_start_utc(filters.date_from, ctx.tz) if filters.date_from else None
-    end = timeutil.day_start_utc(filters.date_to + timedelta(days=1), ctx.tz) if filters.date_to else None
-    if start is not None:
-        stmt = stmt.where(Booking.starts_at >= start)
-    if end is not None:
-        stmt = stmt.where(Booking.starts_at < end)
-    if filters.status:
-        stmt = stmt.where(Booking.status == filters.status)
-    if filters.client_id:
-        stmt = stmt.where(Booking.client_id == filters.client_id)
-    if filters.series_id:
-        stmt = stmt.where(Booking.series_id == filters.series_id)
-    if filters.worker_id:
+    stmt = select(*BOOKING_COLUMNS).where(Booking.org_id == bindparam("org_id"))
+    if has_start:
+        stmt = stmt.where(Booking.starts_at >= bindparam("start"))
+    if has_end:
+        stmt = stmt.where(Booking.starts_at < bindparam("end"))
+    if has_status:
+        stmt = stmt.where(Booking.status == bindparam("status"))
+    if has_client:
+        stmt = stmt.where(Booking.client_id == bindparam("client_id"))
+    if has_series:
+        stmt = stmt.where(Booking.series_id == bindparam("series_id"))
+    if has_worker:
         assigned = select(BookingAssignment.booking_id).where(
-            BookingAssignment.org_id == ctx.org_id, BookingAssignment.worker_id == filters.worker_id
+            BookingAssignment.org_id == bindparam("org_id"), BookingAssignment.worker_id == bindparam("worker_id")
         )
-        if start is not None:
-            assigned = assigned.where(BookingAssignment.starts_at >= start)
-        if end is not None:
-            assigned = assigned.where(BookingAssignment.starts_at < end)
+        if has_start:
+            assigned = assigned.where(BookingAssignment.starts_at >= bindparam("start"))
+        if has_end:
+            assigned = assigned.where(BookingAssignment.starts_at < bindparam("end"))
         stmt = stmt.where(Booking.id.in_(assigned))
     return stmt
+
+
+def _list_params(ctx: OrgContext, filters: BookingFilters) -> tuple[tuple[bool, ...], dict[str, Any]]:
+    values: dict[str, Any] = {
+        "org_id": ctx.org_id,
+        "start": timeutil.day_start_utc(filters.date_from, ctx.tz) if filters.date_from else None,
+        "end": timeutil.day_start_utc(filters.date_to + timedelta(days=1), ctx.tz) if filters.date_to else None,
+        "status": filters.status or None,
+        "client_id": filters.client_id,
+        "series_id": filters.series_id,
+        "worker_id": filters.worker_id,
+    }
+    names = ("start", "end", "status", "client_id", "series_id", "worker_id")
+    return tuple(values[n] is not None for n in names), {k: v for k, v in values.items() if v is not None}
 
 
 # Rows of BOOKING_COLUMNS (the cursor is the one the list has always answered).
 BOOKING_ORDER: Keyset[Any] = Keyset(
     "bookings", [Booking.starts_at, Booking.id], [datetime, UUID], key=lambda row: (row.starts_at, row.id)
 )
+_LIST = KeysetRead(BOOKING_ORDER, _list_statement)
 
 
 async def list_bookings(
@@ -197,12 +213,7 @@ async def list_bookings(
             return CursorPage(items=[], next_cursor=None, has_more=False, limit=limit)
         filters = replace(filters, worker_id=own)
     # One statement: the page's rows, each with its workers, mapped straight to the answer.
-    return await cursor_page(
-        session,
-        list_query(ctx, filters),
-        BOOKING_ORDER,
-        cursor=cursor,
-        limit=limit,
-        to=lambda row: BookingRead.from_row(row, ctx),
-        scalars=False,
+    shape, params = _list_params(ctx, filters)
+    return await _LIST.page(
+        session, shape, params, cursor=cursor, limit=limit, to=lambda row: BookingRead.from_row(row, ctx)
     )
