@@ -25,7 +25,6 @@ import httpx
 from tests.support import processes
 
 from scripts.bench.common import HEADER, BenchContext, Result
-from scripts.bench.loadgen import POOL_SIZE
 from spotless.db.migrations import upgrade
 from spotless.settings import load_settings
 
@@ -54,7 +53,7 @@ def bench_env() -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "METRICS_ENABLED": "true",
         "RATE_LIMIT_ENABLED": "false",
-        "DATABASE_POOL_SIZE": POOL_SIZE,
+        "DATABASE_POOL_SIZE": "20",
         "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", "/tmp/spotless-bench-prom"),
     }
 

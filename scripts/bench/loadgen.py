@@ -27,10 +27,6 @@ OP_SCRIPT = HERE / "k6" / "op.js"
 UVICORN_FLAGS = ("--no-proxy-headers", "--no-access-log", "--log-level", "warning", "--workers", "1")
 GRANIAN_FLAGS = ("--interface", "asgi", "--loop", "uvloop", "--http", "1", "--no-ws", "--no-access-log")
 GRANIAN_FLAGS += ("--log-level", "warning", "--workers", "1")
-# As spotless.serve: a worker takes as many requests at a time as the pool has connections (the
-# bench's DATABASE_POOL_SIZE, the floor's pool too); every server of a run gets the same cap.
-POOL_SIZE = "20"
-GRANIAN_FLAGS += ("--backpressure", POOL_SIZE)
 
 
 def server_name() -> str:

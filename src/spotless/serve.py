@@ -3,19 +3,12 @@
     API_SERVER        granian (default) or uvicorn
     HOST, PORT        where to listen (0.0.0.0:8000)
     WEB_CONCURRENCY   worker processes; default the cores this process may run on (`nproc`)
-    DATABASE_POOL_SIZE  also each granian worker's cap on requests in flight (`--backpressure`)
 
 Granian is the default: it parses HTTP and does the socket I/O in Rust, so a request costs our
 worker's Python thread only the ASGI app itself; uvicorn (with uvloop and httptools) runs its
 protocol callbacks in Python. Both: the factory `spotless.app:create_app_from_env`, uvloop, no
 access log of their own (the app writes one line per request), no proxy-header rewriting (the app
-judges proxies itself: TRUST_PROXY_HEADERS), no websockets (the API has none).
-
-A request holds a pooled connection from its first statement to its commit, so a granian worker
-takes at most as many requests at a time as its pool has connections; the rest wait in the accept
-queue. Without the cap, a burst above the pool opened and closed an overflow connection per request
-(TLS handshake and type introspection each time: 14 % of a list's CPU under load); the overflow is
-left for a request's second connection (idempotency claims, the session-check fallback)."""
+judges proxies itself: TRUST_PROXY_HEADERS), no websockets (the API has none)."""
 
 from __future__ import annotations
 
@@ -51,12 +44,11 @@ def command(env: Mapping[str, str]) -> list[str]:
     if workers < 1:
         raise SystemExit(f"WEB_CONCURRENCY must be at least 1 (got {workers})")
     if server == "granian":
-        in_flight = _whole(env, "DATABASE_POOL_SIZE", "10")
         return [
             "granian",
             *("--interface", "asgi", "--factory", "--host", host, "--port", port),
             *("--workers", str(workers), "--loop", "uvloop", "--http", "1"),
-            *("--no-ws", "--no-access-log", "--respawn-failed-workers", "--backpressure", str(in_flight)),
+            *("--no-ws", "--no-access-log", "--respawn-failed-workers"),
             FACTORY,
         ]
     return [
@@ -65,13 +57,6 @@ def command(env: Mapping[str, str]) -> list[str]:
         *("--loop", "uvloop", "--http", "httptools", "--ws", "none"),
         *("--no-access-log", "--no-proxy-headers"),
     ]
-
-
-def _whole(env: Mapping[str, str], name: str, default: str) -> int:
-    raw = (env.get(name) or default).strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"{name} must be a whole number of at least 1 (got {raw!r})")
-    return int(raw)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

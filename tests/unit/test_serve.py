@@ -16,12 +16,6 @@ def test_default_server_runs_the_factory_with_one_worker_per_core() -> None:
     assert "--no-access-log" in argv and argv[argv.index("--loop") + 1] == "uvloop"
 
 
-def test_a_granian_worker_takes_no_more_requests_at_a_time_than_its_pool_has_connections() -> None:
-    assert command({})[command({}).index("--backpressure") + 1] == "10"
-    argv = command({"DATABASE_POOL_SIZE": "20"})
-    assert argv[argv.index("--backpressure") + 1] == "20"
-
-
 def test_uvicorn_uses_uvloop_httptools_and_leaves_proxy_headers_and_access_log_to_the_app() -> None:
     argv = command({"API_SERVER": "uvicorn", "HOST": "127.0.0.1", "PORT": "9000", "WEB_CONCURRENCY": "3"})
     assert argv[:3] == ["uvicorn", "--factory", FACTORY]
@@ -36,7 +30,6 @@ def test_uvicorn_uses_uvloop_httptools_and_leaves_proxy_headers_and_access_log_t
         ({"API_SERVER": "gunicorn"}, "API_SERVER"),
         ({"WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY"),
         ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
-        ({"DATABASE_POOL_SIZE": "lots"}, "DATABASE_POOL_SIZE"),
     ],
 )
 def test_a_bad_value_stops_the_start_with_its_name(env: dict[str, str], message: str) -> None:
