@@ -34,7 +34,7 @@ class Compiled:
 
     __slots__ = ("_defaults", "_names", "_row", "_sql", "statement")
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[Any] | Any) -> None:  # any Select (its row type is free)
         self.statement = statement
         self._sql: str | None = None
         self._names: tuple[str, ...] = ()

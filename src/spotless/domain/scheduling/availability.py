@@ -20,18 +20,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.catalog.public import PricingParams
 from spotless.domain.scheduling import slots, timeutil
-from spotless.domain.scheduling.assignments import MAX_HELD, busy_range
+from spotless.domain.scheduling.assignments import MAX_HELD
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import BookingAssignment
 from spotless.domain.scheduling.pricing import price
 from spotless.domain.scheduling.schemas import Availability, AvailabilitySlot
 from spotless.domain.workforce.public import WorkerSchedule, active_schedules, active_worker_ids, schedules
 from spotless.lib.errors import FieldError, Problem
+from spotless.lib.sql import Compiled
 
 # 7 days x 140 cleaners, or 31 days x 32 cleaners.
 MAX_WORKER_DAYS = 1_000
@@ -65,6 +68,20 @@ def candidate_starts(worker_schedules: dict[UUID, WorkerSchedule], days: list[da
     return total
 
 
+# A booking is never longer than MAX_HELD, so `starts_at > :held_from` bounds the (org_id,
+# worker_id, starts_at) index range to the window: the cost follows the window, not the history.
+_BUSY = Compiled(
+    select(BookingAssignment.worker_id, BookingAssignment.during).where(
+        BookingAssignment.org_id == bindparam("org_id"),
+        BookingAssignment.worker_id == any_(bindparam("worker_ids", type_=ARRAY(PG_UUID(as_uuid=True)))),
+        BookingAssignment.starts_at > bindparam("held_from"),
+        BookingAssignment.starts_at < bindparam("end"),
+        BookingAssignment.active,
+        BookingAssignment.during.op("&&")(func.tstzrange(bindparam("start"), bindparam("end"))),
+    )
+)
+
+
 async def busy_by_worker(
     session: AsyncSession, ctx: OrgContext, worker_ids: list[UUID], start: datetime, end: datetime
 ) -> dict[UUID, list[slots.Interval]]:
@@ -72,19 +89,8 @@ async def busy_by_worker(
     out: dict[UUID, list[slots.Interval]] = {w: [] for w in worker_ids}
     if not worker_ids:
         return out
-    rows = await session.execute(
-        select(BookingAssignment.worker_id, BookingAssignment.during).where(
-            BookingAssignment.org_id == ctx.org_id,
-            BookingAssignment.worker_id.in_(worker_ids),
-            # A booking is never longer than MAX_HELD, so this bounds the (org_id, worker_id,
-            # starts_at) index range to the window: the cost follows the window, not the history.
-            BookingAssignment.starts_at > start - MAX_HELD,
-            BookingAssignment.starts_at < end,
-            BookingAssignment.active,
-            BookingAssignment.during.overlaps(busy_range(start, end, timedelta(0))),
-        )
-    )
-    for worker_id, during in rows:
+    params = {"org_id": ctx.org_id, "worker_ids": worker_ids, "held_from": start - MAX_HELD, "start": start, "end": end}
+    for worker_id, during in await _BUSY.rows(session, params):
         # Ranges are written bounded ([start, end + buffer)); never open-ended.
         out[worker_id].append((during.lower or start, during.upper or end))
     return out

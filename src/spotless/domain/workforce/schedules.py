@@ -9,18 +9,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy import Integer, any_, bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.workforce.hours import HoursInterval, TimeOffInterval, WorkerSchedule
 from spotless.domain.workforce.models import TimeOff, Worker, WorkingHours
+from spotless.lib.sql import Compiled
 
 
-def _schedule_rows(workers: Any) -> Any:
+def _schedule_rows(workers: Any) -> Compiled:
     """One statement for the schedules of the `workers` CTE (worker_id, pos, total): a row per
     worker (kind 0, in `pos` order), per weekly interval on the `:weekdays` (kind 1) and per time
-    off overlapping [`:start_utc`, `:end_utc`) (kind 2), as columns. Built once (at import), so a
-    request pays for neither its construction nor its compilation."""
+    off overlapping [`:start_utc`, `:end_utc`) (kind 2), as columns. Built once (at import) and
+    compiled once (lib.sql): a request pays for neither its construction nor its compilation."""
 
     def none(column: Any, name: str | None = None) -> Any:
         typed = cast(null(), column.type)
@@ -43,18 +46,18 @@ def _schedule_rows(workers: Any) -> Any:
     in_hours = select(literal(1), WorkingHours.worker_id, *no_worker)
     in_hours = in_hours.add_columns(WorkingHours.weekday, WorkingHours.start_time, WorkingHours.end_time, *off)
     in_hours = in_hours.join(workers, workers.c.worker_id == WorkingHours.worker_id)
-    in_hours = in_hours.where(WorkingHours.weekday.in_(bindparam("weekdays", expanding=True)))
+    in_hours = in_hours.where(WorkingHours.weekday == any_(bindparam("weekdays", type_=ARRAY(Integer))))
     away = select(literal(2), TimeOff.worker_id, *no_worker, *hours, TimeOff.id, TimeOff.starts_at, TimeOff.ends_at)
     away = away.add_columns(TimeOff.reason).join(workers, workers.c.worker_id == TimeOff.worker_id)
     away = away.where(TimeOff.starts_at < bindparam("end_utc"), TimeOff.ends_at > bindparam("start_utc"))
     every = union_all(of_worker, in_hours, away).subquery()
     c = every.c
-    return select(*c).order_by(c.kind, c.pos, c.weekday, c.start_time, c.off_starts_at)
+    return Compiled(select(*c).order_by(c.kind, c.pos, c.weekday, c.start_time, c.off_starts_at))
 
 
 _SCHEDULES = _schedule_rows(
     select(Worker.id.label("worker_id"), literal(0).label("pos"), literal(0).label("total"))
-    .where(Worker.id.in_(bindparam("worker_ids", expanding=True)))
+    .where(Worker.id == any_(bindparam("worker_ids", type_=ARRAY(PG_UUID(as_uuid=True)))))
     .cte("workers")
 )
 _ACTIVE_SCHEDULES = _schedule_rows(
@@ -72,13 +75,13 @@ _EVERY_WEEKDAY = list(range(7))
 
 
 async def _read_schedules(
-    session: AsyncSession, stmt: Any, params: dict[str, Any]
+    session: AsyncSession, stmt: Compiled, params: dict[str, Any]
 ) -> tuple[dict[UUID, WorkerSchedule], int]:
     hours: dict[UUID, list[HoursInterval]] = {}
     off: dict[UUID, list[TimeOffInterval]] = {}
     total = 0
-    for kind, worker_id, _, count, weekday, start, end, off_id, off_start, off_end, reason in await session.execute(
-        stmt, params
+    for kind, worker_id, _, count, weekday, start, end, off_id, off_start, off_end, reason in await stmt.rows(
+        session, params
     ):
         if kind == 0:
             hours[worker_id], off[worker_id], total = [], [], count or 0
