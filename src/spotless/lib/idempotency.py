@@ -42,11 +42,12 @@ import msgspec
 from advanced_alchemy.types import GUID
 from litestar import Request, Response
 from sqlalchemy import CheckConstraint, DateTime, Integer, LargeBinary, String, UniqueConstraint, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 from spotless.db.base import TenantMixin, UUIDv7AuditBase
+from spotless.db.dialect import defer_scope
 from spotless.db.unit_of_work import after_rollback
 from spotless.lib.errors import FieldError, Problem
 
@@ -181,6 +182,13 @@ def _replay(row: Any, secret_fields: tuple[str, ...]) -> Response[Any]:
     )
 
 
+async def _scope(conn: AsyncConnection, org_id: UUID) -> None:
+    """The claim's own transaction, scoped to the organisation: the scope rides with its BEGIN
+    (db/dialect.py), no round trip of its own, unless BEGIN has gone already."""
+    if not defer_scope(conn.sync_connection, org_id):
+        await conn.execute(_SET_ORG, {"org": str(org_id)})
+
+
 async def _claim(
     engine: AsyncEngine,
     caller: _Caller,
@@ -191,7 +199,7 @@ async def _claim(
     secret_fields: tuple[str, ...],
 ) -> _Claim | Response[Any]:
     async with engine.begin() as conn:
-        await conn.execute(_SET_ORG, {"org": str(caller.org_id)})
+        await _scope(conn, caller.org_id)
         claimed = (
             await conn.execute(
                 _CLAIM,
@@ -225,7 +233,7 @@ async def _release(engine: AsyncEngine, org_id: UUID, claim: _Claim) -> None:
     """After the request's transaction rolled back: free the key, unless someone else holds it now."""
     try:
         async with engine.begin() as conn:
-            await conn.execute(_SET_ORG, {"org": str(org_id)})
+            await _scope(conn, org_id)
             await conn.execute(_RELEASE, {"id": claim.id, "gen": claim.generation})
     except Exception:
         # The claim then expires with its lease; the client's retry waits that long at worst.

@@ -249,6 +249,15 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
         #  SAVEPOINT, set_config again, INSERT, RELEASE, ...)
         _pin(wire, 9, AUTHENTICATED)
 
+        for n in range(4):
+            body = world.booking(create_day, 2 * n + 1, workers=[world.worker_ids[1]])
+            with measure(wire):
+                made = await client.post("/v1/bookings", json=body, headers={**h, "Idempotency-Key": f"rt-{n}"})
+            assert made.status_code == 201, made.text
+        # With an Idempotency-Key: the claim's own transaction (BEGIN with set_config / INSERT the
+        # claim / COMMIT), the 9 above, and the response recorded in the request's transaction.
+        _pin(wire, 13, AUTHENTICATED)
+
 
 async def test_a_cached_organisation_is_fresh_here_at_once_and_elsewhere_by_its_version(
     client, owner_engine: AsyncEngine, redis, settings, monkeypatch
