@@ -147,6 +147,7 @@ def run_k6(
     duration_s: int,
     warmup_s: int,
     slots: dict[str, Any] | None = None,
+    rate: float | None = None,
 ) -> Measured:
     """One operation: `warmup_s` at `vus`, then `duration_s` measured at `vus` (k6's measure phase)."""
     with tempfile.TemporaryDirectory(prefix="spotless-k6-") as tmp:
@@ -168,6 +169,7 @@ def run_k6(
                     "warmup_s": warmup_s,
                     "out": str(out),
                     "slots": slots,
+                    "rate": rate,
                 }
             )
         )

@@ -1,6 +1,7 @@
 // One operation under a fixed number of VUs: `k6 run -e BENCH_SPEC=spec.json op.js`.
 // The spec (written by scripts/bench/hot.py): url, method, headers, body, expect (status),
-// vus, warmup_s, duration_s, out (summary JSON path), and for creates `slots`: the body's
+// vus, warmup_s, duration_s, out (summary JSON path), `rate` (optional: the measured phase then
+// sends that many requests a second, whatever their latency, instead of `vus` in a loop), and for creates `slots`: the body's
 // starts_at and worker_ids come from a distinct slot per iteration (10 cleaners x `per_day` starts
 // a day from `first_day`), so no request conflicts with another.
 import http from 'k6/http';
@@ -17,10 +18,14 @@ export const options = {
       executor: 'constant-vus', vus: spec.vus, duration: `${spec.warmup_s}s`, gracefulStop: '5s',
       tags: { phase: 'warmup' },
     },
-    measure: {
-      executor: 'constant-vus', vus: spec.vus, duration: `${spec.duration_s}s`,
-      startTime: `${spec.warmup_s + 1}s`, gracefulStop: '10s', tags: { phase: 'measure' },
-    },
+    measure: Object.assign(
+      spec.rate
+        ? { executor: 'constant-arrival-rate', rate: Math.max(1, Math.round(spec.rate)), timeUnit: '1s',
+            preAllocatedVUs: spec.vus, maxVUs: spec.vus * 2 }
+        : { executor: 'constant-vus', vus: spec.vus },
+      { duration: `${spec.duration_s}s`, startTime: `${spec.warmup_s + 1}s`, gracefulStop: '10s',
+        tags: { phase: 'measure' } },
+    ),
   },
   // Never failing: they only make k6 keep the measure phase's own submetrics.
   thresholds: {
