@@ -8,6 +8,11 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers.stripe import (
+        ClientCardController,
+        InvoiceCheckoutController,
+        StripeAccountController,
+    )
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -48,6 +53,9 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        StripeAccountController,
+        InvoiceCheckoutController,
+        ClientCardController,
     ]
 
 
@@ -66,6 +74,7 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.charging
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
