@@ -318,6 +318,15 @@ async def test_a_client_saves_a_card_with_consent_and_the_office_can_remove_it(
     )
     assert again.status_code == 404
 
+    # Stripe down: the card the client wants gone is gone all the same (never charged again).
+    await _save_card(api, fake_stripe, org, app_sessions, last4="0005")
+    (card,) = (await api.get(f"/v1/clients/{org.client_id}/payment-methods", headers=org.owner.headers)).json()
+    fake_stripe.hang()
+    removed = await api.delete(f"/v1/clients/{org.client_id}/payment-methods/{card['id']}", headers=org.owner.headers)
+    fake_stripe.heal()
+    assert removed.status_code == 204
+    assert (await api.get(f"/v1/clients/{org.client_id}/payment-methods", headers=org.owner.headers)).json() == []
+
 
 # --- isolation and roles --------------------------------------------------------------------------
 
