@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from msgspec import Meta
 
+from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
+
 AppEnv = Literal["dev", "test", "prod"]
 
 # Values that must never reach production: defaults from .env.example and obvious placeholders.
@@ -26,6 +28,8 @@ _WEAK_SECRETS = {
     "dev-secret",
     "dev-insecure-secret-change-me-0123456789",
     "test",
+    "sk_test_spotless_placeholder",
+    "whsec_spotless_placeholder",
 }
 _MIN_SECRET_LENGTH = 32
 
@@ -194,6 +198,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     scheduling: SchedulingConfig = msgspec.field(default_factory=SchedulingConfig)
+    stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -368,6 +373,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_availability_days=env.int("SCHEDULING_MAX_AVAILABILITY_DAYS", 31),
             overrun_percent=env.int("SCHEDULING_OVERRUN_PERCENT", 20),
         ),
+        "stripe": load_stripe_settings(env, is_prod),
         "http": HttpSettings(
             host=env.str("HOST", "127.0.0.1") or "127.0.0.1",
             port=env.int("PORT", 8000),
@@ -521,6 +527,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
             problems.append(f"{name} {weakness}; {_HOW_TO_GENERATE}")
 
     secret("AUTH_SECRET_KEY", settings.auth.secret_key)
+    problems.extend(stripe_prod_problems(settings.stripe, secret_weakness))
     if settings.metrics.enabled:
         if not settings.metrics.token:
             problems.append("METRICS_TOKEN is required in prod while METRICS_ENABLED=true (/metrics would be public)")
@@ -543,6 +550,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
         "RATE_LIMIT_REDIS_URL": settings.rate_limit.redis_url,
         "AUTH_PASSWORD_RESET_URL": settings.auth.password_reset_url,
         "AUTH_INVITATION_URL": settings.auth.invitation_url,
+        **stripe_urls(settings.stripe),
     }
     for name, url in urls.items():
         if url and name not in allow_loopback and _is_local_url(url):

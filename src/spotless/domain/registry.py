@@ -8,6 +8,11 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers.stripe import (
+        ClientCardController,
+        InvoiceCheckoutController,
+        StripeAccountController,
+    )
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -48,11 +53,15 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        StripeAccountController,
+        InvoiceCheckoutController,
+        ClientCardController,
     ]
 
 
 def import_models() -> None:
     import spotless.domain.audit.models
+    import spotless.domain.billing.models
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
     import spotless.domain.identity.models
@@ -65,6 +74,7 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.charging
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
@@ -77,6 +87,7 @@ def import_jobs() -> None:
 
 def import_events() -> None:
     """Every context's events module (those nobody subscribes to yet included)."""
+    import spotless.domain.billing.events
     import spotless.domain.clients.events
     import spotless.domain.scheduling.events
     import spotless.domain.system.events  # noqa: F401
