@@ -8,9 +8,13 @@
   start, whatever path booked it (the API, the series materialiser, lifting a vacation hold). It
   takes the client's hold lock in share mode, so a hold placed concurrently either sees the new
   visit or is seen by it.
+- `billing_due_followups(now, after, limit)`: billing's follow-up job runs for every organisation
+  but the app role sees one at a time; this narrow SECURITY DEFINER function lists which
+  follow-ups are due and where (ids only), and each step then runs in its organisation's scope.
+  (Billing's, here because it came with the holds: it needs 0013's `followups`.)
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -20,10 +24,10 @@ import advanced_alchemy.types
 import sqlalchemy as sa
 from alembic import op
 
-from spotless.db.rls import APP_ROLE, enable_tenant_rls
+from spotless.db.rls import APP_ROLE, DEFINER_ROLE, enable_tenant_rls, hand_functions_to
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -41,6 +45,9 @@ HOLD_ON_INSERT = """
         RETURN NEW;
     END
     $$"""
+
+
+DUE_FUNCTION = "billing_due_followups(timestamptz, uuid, integer)"
 
 
 def upgrade() -> None:
@@ -85,8 +92,28 @@ def upgrade() -> None:
         "FOR EACH ROW EXECUTE FUNCTION booking_payment_hold()"
     )
 
+    op.execute(f"GRANT SELECT ON followups TO {DEFINER_ROLE}")
+    op.execute(f"CREATE POLICY definer_access ON followups TO {DEFINER_ROLE} USING (true)")
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION billing_due_followups(p_now timestamptz, p_after uuid, p_limit integer)
+        RETURNS TABLE (org_id uuid, followup_id uuid)
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+            SELECT f.org_id, f.id FROM followups f
+            WHERE f.status = 'active' AND f.next_run_at <= p_now AND f.id > p_after
+            ORDER BY f.id
+            LIMIT p_limit
+        $$
+        """
+    )
+    hand_functions_to(op, DEFINER_ROLE, [DUE_FUNCTION])
+    op.execute(f"GRANT EXECUTE ON FUNCTION {DUE_FUNCTION} TO {APP_ROLE}")
+
 
 def downgrade() -> None:
+    op.execute(f"DROP FUNCTION IF EXISTS {DUE_FUNCTION}")
+    op.execute("DROP POLICY IF EXISTS definer_access ON followups")
+    op.execute(f"REVOKE SELECT ON followups FROM {DEFINER_ROLE}")
     op.execute("DROP TRIGGER IF EXISTS booking_payment_hold ON booking")
     op.execute("DROP FUNCTION IF EXISTS booking_payment_hold()")
     op.drop_table("client_payment_holds")

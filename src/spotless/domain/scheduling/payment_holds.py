@@ -32,7 +32,9 @@ from spotless.lib.events import emit
 LOCK_CLASS = 714_012
 
 
-async def _lock_client(session: AsyncSession, client_id: UUID) -> None:
+async def lock_client(session: AsyncSession, client_id: UUID) -> None:
+    """The client's hold lock, until the transaction ends (taken again by the same transaction
+    at no cost)."""
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:cls, hashtext(:client))"), {"cls": LOCK_CLASS, "client": str(client_id)}
     )
@@ -50,7 +52,7 @@ async def hold_client_visits(
     """Put the client's visits not started yet on payment hold because of `invoice_id`; returns
     the visits newly held (none when the client was already on hold)."""
     moment = now or datetime.now(UTC)
-    await _lock_client(session, client_id)
+    await lock_client(session, client_id)
     await session.execute(
         insert(ClientPaymentHold)
         .values(
@@ -89,7 +91,7 @@ async def release_client_visits(
     """Drop the hold `invoice_id` put on the client; when no other invoice holds them, their held
     visits go back to the field. Returns the visits released."""
     moment = now or datetime.now(UTC)
-    await _lock_client(session, client_id)
+    await lock_client(session, client_id)
     await session.execute(
         delete(ClientPaymentHold).where(
             ClientPaymentHold.org_id == org_id,
@@ -129,4 +131,4 @@ async def client_hold_invoices(session: AsyncSession, client_id: UUID) -> list[U
     return list(rows)
 
 
-__all__ = ["LOCK_CLASS", "client_hold_invoices", "hold_client_visits", "release_client_visits"]
+__all__ = ["LOCK_CLASS", "client_hold_invoices", "hold_client_visits", "lock_client", "release_client_visits"]
