@@ -322,3 +322,55 @@ async def test_stopping_releases_the_visits_and_only_finance_may_see_or_stop(
             .all()
         )
     assert audited == ["followup.start", "followup.step", "followup.stop"]
+
+
+async def test_an_invoice_written_off_or_voided_ends_the_chase_and_frees_the_visits(
+    client, owner_engine: AsyncEngine, runtime
+) -> None:
+    w = await _field_world(client)
+    world, owner = w["world"], w["owner"]
+    await _settings(owner_engine, world.org_id, [1, 5], 1)
+    written_off = await _invoice(owner_engine, world.org_id, world.client_id, number=1)
+    voided = await _invoice(owner_engine, world.org_id, world.client_id, number=2)
+    outbox = Outbox(owner_engine)
+    started = datetime.now(UTC)
+    for invoice_id in (written_off, voided):
+        await _event("billing.InvoiceOverdue", org_id=world.org_id, invoice_id=invoice_id, client_id=world.client_id)
+    await _run_twice_at(started + timedelta(days=1, minutes=1))
+    assert await outbox.deliver("scheduling.hold_client_visits") == 2  # held for both invoices
+    assert await _held(client, w) == [True, True]
+
+    # One is voided (its event heard): the other still holds the client.
+    await JOBS["billing.resolve_followup"].fn(
+        "billing.InvoiceVoided", "event-2", {"org_id": str(world.org_id), "invoice_id": str(voided)}
+    )
+    assert await outbox.deliver("scheduling.release_client_visits") == 1
+    assert await _held(client, w) == [True, True]
+    # The other is written off (no event): the next due step finds it settled and ends the chase.
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE invoices SET status = 'uncollectible' WHERE id = :i"), {"i": written_off})
+    await _run_twice_at(started + timedelta(days=5, minutes=1))
+    assert await outbox.deliver("scheduling.release_client_visits") == 1
+    assert await _held(client, w) == [False, False]
+    assert await _steps(owner_engine, written_off) == [1]
+    for invoice_id in (written_off, voided):
+        state = (await client.get(f"/v1/invoices/{invoice_id}/followup", headers=owner.headers)).json()["followup"]
+        assert state["status"] == "resolved" and state["hold_applied"] is True
+
+    # A paid invoice, or a credit note, is never chased.
+    async with arrange(owner_engine) as db:
+        paid = await new_invoice(db, world.org_id, world.client_id, series="2026", number=3, status="paid")
+        credit = await new_invoice(
+            db,
+            world.org_id,
+            world.client_id,
+            series="CN",
+            number=1,
+            status="issued",
+            kind="credit_note",
+            credit_for_id=paid.id,
+        )
+    for invoice in (paid, credit):
+        await _event("billing.PaymentFailed", org_id=world.org_id, invoice_id=invoice.id, client_id=world.client_id)
+        got = await client.get(f"/v1/invoices/{invoice.id}/followup", headers=owner.headers)
+        assert got.status_code == 200 and got.json()["followup"] is None

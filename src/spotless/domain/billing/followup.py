@@ -44,7 +44,7 @@ from spotless.domain.billing.events import (
     PaymentHoldRequested,
 )
 from spotless.domain.billing.ledger import open_cents
-from spotless.domain.billing.models import Followup, FollowupStep, Invoice, InvoiceLink
+from spotless.domain.billing.models import BillingSettings, Followup, FollowupStep, Invoice, InvoiceLink
 from spotless.domain.billing.settings import get_settings
 from spotless.domain.identity.public import Principal
 from spotless.lib.errors import conflict, not_found
@@ -62,6 +62,12 @@ OWED = ("issued", "partially_paid")
 # How long the fresh pay link of a step lives (the next step sends another).
 LINK_DAYS = 30
 
+
+def schedule_days(settings: BillingSettings) -> list[int]:
+    """The organisation's step days (after the start), in order, each once."""
+    return sorted({d for d in settings.followup_days or [] if d >= 0})
+
+
 _DUE = text("SELECT org_id, followup_id FROM billing_due_followups(:now, :after, :limit)")
 
 
@@ -76,10 +82,10 @@ async def start_followup(
     follow-up days, starts nothing."""
     moment = now or datetime.now(UTC)
     invoice = await session.scalar(select(Invoice).where(Invoice.id == invoice_id))
-    if invoice is None or invoice.status not in OWED:
-        return None
+    if invoice is None or invoice.kind != "invoice" or invoice.status not in OWED:
+        return None  # a credit note is never chased
     settings = await get_settings(session, org_id)
-    days = sorted(set(settings.followup_days or []))
+    days = schedule_days(settings)
     if not days:
         return None
     inserted = await session.scalar(
@@ -218,7 +224,7 @@ async def run_due_followup(session: AsyncSession, org_id: UUID, followup_id: UUI
         )
         return "resolved"
     settings = await get_settings(session, org_id)
-    days = sorted(set(settings.followup_days or []))
+    days = schedule_days(settings)
     step = followup.step + 1
     ran = await session.scalar(
         insert(FollowupStep)
@@ -387,7 +393,7 @@ async def prepare_step(
         display_number=invoice.display_number,
         client_id=invoice.client_id,
         step=step,
-        steps=len(set(settings.followup_days or [])),
+        steps=len(schedule_days(settings)),
         hold_applied=followup.hold_applied,
         open_cents=open_cents(invoice),
         currency=invoice.currency,

@@ -67,7 +67,7 @@ async def _answer(session: AsyncSession, principal: Principal, invoice_id: UUID)
     settings = await get_settings(session, principal.org_id)
     return InvoiceFollowupRead(
         invoice_id=invoice_id,
-        schedule_days=sorted(set(settings.followup_days or [])),
+        schedule_days=followup.schedule_days(settings),
         hold_after_step=settings.followup_hold_after_step,
         followup=_read(*found) if found else None,
     )
