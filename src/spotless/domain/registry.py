@@ -13,6 +13,7 @@ def controllers() -> list[Any]:
         InvoiceCheckoutController,
         StripeAccountController,
     )
+    from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -56,6 +57,7 @@ def controllers() -> list[Any]:
         StripeAccountController,
         InvoiceCheckoutController,
         ClientCardController,
+        FollowupController,
     ]
 
 
@@ -75,6 +77,7 @@ def import_models() -> None:
 
 def import_jobs() -> None:
     import spotless.domain.billing.charging
+    import spotless.domain.billing.followup
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors

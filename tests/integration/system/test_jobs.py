@@ -180,6 +180,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
     """One place says when a job runs: its declaration (fixed, or from the settings)."""
     settings = make_settings(JOB_TICK_INTERVAL_SECONDS="7", SCHEDULING_MATERIALISE_INTERVAL_SECONDS="120")
     assert {(p.job_name, p.every_seconds) for p in discover_schedule(settings)} == {
+        ("billing.followup_due", 600),
         ("identity.purge_expired", 3600),
         ("scheduling.materialise_series", 120),
         ("system.purge_outbox", 3600),

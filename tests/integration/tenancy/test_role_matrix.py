@@ -190,6 +190,10 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/pause"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/resume"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    # billing: the chase of an unpaid invoice (finance.view to see it, finance.manage to stop it);
+    # each role's stop gets an invoice of its own being chased
+    ("GET", "/v1/invoices/{invoice_id:uuid}/followup"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/followup/stop"): OK,
 }
 
 

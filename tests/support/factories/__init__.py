@@ -14,6 +14,7 @@ tests/support/tenancy.py calls to make another organisation's resources for each
 importing this package registers them."""
 
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
+from tests.support.factories.billing_followup import api_invoice_id
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
 from tests.support.factories.clients import api_address_id, api_client_id, new_address, new_client
 from tests.support.factories.db import AppSessions, add, app_sessions, arrange
@@ -68,6 +69,7 @@ __all__ = [
     "api_client_id",
     "api_hold_id",
     "api_invitation_id",
+    "api_invoice_id",
     "api_occurrence_date",
     "api_series_id",
     "api_service_id",

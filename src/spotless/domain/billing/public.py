@@ -4,9 +4,11 @@
   and payment status), `derive_status`, `open_cents`, `client_credit_cents`;
 - numbering: `take_number`, `display_number`, `CREDIT_NOTE_SERIES`;
 - taxes: `rates_for`, `line_tax`, `tax_lines`, `normalise_region`;
-- settings: `get_settings` (defaults when none saved).
+- settings: `get_settings` (defaults when none saved);
+- follow-ups: `payment_hold_wanted` (does an active follow-up still hold the client's visits?).
 Events are in `billing.events`."""
 
+from spotless.domain.billing.followup import payment_hold_wanted
 from spotless.domain.billing.ledger import Entry, client_credit_cents, derive_status, open_cents
 from spotless.domain.billing.ledger import post as post_entry
 from spotless.domain.billing.numbering import CREDIT_NOTE_SERIES, display_number, take_number
@@ -25,6 +27,7 @@ __all__ = [
     "line_tax",
     "normalise_region",
     "open_cents",
+    "payment_hold_wanted",
     "post_entry",
     "rates_for",
     "take_number",

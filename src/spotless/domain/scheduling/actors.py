@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from spotless.domain.billing.events import PaymentHoldReleased, PaymentHoldRequested
+from spotless.domain.billing.public import payment_hold_wanted
 from spotless.domain.clients.events import ClientArchived
 from spotless.domain.scheduling.client_closure import close_client_work
 from spotless.domain.scheduling.materialise import materialise_all
+from spotless.domain.scheduling.payment_holds import hold_client_visits, lock_client, release_client_visits
 from spotless.lib.events import subscriber
 from spotless.lib.jobs import job
 from spotless.lib.jobs.runtime import get_runtime
@@ -53,3 +56,28 @@ async def close_archived_client_work(event: ClientArchived, event_id: str) -> No
         cancelled = await close_client_work(session, event.org_id, event.client_id, event.archived_at)
     if cancelled:
         logger.info("closed %d open visit(s) of archived client %s", len(cancelled), event.client_id)
+
+
+@subscriber(PaymentHoldRequested, name="scheduling.hold_client_visits", max_retries=10, time_limit_ms=120_000)
+async def hold_debtor_visits(event: PaymentHoldRequested, event_id: str) -> None:
+    """An unpaid invoice's follow-up reached the organisation's hold step: the client's visits not
+    started yet stay in the schedule, marked, and no cleaner is sent (payment_holds)."""
+    async with get_runtime().session(event.org_id) as session:
+        # Under the client's hold lock, and only while billing still wants it: a release heard
+        # before this request (the invoice paid meanwhile) is not undone by it.
+        await lock_client(session, event.client_id)
+        if not await payment_hold_wanted(session, event.invoice_id):
+            return
+        held = await hold_client_visits(session, event.org_id, event.client_id, event.invoice_id, "unpaid invoice")
+    if held:
+        logger.info("put %d visit(s) of client %s on payment hold", len(held), event.client_id)
+
+
+@subscriber(PaymentHoldReleased, name="scheduling.release_client_visits", max_retries=10, time_limit_ms=120_000)
+async def release_debtor_visits(event: PaymentHoldReleased, event_id: str) -> None:
+    """The invoice behind a hold was settled (or its chase stopped): once no other invoice holds the
+    client, their visits go back to the field."""
+    async with get_runtime().session(event.org_id) as session:
+        released = await release_client_visits(session, event.org_id, event.client_id, event.invoice_id)
+    if released:
+        logger.info("released %d visit(s) of client %s from payment hold", len(released), event.client_id)

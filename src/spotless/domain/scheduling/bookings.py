@@ -117,6 +117,7 @@ BOOKING_COLUMNS = (
     Booking.started_at,
     Booking.completed_at,
     Booking.cancelled_at,
+    Booking.payment_hold,
     _WORKER_IDS,
 )
 
@@ -142,12 +143,13 @@ class BookingFilters:
     worker_id: UUID | None = None
     client_id: UUID | None = None
     series_id: UUID | None = None
+    payment_hold: bool | None = None
 
 
-def _list_statement(shape: tuple[bool, bool, bool, bool, bool, bool]) -> Select[Any]:
-    """The list for one shape: which of (start, end, status, client, series, worker) filter it.
-    Every value is bound by name, so each shape compiles once (lib.query.KeysetRead)."""
-    has_start, has_end, has_status, has_client, has_series, has_worker = shape
+def _list_statement(shape: tuple[bool, bool, bool, bool, bool, bool, bool]) -> Select[Any]:
+    """The list for one shape: which of (start, end, status, client, series, worker, payment hold)
+    filter it. Every value is bound by name, so each shape compiles once (lib.query.KeysetRead)."""
+    has_start, has_end, has_status, has_client, has_series, has_worker, has_hold = shape
     # org_id is also what RLS enforces; naming it lets the planner use (org_id, starts_at).
     stmt = select(*BOOKING_COLUMNS).where(Booking.org_id == bindparam("org_id"))
     if has_start:
@@ -160,6 +162,8 @@ def _list_statement(shape: tuple[bool, bool, bool, bool, bool, bool]) -> Select[
         stmt = stmt.where(Booking.client_id == bindparam("client_id"))
     if has_series:
         stmt = stmt.where(Booking.series_id == bindparam("series_id"))
+    if has_hold:
+        stmt = stmt.where(Booking.payment_hold == bindparam("payment_hold"))
     if has_worker:
         assigned = select(BookingAssignment.booking_id).where(
             BookingAssignment.org_id == bindparam("org_id"), BookingAssignment.worker_id == bindparam("worker_id")
@@ -181,8 +185,9 @@ def _list_params(ctx: OrgContext, filters: BookingFilters) -> tuple[tuple[bool, 
         "client_id": filters.client_id,
         "series_id": filters.series_id,
         "worker_id": filters.worker_id,
+        "payment_hold": filters.payment_hold,
     }
-    names = ("start", "end", "status", "client_id", "series_id", "worker_id")
+    names = ("start", "end", "status", "client_id", "series_id", "worker_id", "payment_hold")
     return tuple(values[n] is not None for n in names), {k: v for k, v in values.items() if v is not None}
 
 
@@ -209,9 +214,10 @@ async def list_bookings(
         raise FieldError("status", f"status must be one of {', '.join(states.STATUSES)}")
     if narrows_to_own(principal):
         own = await worker_id_for(session, principal)
-        if own is None or (filters.worker_id and filters.worker_id != own):
+        if own is None or (filters.worker_id and filters.worker_id != own) or filters.payment_hold:
             return CursorPage(items=[], next_cursor=None, has_more=False, limit=limit)
-        filters = replace(filters, worker_id=own)
+        # A visit on payment hold is not sent to the field: it is off the cleaner's list.
+        filters = replace(filters, worker_id=own, payment_hold=False)
     # One statement: the page's rows, each with its workers, mapped straight to the answer.
     shape, params = _list_params(ctx, filters)
     return await _LIST.page(

@@ -78,3 +78,22 @@ class SeriesResumed(Event, frozen=True, kw_only=True):
     series_id: UUID
     hold_id: UUID
     resumed_on: date
+
+
+class ClientVisitsHeld(Event, frozen=True, kw_only=True):
+    """The client's visits not started yet went on payment hold (kept in the schedule, no cleaner
+    sent) because of an unpaid invoice; `booking_ids` are the visits newly held."""
+
+    org_id: UUID
+    client_id: UUID
+    invoice_id: UUID
+    booking_ids: list[UUID]
+
+
+class ClientVisitsReleased(Event, frozen=True, kw_only=True):
+    """The last invoice holding the client was settled: `booking_ids` go back to the field."""
+
+    org_id: UUID
+    client_id: UUID
+    invoice_id: UUID
+    booking_ids: list[UUID]

@@ -110,7 +110,8 @@ async def _addresses(session: AsyncSession, bookings: Sequence[Booking]) -> dict
 
 
 async def jobs_on(session: AsyncSession, principal: Principal, ctx: OrgContext, day: date) -> list[WorkerJobRead]:
-    """The caller's assignments starting on local day `day`, in time order (cancelled ones hidden)."""
+    """The caller's assignments starting on local day `day`, in time order (cancelled ones and
+    those on payment hold hidden)."""
     worker_id = await _own_worker(session, principal)
     start, end = timeutil.days_range_utc(day, day, ctx.tz)
     rows = list(
@@ -123,6 +124,7 @@ async def jobs_on(session: AsyncSession, principal: Principal, ctx: OrgContext, 
                 BookingAssignment.starts_at >= start,
                 BookingAssignment.starts_at < end,
                 Booking.status != "cancelled",
+                Booking.payment_hold.is_(False),  # the client owes money: nobody is sent
             )
             .order_by(BookingAssignment.starts_at, Booking.id)
         )
@@ -177,6 +179,13 @@ async def start(
     now = datetime.now(UTC)
     if entries:
         return await _action(session, ctx, booking, assignment, entries[0], now), False
+    if booking.payment_hold:
+        raise _field_conflict(
+            "payment-hold",
+            "This job is on payment hold",
+            "The client's visits are on hold until an unpaid invoice is settled; the office has been told.",
+            booking,
+        )
     if booking.status == "confirmed":
         await set_status(session, booking, "in_progress", at=now)
     elif booking.status != "in_progress":

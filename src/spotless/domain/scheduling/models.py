@@ -212,6 +212,27 @@ class Booking(UUIDv7AuditBase, TenantMixin):
     notes: Mapped[str | None] = mapped_column(Text, default=None)
     override_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_by: Mapped[UUID | None] = mapped_column(GUID(), default=None)
+    # The client owes money (payment_holds): the visit keeps its slot but no cleaner is sent. Set
+    # by the database on insert while the client has a hold (trigger `booking_payment_hold`),
+    # hence no Python default: the INSERT's RETURNING brings the value back.
+    payment_hold: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class ClientPaymentHold(UUIDv7AuditBase, TenantMixin):
+    """One reason a client's visits are on payment hold: an unpaid invoice of theirs (billing's
+    id, no reference across contexts). The visits are released when the last row goes."""
+
+    __tablename__ = "client_payment_holds"
+    __table_args__ = (
+        tenant_fk("client_id", "client", ondelete="CASCADE"),
+        UniqueConstraint(
+            "org_id", "client_id", "invoice_id", name="uq_client_payment_holds_org_id_client_id_invoice_id"
+        ),
+    )
+
+    client_id: Mapped[UUID] = mapped_column()
+    invoice_id: Mapped[UUID] = mapped_column(GUID())
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class BookingAssignment(UUIDv7AuditBase, TenantMixin):

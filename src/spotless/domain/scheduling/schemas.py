@@ -114,6 +114,8 @@ class BookingRead(Output):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # The client owes money: the visit keeps its slot and cleaners, but nobody is sent.
+    payment_hold: bool = False
 
     @classmethod
     def from_model(cls, booking: Booking, worker_ids: Sequence[UUID], ctx: OrgContext) -> BookingRead:
@@ -159,6 +161,7 @@ class BookingRead(Output):
             started_at=_local(booking.started_at, tz),
             completed_at=_local(booking.completed_at, tz),
             cancelled_at=_local(booking.cancelled_at, tz),
+            payment_hold=bool(booking.payment_hold),
         )
 
 

@@ -1,1 +1,1 @@
-"""The money context's HTTP controllers."""
+"""Billing's HTTP routes: one module per resource."""

@@ -62,8 +62,9 @@ class BookingController(Controller):
         operation_id="listBookings",
         opt=VIEW,
         responses=problems(400),
-        summary="List bookings by start time, filtered by local day range, status, worker, client or series "
-        "(cleaners see their own); page with `cursor` = the previous page's `next_cursor`",
+        summary="List bookings by start time, filtered by local day range, status, worker, client, series or "
+        "payment hold (cleaners see their own, never a held one); page with `cursor` = the previous page's "
+        "`next_cursor`",
     )
     async def list_bookings(
         self,
@@ -76,6 +77,9 @@ class BookingController(Controller):
         worker_id: UUID | None = None,
         client_id: UUID | None = None,
         series_id: UUID | None = None,
+        payment_hold: Annotated[
+            bool | None, Parameter(description="only visits on (true) or off (false) payment hold")
+        ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> CursorPage[BookingRead]:
@@ -86,6 +90,7 @@ class BookingController(Controller):
             worker_id=worker_id,
             client_id=client_id,
             series_id=series_id,
+            payment_hold=payment_hold,
         )
         return await bookings.list_bookings(db_session, principal, ctx, filters, limit=limit, cursor=cursor)
 

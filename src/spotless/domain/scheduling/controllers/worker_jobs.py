@@ -29,7 +29,7 @@ class WorkerJobsController(Controller):
         operation_id="listMyJobs",
         opt=STATUS,
         responses=problems(400),
-        summary="The caller's own jobs on a local day (today by default)",
+        summary="The caller's own jobs on a local day (today by default); visits on payment hold are not listed",
     )
     async def jobs(
         self,
@@ -45,7 +45,8 @@ class WorkerJobsController(Controller):
         operation_id="startJob",
         opt=STATUS,
         responses=problems(404, 409),
-        summary="Start work (201); repeating it returns the same entry (200). Moves the booking to in_progress.",
+        summary="Start work (201); repeating it returns the same entry (200). Moves the booking to in_progress. "
+        "A visit on payment hold cannot be started (409 payment-hold).",
     )
     async def start(
         self, db_session: AsyncSession, principal: Principal, ctx: OrgContext, booking_id: UUID
