@@ -8,12 +8,12 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.billing.controllers.stripe import (
         ClientCardController,
         InvoiceCheckoutController,
         StripeAccountController,
     )
-    from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (

@@ -64,7 +64,9 @@ class Compiled:
             raise ValueError(f"no value bound for {missing}") from None
         connection = await session.connection()
         sync = connection.sync_connection
-        if sync is not None and (sync._has_events or sync.engine._has_events):  # listeners (statement capture in tests, tracing) see it too
+        if sync is not None and (
+            sync._has_events or sync.engine._has_events
+        ):  # listeners (statement capture in tests, tracing) see it too
             sync.dispatch.before_cursor_execute(sync, None, sql, tuple(args), None, False)
         fairy = await connection.get_raw_connection()
         adapted: ScopedConnection = fairy.dbapi_connection  # type: ignore[assignment]
