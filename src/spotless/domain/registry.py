@@ -8,6 +8,8 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers.documents import InvoiceDocumentController
+    from spotless.domain.billing.controllers.public import PayLinkController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -48,6 +50,8 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        InvoiceDocumentController,
+        PayLinkController,
     ]
 
 

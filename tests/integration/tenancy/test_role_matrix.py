@@ -181,6 +181,14 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/pause"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/resume"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    # invoices as documents and their public links (finance.view / finance.manage)
+    ("GET", "/v1/invoices/{invoice_id:uuid}/pdf"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/links"): OK,
+    ("GET", "/v1/invoices/{invoice_id:uuid}/links"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/links/{link_id:uuid}/revoke"): OK,
+    # an invoice's public link: the token is the credential, whoever else calls
+    ("GET", "/v1/pay/{token:str}"): PUBLIC,
+    ("GET", "/v1/pay/{token:str}/pdf"): PUBLIC,
 }
 
 

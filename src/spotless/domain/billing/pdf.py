@@ -264,8 +264,9 @@ _STATUS_WORDS = {
 
 
 def open_cents(view: DocumentView) -> int:
-    """What is still owed: nothing on a void or draft document or a credit note."""
-    if view.kind == "credit_note" or view.status in ("void", "draft"):
+    """What is still owed (as `billing.ledger.open_cents`): nothing on a draft, void or
+    uncollectible document, nor on a credit note."""
+    if view.kind == "credit_note" or view.status in ("void", "draft", "uncollectible"):
         return 0
     return max(view.total_cents - view.paid_cents, 0)
 

@@ -1,0 +1,58 @@
+"""/v1/pay/{token}: what a client opens from an invoice's public link, without an account.
+
+The token is the only credential: it resolves to one invoice of one organisation (see
+`billing.links`), and the answer shows that invoice alone (no client or invoice ids, nothing of
+another invoice). Unknown, expired and revoked tokens answer the same 404. The token never
+reaches a log line (the access log names the route template, `/v1/pay/{token:str}`, never the
+path) nor the audit trail, and answers are marked not to be cached, indexed or referred from."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.billing import documents, links
+from spotless.domain.billing.controllers.documents import PAY_PATH, pdf_response
+from spotless.domain.billing.documents import PayInvoice
+from spotless.lib.errors import problems
+
+PUBLIC_PAY = {"public": True, "rate_limit": "public"}
+# A bearer URL's answers: not stored by any cache, not indexed, and the URL not sent onwards as
+# a Referer by a page built on them.
+PRIVATE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+class PayLinkController(Controller):
+    path = PAY_PATH
+    tags = ["pay"]
+
+    @get(
+        "/{token:str}",
+        operation_id="getInvoiceByLink",
+        opt=PUBLIC_PAY,
+        responses=problems(404),
+        summary="The invoice a public link opens: number, organisation, lines, taxes, totals, open amount, "
+        "status. 404 for a link that is unknown, expired or revoked (the same answer for each).",
+    )
+    async def show(self, db_session: AsyncSession, token: str) -> Response[PayInvoice]:
+        invoice_id = await links.resolve(db_session, token)
+        return Response(await documents.pay_view(db_session, invoice_id), headers=PRIVATE_HEADERS)
+
+    @get(
+        "/{token:str}/pdf",
+        operation_id="getInvoicePdfByLink",
+        opt=PUBLIC_PAY,
+        media_type="application/pdf",
+        responses=problems(404),
+        summary="The PDF of the invoice a public link opens (404 as for the link itself)",
+    )
+    async def pdf(self, db_session: AsyncSession, token: str) -> Response[bytes]:
+        invoice_id = await links.resolve(db_session, token)
+        data, filename = await documents.invoice_pdf(db_session, invoice_id)
+        response = pdf_response(data, filename)
+        response.headers.update(PRIVATE_HEADERS)
+        return response
