@@ -30,7 +30,7 @@ async def new_issued_invoice(
     org_id: UUID,
     client_id: UUID,
     *,
-    number: int = 1,
+    number: int | None = 1,
     items: tuple[tuple[str, int], ...] = (("Deep clean, 3 bedrooms", 200_00),),
     taxes: tuple[str, ...] = ("HST",),
     region: str = "ON",
@@ -50,7 +50,7 @@ async def new_issued_invoice(
     fields: dict[str, Any] = {
         "series": "2026",
         "number": number,
-        "display_number": f"INV-2026-{number:06d}",
+        "display_number": f"INV-2026-{number:06d}" if number is not None else None,
         "status": status,
         "issued_at": issued_at,
         "due_on": issued_at.date() + timedelta(days=14),

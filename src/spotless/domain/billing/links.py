@@ -103,7 +103,7 @@ async def create_link(
         raise conflict(
             "invoice-not-linkable",
             "A link can be made only for an issued invoice (not a draft, not a void one).",
-            status=status,
+            invoice_status=status,
         )
     token, digest = mint()
     now = datetime.now(UTC)
