@@ -10,6 +10,11 @@ def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
     from spotless.domain.billing.controllers.documents import InvoiceDocumentController
     from spotless.domain.billing.controllers.public import PayLinkController
+    from spotless.domain.billing.controllers.stripe import (
+        ClientCardController,
+        InvoiceCheckoutController,
+        StripeAccountController,
+    )
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -52,6 +57,9 @@ def controllers() -> list[Any]:
         SchedulingSettingsController,
         InvoiceDocumentController,
         PayLinkController,
+        StripeAccountController,
+        InvoiceCheckoutController,
+        ClientCardController,
     ]
 
 
@@ -70,6 +78,7 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.charging
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors

@@ -1,1 +1,1 @@
-"""The money context's HTTP routes."""
+"""The money context's HTTP controllers."""
