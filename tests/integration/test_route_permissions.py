@@ -21,6 +21,7 @@ PUBLIC_ROUTES = {
     # An invoice's public link: the token in the path is the credential (billing/links.py).
     ("GET", "/v1/pay/{token:str}"),
     ("GET", "/v1/pay/{token:str}/pdf"),
+    ("POST", "/v1/pay/{token:str}/checkout"),
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

@@ -20,6 +20,7 @@ import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spotless.domain.billing.checkout import MIN_CHARGE_CENTS, PAYABLE_STATUSES
 from spotless.domain.billing.models import Invoice, InvoiceLine
 from spotless.domain.billing.pdf import DocumentLine, DocumentView, Party, Registration, open_cents, render
 from spotless.domain.billing.settings import get_settings
@@ -203,7 +204,7 @@ class PayTax(Output):
 
 class PayInvoice(Output):
     """One invoice as its public link shows it: no client or invoice ids, nothing of any other
-    invoice. `payable` says whether the pay button (checkout) applies."""
+    invoice. `payable` says whether paying by card (the checkout route) applies."""
 
     number: str | None
     kind: str
@@ -255,5 +256,6 @@ async def pay_view(session: AsyncSession, invoice_id: UUID) -> PayInvoice:
         total_cents=view.total_cents,
         paid_cents=view.paid_cents,
         open_cents=due,
-        payable=due > 0,
+        # What `POST /v1/pay/{token}/checkout` accepts (billing.checkout.payable_amount).
+        payable=view.kind == "invoice" and view.status in PAYABLE_STATUSES and due >= MIN_CHARGE_CENTS,
     )

@@ -151,9 +151,7 @@ async def revoke_link(session: AsyncSession, principal: Principal, invoice_id: U
     """Revoke at once (a second revoke answers the link as it is: already revoked)."""
     row = (
         await session.execute(
-            select(InvoiceLink)
-            .where(InvoiceLink.id == link_id, InvoiceLink.invoice_id == invoice_id)
-            .with_for_update()
+            select(InvoiceLink).where(InvoiceLink.id == link_id, InvoiceLink.invoice_id == invoice_id).with_for_update()
         )
     ).scalar_one_or_none()
     if row is None:

@@ -4,17 +4,22 @@ The token is the only credential: it resolves to one invoice of one organisation
 `billing.links`), and the answer shows that invoice alone (no client or invoice ids, nothing of
 another invoice). Unknown, expired and revoked tokens answer the same 404. The token never
 reaches a log line (the access log names the route template, `/v1/pay/{token:str}`, never the
-path) nor the audit trail, and answers are marked not to be cached, indexed or referred from."""
+path) nor the audit trail, and answers are marked not to be cached, indexed or referred from.
+Paying goes through `billing.checkout.open_checkout`, as the office's own checkout route does."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from litestar import Controller, Response, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.billing import documents, links
+from spotless.domain.billing import checkout, documents, links
 from spotless.domain.billing.controllers.documents import PAY_PATH, pdf_response
 from spotless.domain.billing.documents import PayInvoice
+from spotless.domain.billing.models import Invoice
+from spotless.domain.billing.stripe_schemas import CheckoutRead
 from spotless.lib.errors import problems
+from spotless.lib.query import get_or_404
+from spotless.settings import Settings
 
 PUBLIC_PAY = {"public": True, "rate_limit": "public"}
 # A bearer URL's answers: not stored by any cache, not indexed, and the URL not sent onwards as
@@ -56,3 +61,25 @@ class PayLinkController(Controller):
         response = pdf_response(data, filename)
         response.headers.update(PRIVATE_HEADERS)
         return response
+
+    @post(
+        "/{token:str}/checkout",
+        operation_id="openCheckoutByLink",
+        opt=PUBLIC_PAY,
+        status_code=200,
+        responses=problems(404, 409, 503),
+        summary="Pay the invoice a public link opens: a Stripe Checkout page for its open amount (a second "
+        "click reuses the open one). 409 when nothing is left to pay or card payments are not set up.",
+    )
+    async def checkout(self, db_session: AsyncSession, settings: Settings, token: str) -> Response[CheckoutRead]:
+        invoice_id = await links.resolve(db_session, token)
+        invoice = await get_or_404(db_session, Invoice, invoice_id, "invoice")
+        opened = await checkout.open_checkout(db_session, invoice, settings.stripe)
+        read = CheckoutRead(
+            url=opened.url,
+            amount_cents=opened.amount_cents,
+            currency=opened.currency,
+            expires_at=opened.expires_at,
+            reused=opened.reused,
+        )
+        return Response(read, headers=PRIVATE_HEADERS)
