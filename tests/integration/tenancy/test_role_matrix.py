@@ -183,7 +183,8 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     # invoices as documents and their public links (finance.view / finance.manage)
     ("GET", "/v1/invoices/{invoice_id:uuid}/pdf"): OK,
-    ("POST", "/v1/invoices/{invoice_id:uuid}/links"): OK,
+    # 201 for an issued invoice; 409 invoice-not-linkable when the invoice factory makes a draft
+    ("POST", "/v1/invoices/{invoice_id:uuid}/links"): Expect(default=ANY_BUT_AUTH),
     ("GET", "/v1/invoices/{invoice_id:uuid}/links"): OK,
     ("POST", "/v1/invoices/{invoice_id:uuid}/links/{link_id:uuid}/revoke"): OK,
     # an invoice's public link: the token is the credential, whoever else calls
