@@ -94,6 +94,7 @@ async def test_a_dead_link_or_nothing_to_pay_opens_no_checkout(
         await db.execute(update(Invoice).where(Invoice.id == invoice.id).values(status="paid", paid_cents=226_00))
     paid = await api.post(f"/v1/pay/{token}/checkout")
     assert paid.status_code == 409 and paid.json()["type"] == "/problems/invoice-not-payable"
+    assert paid.json()["instance"] == "/v1/pay/{token}" and token not in paid.text
 
     listed = await api.get(f"/v1/invoices/{invoice.id}/links", headers=owner.headers)
     link_id = listed.json()[0]["id"]

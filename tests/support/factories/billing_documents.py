@@ -46,7 +46,8 @@ async def new_issued_invoice(
         for name in taxes
     ]
     tax = sum(amount for _, amount in tax_amounts)
-    issued_at = datetime.now(UTC)
+    # Midday in Canada (17:00 UTC), so the local issue day is the UTC one whatever the zone.
+    issued_at = datetime.now(UTC).replace(hour=17, minute=0, second=0, microsecond=0)
     fields: dict[str, Any] = {
         "series": "2026",
         "number": number,

@@ -179,7 +179,7 @@ def link_not_found() -> Problem:
     # One answer for unknown, expired and revoked links; `instance` is set so the problem body
     # never echoes the path (which holds the token).
     problem = not_found("link")
-    problem.instance = "/v1/pay"
+    problem.instance = "/v1/pay/{token}"
     return problem
 
 

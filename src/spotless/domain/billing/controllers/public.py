@@ -9,7 +9,11 @@ Paying goes through `billing.checkout.open_checkout`, as the office's own checko
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from litestar import Controller, Response, get, post
+from litestar.exceptions import HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.billing import checkout, documents, links
@@ -31,6 +35,18 @@ PRIVATE_HEADERS = {
 }
 
 
+@contextmanager
+def _token_kept_out() -> Iterator[None]:
+    """A problem answered here names the route template as its `instance`, not the path (which
+    holds the token): problem bodies get pasted into tickets and chats."""
+    try:
+        yield
+    except HTTPException as exc:
+        if getattr(exc, "instance", None) is None:
+            exc.instance = f"{PAY_PATH}/{{token}}"  # type: ignore[attr-defined]
+        raise
+
+
 class PayLinkController(Controller):
     path = PAY_PATH
     tags = ["pay"]
@@ -44,8 +60,9 @@ class PayLinkController(Controller):
         "status. 404 for a link that is unknown, expired or revoked (the same answer for each).",
     )
     async def show(self, db_session: AsyncSession, token: str) -> Response[PayInvoice]:
-        invoice_id = await links.resolve(db_session, token)
-        return Response(await documents.pay_view(db_session, invoice_id), headers=PRIVATE_HEADERS)
+        with _token_kept_out():
+            invoice_id = await links.resolve(db_session, token)
+            return Response(await documents.pay_view(db_session, invoice_id), headers=PRIVATE_HEADERS)
 
     @get(
         "/{token:str}/pdf",
@@ -56,8 +73,9 @@ class PayLinkController(Controller):
         summary="The PDF of the invoice a public link opens (404 as for the link itself)",
     )
     async def pdf(self, db_session: AsyncSession, token: str) -> Response[bytes]:
-        invoice_id = await links.resolve(db_session, token)
-        data, filename = await documents.invoice_pdf(db_session, invoice_id)
+        with _token_kept_out():
+            invoice_id = await links.resolve(db_session, token)
+            data, filename = await documents.invoice_pdf(db_session, invoice_id)
         response = pdf_response(data, filename)
         response.headers.update(PRIVATE_HEADERS)
         return response
@@ -72,9 +90,10 @@ class PayLinkController(Controller):
         "click reuses the open one). 409 when nothing is left to pay or card payments are not set up.",
     )
     async def checkout(self, db_session: AsyncSession, settings: Settings, token: str) -> Response[CheckoutRead]:
-        invoice_id = await links.resolve(db_session, token)
-        invoice = await get_or_404(db_session, Invoice, invoice_id, "invoice")
-        opened = await checkout.open_checkout(db_session, invoice, settings.stripe)
+        with _token_kept_out():
+            invoice_id = await links.resolve(db_session, token)
+            invoice = await get_or_404(db_session, Invoice, invoice_id, "invoice")
+            opened = await checkout.open_checkout(db_session, invoice, settings.stripe)
         read = CheckoutRead(
             url=opened.url,
             amount_cents=opened.amount_cents,
