@@ -140,3 +140,23 @@ async def test_other_organisations_and_roles_without_finance_view_get_nothing(cl
         await db.execute(update(Invoice).where(Invoice.id == invoice.id).values(notes="still mine"))
     response, text = await _pdf(client, owner, invoice.id)
     assert response.status_code == 200 and "still mine" in text
+
+
+async def test_a_repeat_download_is_the_same_file_and_a_change_is_never_served_stale(client, owner_engine):
+    from spotless.domain.billing.documents import rendered
+
+    owner = await signup(client)
+    async with arrange(owner_engine) as db:
+        person = await new_client(db, owner.org_id)
+        invoice = await new_issued_invoice(db, owner.org_id, person.id)
+    first, _ = await _pdf(client, owner, invoice.id)
+    cached = len(rendered)
+    second, _ = await _pdf(client, owner, invoice.id)
+    assert second.content == first.content and len(rendered) == cached  # served, not rendered again
+
+    async with arrange(owner_engine) as db:  # paid in full meanwhile
+        await db.execute(update(Invoice).where(Invoice.id == invoice.id).values(status="paid", paid_cents=226_00))
+    third, text = await _pdf(client, owner, invoice.id)
+    lines = text.splitlines()
+    assert third.content != first.content
+    assert "PAID" in lines and lines[lines.index("Amount due") + 1] == "$0.00"

@@ -9,7 +9,9 @@ Read paths select columns, never ORM rows."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import OrderedDict
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,6 +19,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -178,11 +181,48 @@ def pdf_filename(view: DocumentView) -> str:
     return f"{stem}.pdf"
 
 
+class RenderedCache:
+    """The last few PDFs this process rendered, keyed by the SHA-256 of their whole view: a view
+    that changes in any way (a payment, a void, the organisation's new address) is a new key, so
+    nothing stale is ever served, and two views with the same key print the same bytes anyway."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+
+    @staticmethod
+    def key(view: DocumentView) -> bytes:
+        return hashlib.sha256(msgspec.json.encode(view)).digest()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: bytes) -> bytes | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: bytes, data: bytes) -> None:
+        self._items[key] = data
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+rendered = RenderedCache()
+
+
 async def invoice_pdf(session: AsyncSession, invoice_id: UUID) -> tuple[bytes, str]:
-    """The PDF and its file name. Rendering (pure Python, tens of ms) runs on a worker thread so
-    the event loop keeps serving other requests meanwhile."""
+    """The PDF and its file name. Rendering is pure Python (~60 ms for a few lines, ~5 ms more
+    per line): it runs on a worker thread so the event loop keeps serving meanwhile, and a client
+    opening the same link again gets the bytes already made (`rendered`)."""
     view = await load_document(session, invoice_id)
-    data = await anyio.to_thread.run_sync(render, view)
+    key = RenderedCache.key(view)
+    data = rendered.get(key)
+    if data is None:
+        data = await anyio.to_thread.run_sync(render, view)
+        rendered.put(key, data)
     return data, pdf_filename(view)
 
 
