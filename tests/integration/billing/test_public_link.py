@@ -90,6 +90,7 @@ async def test_only_the_hash_is_stored_and_the_url_is_answered_once(client, owne
     replay = await client.post(f"/v1/invoices/{invoice.id}/links", json={"expires_in_days": 7}, headers=headers)
     assert replay.status_code == 201 and replay.json()["id"] == first.json()["id"]
     assert replay.json()["url"] is None and replay.json()["token"] is None
+    assert replay.headers["idempotent-withheld"] == "url, token"
     assert token not in replay.text
 
     async with owner_engine.connect() as conn:

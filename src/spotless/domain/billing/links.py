@@ -57,8 +57,14 @@ class InvoiceLinkRead(Output):
 class InvoiceLinkCreated(InvoiceLinkRead):
     """The only answer that carries the link: its token is not stored and cannot be shown again."""
 
-    url: str
-    token: str
+    url: Annotated[
+        str | None,
+        Meta(description="Shown once. Null when an Idempotency-Key replay answers (header Idempotent-Withheld)."),
+    ]
+    token: Annotated[
+        str | None,
+        Meta(description="The secret part of `url` (for /v1/pay/{token}); shown once, null on a replay."),
+    ]
 
 
 def mint() -> tuple[str, bytes]:
