@@ -18,6 +18,10 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/password-reset/request"),
     ("POST", "/v1/auth/password-reset/confirm"),
+    # An invoice's public link: the token in the path is the credential (billing/links.py).
+    ("GET", "/v1/pay/{token:str}"),
+    ("GET", "/v1/pay/{token:str}/pdf"),
+    ("POST", "/v1/pay/{token:str}/checkout"),
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

@@ -9,6 +9,8 @@ from typing import Any
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
     from spotless.domain.billing.controllers.followup import FollowupController
+    from spotless.domain.billing.controllers.documents import InvoiceDocumentController
+    from spotless.domain.billing.controllers.public import PayLinkController
     from spotless.domain.billing.controllers.stripe import (
         ClientCardController,
         InvoiceCheckoutController,
@@ -54,6 +56,8 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        InvoiceDocumentController,
+        PayLinkController,
         StripeAccountController,
         InvoiceCheckoutController,
         ClientCardController,

@@ -194,6 +194,17 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # each role's stop gets an invoice of its own being chased
     ("GET", "/v1/invoices/{invoice_id:uuid}/followup"): OK,
     ("POST", "/v1/invoices/{invoice_id:uuid}/followup/stop"): OK,
+    # invoices as documents and their public links (finance.view / finance.manage)
+    ("GET", "/v1/invoices/{invoice_id:uuid}/pdf"): OK,
+    # 201 for an issued invoice; 409 invoice-not-linkable when the invoice factory makes a draft
+    ("POST", "/v1/invoices/{invoice_id:uuid}/links"): Expect(default=ANY_BUT_AUTH),
+    ("GET", "/v1/invoices/{invoice_id:uuid}/links"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/links/{link_id:uuid}/revoke"): OK,
+    # an invoice's public link: the token is the credential, whoever else calls
+    ("GET", "/v1/pay/{token:str}"): PUBLIC,
+    ("GET", "/v1/pay/{token:str}/pdf"): PUBLIC,
+    # (409 payments-not-enabled: the matrix organisation has no Stripe account)
+    ("POST", "/v1/pay/{token:str}/checkout"): PUBLIC,
 }
 
 

@@ -15,6 +15,7 @@ importing this package registers them."""
 
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
 from tests.support.factories.billing_followup import api_invoice_id
+from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
 from tests.support.factories.clients import api_address_id, api_client_id, new_address, new_client
 from tests.support.factories.db import AppSessions, add, app_sessions, arrange
@@ -70,6 +71,8 @@ __all__ = [
     "api_hold_id",
     "api_invitation_id",
     "api_invoice_id",
+    "api_link_id",
+    "api_link_token",
     "api_occurrence_date",
     "api_series_id",
     "api_service_id",
@@ -91,6 +94,7 @@ __all__ = [
     "new_client",
     "new_heartbeat",
     "new_idempotency_key",
+    "new_issued_invoice",
     "new_member",
     "new_membership",
     "new_org",

@@ -91,6 +91,40 @@ async def _announce(publisher: Any, org_id: UUID) -> None:
         await publisher.org_config_changed(org_id)
 
 
+class OrgLetterhead(msgspec.Struct, frozen=True, kw_only=True):
+    """What an organisation's documents (invoices) print about it."""
+
+    name: str
+    timezone: str
+    address: str | None
+    contact_email: str | None
+    contact_phone: str | None
+
+
+async def org_letterhead(session: AsyncSession, org_id: UUID) -> OrgLetterhead:
+    """The organisation's name and contact lines; 404 when it is not visible (RLS)."""
+    row = (
+        await session.execute(
+            select(
+                Organization.name,
+                Organization.timezone,
+                Organization.address,
+                Organization.contact_email,
+                Organization.contact_phone,
+            ).where(Organization.id == org_id)
+        )
+    ).first()
+    if row is None:
+        raise not_found("organisation")
+    return OrgLetterhead(
+        name=row.name,
+        timezone=row.timezone,
+        address=row.address,
+        contact_email=row.contact_email,
+        contact_phone=row.contact_phone,
+    )
+
+
 async def member_role(session: AsyncSession, org_id: UUID, user_id: UUID) -> str | None:
     """The role of `user_id`'s active membership in `org_id`, or None when it has none."""
     found: Any = await session.execute(
@@ -103,10 +137,12 @@ async def member_role(session: AsyncSession, org_id: UUID, user_id: UUID) -> str
 
 
 __all__ = [
+    "OrgLetterhead",
     "OrgProfile",
     "Principal",
     "member_role",
     "org_config_changed",
+    "org_letterhead",
     "org_profile",
     "provide_org",
     "provide_principal",
