@@ -8,6 +8,7 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers import BillingSettingsController, InvoiceController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -48,6 +49,8 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        BillingSettingsController,
+        InvoiceController,
     ]
 
 
@@ -66,6 +69,7 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.actors
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
