@@ -49,7 +49,7 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "billing.RefundSucceeded": [],
     "clients.ClientArchived": ["scheduling.close_client_work"],
     "scheduling.BookingCancelled": ["system.count_booking"],
-    "scheduling.BookingCompleted": ["system.count_booking"],
+    "scheduling.BookingCompleted": ["billing.invoice_completed_visit", "system.count_booking"],
     "scheduling.BookingConfirmed": ["system.count_booking"],
     "scheduling.BookingCreated": ["system.count_booking"],
     "scheduling.BookingNoShow": ["system.count_booking"],
