@@ -16,7 +16,16 @@ LineCents = Annotated[int, Meta(ge=-100_000_000, le=100_000_000, description="mi
 Quantity = Annotated[Decimal, Meta(description="more than 0, at most 10000, up to 2 decimals")]
 PaymentCents = Annotated[int, Meta(ge=1, le=1_000_000_000, description="minor units of the invoice's currency")]
 Region = Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$", description="province or territory code, e.g. ON")]
-Registration = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 \-]+$")]
+Registration = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9 \-]+$",
+        description="a tax registration number: letters, digits, spaces and dashes",
+        examples=["123456789 RT0001"],
+    ),
+]
 Reference = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 InvoicingMode = Literal["per_visit", "per_period", "manual"]
@@ -66,12 +75,19 @@ class BillingSettingsUpdate(Input):
     invoicing_mode: InvoicingMode | UnsetType = UNSET
     period: Period | UnsetType = UNSET
     payment_terms_days: Annotated[int, Meta(ge=0, le=365)] | UnsetType = UNSET
-    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")] | UnsetType = UNSET
+    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["CAD"])] | UnsetType = (
+        UNSET
+    )
     tax_region: Region | UnsetType | None = UNSET
     gst_hst_number: Registration | UnsetType | None = UNSET
     qst_number: Registration | UnsetType | None = UNSET
     pst_number: Registration | UnsetType | None = UNSET
-    number_prefix: Annotated[str, Meta(pattern=r"^[A-Z0-9]{1,10}$")] | UnsetType = UNSET
+    number_prefix: (
+        Annotated[
+            str, Meta(pattern=r"^[A-Z0-9]{1,10}$", description="1 to 10 capital letters or digits", examples=["INV"])
+        ]
+        | UnsetType
+    ) = UNSET
     auto_charge: AutoCharge | UnsetType = UNSET
     followup_days: Annotated[list[Annotated[int, Meta(ge=1, le=365)]], Meta(max_length=10)] | UnsetType = UNSET
     followup_hold_after_step: Annotated[int, Meta(ge=1, le=10)] | UnsetType | None = UNSET
