@@ -15,6 +15,7 @@ from spotless.domain.billing.schemas import BillingSettingsUpdate
 from spotless.domain.billing.taxes import REGIONS, normalise_region
 from spotless.domain.identity.public import Principal
 from spotless.lib.errors import FieldError
+from spotless.lib.query import flush_or_conflict
 
 
 def defaults(org_id: UUID) -> BillingSettings:
@@ -67,7 +68,8 @@ async def update_settings(session: AsyncSession, principal: Principal, data: Bil
         setattr(current, key, value)
     if current not in session:
         session.add(current)
-    await session.flush()
+    # Two first saves at once: the second meets the primary key (409, retry), never a 500.
+    await flush_or_conflict(session, "billing-settings-conflict", "The settings were saved meanwhile: try again.")
     old, new = changes(before, fields)
     if new:
         record_audit(session, principal, "billing_settings.update", "billing_settings", principal.org_id, old, new)
