@@ -8,6 +8,7 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers import BillingSettingsController, InvoiceController
     from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.billing.controllers.documents import InvoiceDocumentController
     from spotless.domain.billing.controllers.public import PayLinkController
@@ -56,6 +57,8 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        BillingSettingsController,
+        InvoiceController,
         InvoiceDocumentController,
         PayLinkController,
         StripeAccountController,
@@ -80,6 +83,7 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.actors
     import spotless.domain.billing.charging
     import spotless.domain.billing.followup
     import spotless.domain.identity.actors

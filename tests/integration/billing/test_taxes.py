@@ -63,7 +63,8 @@ def test_half_up_rounding_per_line() -> None:
     assert line_tax(100, Decimal("9.975")) == 10  # 9.975
     # Per line, not on the sum: three lines of 0.10 at 5 % are 3 cents, not round(1.5) = 2.
     assert tax_lines([10, 10, 10], [_rate("5")])[0].amount_cents == 3
-    assert normalise_region(" qc ") == "QC" and normalise_region("Ontario") is None and normalise_region(None) is None
+    assert normalise_region(" qc ") == "QC" and normalise_region("Ontario") == "ON" and normalise_region(None) is None
+    assert normalise_region("Québec") == "QC" and normalise_region("Texas") is None
 
 
 def _rate(percent: str):

@@ -190,6 +190,20 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/pause"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/resume"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    # billing: the invoice factory makes a draft, which is issued, edited, voided or deleted, but
+    # neither written off, credited nor paid (409 for the roles admitted)
+    ("GET", "/v1/billing/settings"): OK,
+    ("PUT", "/v1/billing/settings"): OK,
+    ("GET", "/v1/invoices"): OK,
+    ("POST", "/v1/invoices"): OK,
+    ("GET", "/v1/invoices/{invoice_id:uuid}"): OK,
+    ("PATCH", "/v1/invoices/{invoice_id:uuid}"): OK,
+    ("DELETE", "/v1/invoices/{invoice_id:uuid}"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/issue"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/void"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/uncollectible"): Expect(default=(409, "/problems/invoice-not-open")),
+    ("POST", "/v1/invoices/{invoice_id:uuid}/credit-notes"): Expect(default=(409, "/problems/invoice-not-issued")),
+    ("POST", "/v1/invoices/{invoice_id:uuid}/payments"): Expect(default=(409, "/problems/invoice-not-payable")),
     # billing: the chase of an unpaid invoice (finance.view to see it, finance.manage to stop it);
     # each role's stop gets an invoice of its own being chased
     ("GET", "/v1/invoices/{invoice_id:uuid}/followup"): OK,
@@ -258,6 +272,11 @@ async def _series_body(call: Call) -> dict[str, Any]:
         "count": 2,
     }
     return {"json": body}
+
+
+async def _invoice_body(call: Call) -> dict[str, Any]:
+    client_id = await create("client_id", call.client, call.owner, {})
+    return {"json": {"client_id": client_id, "lines": [{"description": "Matrix clean", "unit_cents": 5000}]}}
 
 
 async def _service_id(call: Call) -> str:
@@ -340,6 +359,8 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("POST", "/v1/bookings/{booking_id:uuid}/cancel"): _json(lambda c: {"reason": "matrix"}),
     ("GET", "/v1/availability"): _availability,
     ("PUT", "/v1/scheduling/settings"): _json(lambda c: {"travel_buffer_minutes": 15}),
+    ("PUT", "/v1/billing/settings"): _json(lambda c: {"payment_terms_days": 30}),
+    ("POST", "/v1/invoices"): _invoice_body,
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(
         lambda c: {"scope": "this", "reason": "matrix"}

@@ -13,6 +13,7 @@ transaction of their own. Through the API, as a client would: `api_world`, `api_
 tests/support/tenancy.py calls to make another organisation's resources for each path parameter;
 importing this package registers them."""
 
+from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
 from tests.support.factories.billing_followup import api_invoice_id
 from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice

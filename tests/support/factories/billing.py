@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from spotless.domain.billing.models import Invoice, InvoiceLine
 from tests.support.factories.catalog import new_service
-from tests.support.factories.clients import new_address, new_client
+from tests.support.factories.clients import api_client_id, new_address, new_client
 from tests.support.factories.db import add, arrange
 from tests.support.factories.identity import new_org
+from tests.support.tenancy import REQUEST_BODIES, register
 
 
 async def new_invoice(db: AsyncSession, org_id: UUID, client_id: UUID, **overrides: Any) -> Invoice:
@@ -60,3 +61,32 @@ async def billed_world(owner_engine: AsyncEngine, **org: Any) -> BilledWorld:
         address = await new_address(db, row.id, client.id)
         service = await new_service(db, row.id)
     return BilledWorld(org_id=row.id, client_id=client.id, address_id=address.id, service_id=service.id)
+
+
+# --- through the API, and the cross-organisation factories (tests/support/tenancy.py) ---------
+
+DRAFT_LINE = {"description": "Deep clean", "unit_cents": 12_000}
+
+
+async def api_draft(
+    client: Any, member: Any, *, lines: list[dict[str, Any]] | None = None, **body: Any
+) -> dict[str, Any]:
+    """A draft invoice of a new client (or `client_id`), made through the API."""
+    if "client_id" not in body:
+        body["client_id"] = await api_client_id(client, member)
+    response = await client.post(
+        "/v1/invoices", json={"lines": [DRAFT_LINE] if lines is None else lines, **body}, headers=member.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@register("invoice_id")
+async def api_invoice_id(client: Any, member: Any) -> str:
+    return str((await api_draft(client, member))["id"])
+
+
+REQUEST_BODIES[("POST", "/v1/invoices/{invoice_id:uuid}/credit-notes")] = {
+    "lines": [{"description": "Goodwill", "unit_cents": 100}],
+    "reason": "matrix",
+}

@@ -140,6 +140,8 @@ async def _recompute(session: AsyncSession, invoice: Invoice) -> None:
     paid, refunded = max(int(row[0]), 0), int(row[1])
     before = invoice.status
     status = derive_status(before, total_cents=invoice.total_cents, paid_cents=paid, refunded_cents=refunded)
+    # Paid (or refunded) is no longer overdue; an open invoice keeps the daily job's mark.
+    overdue = invoice.overdue and status in ("issued", "partially_paid")
     await session.execute(
         update(Invoice)
         .where(Invoice.id == invoice.id, Invoice.org_id == invoice.org_id)
@@ -147,12 +149,13 @@ async def _recompute(session: AsyncSession, invoice: Invoice) -> None:
             paid_cents=paid,
             refunded_cents=refunded,
             status=status,
+            overdue=overdue,
             version=Invoice.version + 1,
             updated_at=datetime.now(UTC),
         )
         .execution_options(synchronize_session=False)
     )
-    invoice.paid_cents, invoice.refunded_cents, invoice.status = paid, refunded, status
+    invoice.paid_cents, invoice.refunded_cents, invoice.status, invoice.overdue = paid, refunded, status, overdue
     invoice.version += 1
     if status == "paid" and before != "paid":
         emit(session, InvoicePaid(org_id=invoice.org_id, invoice_id=invoice.id, client_id=invoice.client_id))

@@ -61,6 +61,14 @@ LEDGER_METHODS = ("card", "etransfer", "cash", "cheque", "credit")
 LEDGER_SOURCES = ("stripe", "manual", "system")
 
 
+# A number exactly when issued: drafts have none, and a draft voided before issue keeps none.
+NUMBER_RULE = (
+    "(number IS NULL) = (issued_at IS NULL)"
+    " AND (status <> 'draft' OR number IS NULL)"
+    " AND (status IN ('draft', 'void') OR number IS NOT NULL)"
+)
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -146,7 +154,7 @@ class Invoice(UUIDv7AuditBase, TenantMixin):
         UniqueConstraint("org_id", "series", "number", name="uq_invoices_org_id_series_number"),
         CheckConstraint(_in("kind", ("invoice", "credit_note")), name="kind_known"),
         CheckConstraint(_in("status", INVOICE_STATUSES), name="status_known"),
-        CheckConstraint("(number IS NULL) = (status = 'draft')", name="number_iff_issued"),
+        CheckConstraint(NUMBER_RULE, name="number_iff_issued"),
         CheckConstraint("(kind = 'credit_note') = (credit_for_id IS NOT NULL)", name="credit_note_has_invoice"),
         CheckConstraint("paid_cents >= 0 AND refunded_cents >= 0", name="ledger_amounts_not_negative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_format"),

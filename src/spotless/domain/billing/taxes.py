@@ -21,6 +21,24 @@ from spotless.domain.billing.models import TaxRate
 # Canadian provinces and territories (the service address's province picks the taxes).
 REGIONS = frozenset({"AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"})
 _HUNDRED = Decimal(100)
+# What people type in an address's region field.
+_NAMES = {
+    "ALBERTA": "AB",
+    "BRITISH COLUMBIA": "BC",
+    "MANITOBA": "MB",
+    "NEW BRUNSWICK": "NB",
+    "NEWFOUNDLAND AND LABRADOR": "NL",
+    "NEWFOUNDLAND": "NL",
+    "NOVA SCOTIA": "NS",
+    "NORTHWEST TERRITORIES": "NT",
+    "NUNAVUT": "NU",
+    "ONTARIO": "ON",
+    "PRINCE EDWARD ISLAND": "PE",
+    "QUEBEC": "QC",
+    "QUÉBEC": "QC",
+    "SASKATCHEWAN": "SK",
+    "YUKON": "YT",
+}
 
 
 @dataclass(frozen=True)
@@ -40,11 +58,11 @@ class TaxLine:
 
 
 def normalise_region(value: str | None) -> str | None:
-    """'qc', ' QC ' -> 'QC'; anything not a known province -> None."""
+    """'qc', ' QC ', 'Québec' -> 'QC'; anything not a known province -> None."""
     if not value:
         return None
-    code = value.strip().upper()
-    return code if code in REGIONS else None
+    code = " ".join(value.replace(".", " ").split()).upper()
+    return code if code in REGIONS else _NAMES.get(code)
 
 
 async def rates_for(session: AsyncSession, region: str, on: date) -> list[Rate]:

@@ -1,0 +1,92 @@
+"""Payments staff record by hand: e-transfer, cash or cheque, with a reference.
+
+More than the invoice still owes is refused (409 payment-exceeds-open-amount) unless the caller
+says `keep_as_credit`: then the invoice is paid in full and the excess is the client's credit (a
+`credit_issued` ledger entry), never silently lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.domain.audit.public import record_audit
+from spotless.domain.billing.events import PaymentRecorded
+from spotless.domain.billing.invoices import invoice_read, locked
+from spotless.domain.billing.ledger import Entry, client_credit_cents, open_cents, post
+from spotless.domain.billing.schemas import PaymentCreate, PaymentRead
+from spotless.domain.identity.public import Principal
+from spotless.lib.errors import FieldError, Problem
+from spotless.lib.events import emit
+
+PAYABLE = ("issued", "partially_paid")
+
+
+async def record_payment(
+    session: AsyncSession, principal: Principal, invoice_id: UUID, data: PaymentCreate
+) -> PaymentRead:
+    invoice = await locked(session, invoice_id)
+    if invoice.kind != "invoice" or invoice.status not in PAYABLE:
+        raise Problem(
+            409,
+            "invoice-not-payable",
+            "The invoice is not open for payment",
+            f"Invoice {invoice.display_number or invoice.id} is {invoice.status}: payments are recorded against an "
+            "issued invoice that still has an amount open.",
+            invoice_status=invoice.status,
+        )
+    now = datetime.now(UTC)
+    received = data.received_at or now
+    if received > now:
+        raise FieldError("received_at", "a payment cannot be received in the future")
+    owed = open_cents(invoice)
+    if data.amount_cents > owed and not data.keep_as_credit:
+        raise Problem(
+            409,
+            "payment-exceeds-open-amount",
+            "The payment is more than the invoice's open amount",
+            f"The invoice has {owed} open; send keep_as_credit=true to keep the excess as the client's credit.",
+            open_cents=owed,
+        )
+    applied = min(data.amount_cents, owed)
+    excess = data.amount_cents - applied
+    common = {
+        "org_id": invoice.org_id,
+        "client_id": invoice.client_id,
+        "invoice_id": invoice.id,
+        "method": data.method,
+        "reference": data.reference,
+        "source": "manual",
+        "created_by": principal.user_id,
+        "occurred_at": received,
+    }
+    if applied > 0:
+        await post(session, Entry(kind="payment", amount_cents=applied, **common))  # type: ignore[arg-type]
+    if excess > 0:
+        await post(session, Entry(kind="credit_issued", amount_cents=excess, **common))  # type: ignore[arg-type]
+    emit(
+        session,
+        PaymentRecorded(
+            org_id=invoice.org_id,
+            invoice_id=invoice.id,
+            client_id=invoice.client_id,
+            amount_cents=data.amount_cents,
+            method=data.method,
+        ),
+    )
+    record_audit(
+        session,
+        principal,
+        "payment.record",
+        "invoice",
+        invoice.id,
+        after={"amount_cents": data.amount_cents, "applied_cents": applied, "credited_cents": excess},
+        meta={"method": data.method, "reference": data.reference},
+    )
+    return PaymentRead(
+        invoice=await invoice_read(session, invoice.id, invoice),
+        applied_cents=applied,
+        credited_cents=excess,
+        client_credit_cents=await client_credit_cents(session, invoice.org_id, invoice.client_id),
+    )
