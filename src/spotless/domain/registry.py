@@ -9,8 +9,8 @@ from typing import Any
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
     from spotless.domain.billing.controllers import BillingSettingsController, InvoiceController
-    from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.billing.controllers.documents import InvoiceDocumentController
+    from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.billing.controllers.public import PayLinkController
     from spotless.domain.billing.controllers.stripe import (
         ClientCardController,

@@ -205,9 +205,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/invoices/{invoice_id:uuid}/credit-notes"): Expect(default=(409, "/problems/invoice-not-issued")),
     ("POST", "/v1/invoices/{invoice_id:uuid}/payments"): Expect(default=(409, "/problems/invoice-not-payable")),
     # billing: the chase of an unpaid invoice (finance.view to see it, finance.manage to stop it);
-    # each role's stop gets an invoice of its own being chased
+    # (the invoice factory makes a draft, which nobody chases: 409 for the roles admitted)
     ("GET", "/v1/invoices/{invoice_id:uuid}/followup"): OK,
-    ("POST", "/v1/invoices/{invoice_id:uuid}/followup/stop"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/followup/stop"): Expect(default=(409, "/problems/followup-not-active")),
     # invoices as documents and their public links (finance.view / finance.manage)
     ("GET", "/v1/invoices/{invoice_id:uuid}/pdf"): OK,
     # 201 for an issued invoice; 409 invoice-not-linkable when the invoice factory makes a draft

@@ -15,7 +15,6 @@ importing this package registers them."""
 
 from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
-from tests.support.factories.billing_followup import api_invoice_id
 from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
 from tests.support.factories.clients import api_address_id, api_client_id, new_address, new_client
@@ -71,7 +70,6 @@ __all__ = [
     "api_client_id",
     "api_hold_id",
     "api_invitation_id",
-    "api_invoice_id",
     "api_link_id",
     "api_link_token",
     "api_occurrence_date",
