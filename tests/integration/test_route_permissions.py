@@ -18,6 +18,7 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/password-reset/request"),
     ("POST", "/v1/auth/password-reset/confirm"),
+    ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

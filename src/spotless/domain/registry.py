@@ -8,6 +8,7 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers.webhooks import StripeWebhookController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -48,6 +49,7 @@ def controllers() -> list[Any]:
         SeriesController,
         WorkerJobsController,
         SchedulingSettingsController,
+        StripeWebhookController,
     ]
 
 
