@@ -28,6 +28,12 @@ PROD = {
     "ALLOWED_HOSTS": "api.spotless.example",
     "AUTH_PASSWORD_RESET_URL": "https://app.spotless.example/reset-password",
     "AUTH_INVITATION_URL": "https://app.spotless.example/invitations",
+    "STRIPE_SECRET_KEY": "sk_live_51Hx9qT2eZvKYlo2C8mN4pR7sW3uV6bF",
+    "STRIPE_WEBHOOK_SECRET": "whsec_Qx7mK2pL9vR4tN8wZc3bHs6yDf1gJk5a",
+    "STRIPE_CHECKOUT_SUCCESS_URL": "https://app.spotless.example/pay/success",
+    "STRIPE_CHECKOUT_CANCEL_URL": "https://app.spotless.example/pay/cancel",
+    "STRIPE_CONNECT_RETURN_URL": "https://app.spotless.example/settings/payments",
+    "STRIPE_CONNECT_REFRESH_URL": "https://app.spotless.example/settings/payments/refresh",
 }
 
 

@@ -46,6 +46,10 @@ def test_compose_environment_starts_in_prod():
     operator = {
         "AUTH_PASSWORD_RESET_URL": "https://app.cleaning.example/reset-password",
         "AUTH_INVITATION_URL": "https://app.cleaning.example/invitations",
+        "STRIPE_CHECKOUT_SUCCESS_URL": "https://app.cleaning.example/pay/success",
+        "STRIPE_CHECKOUT_CANCEL_URL": "https://app.cleaning.example/pay/cancel",
+        "STRIPE_CONNECT_RETURN_URL": "https://app.cleaning.example/settings/payments",
+        "STRIPE_CONNECT_REFRESH_URL": "https://app.cleaning.example/settings/payments/refresh",
         "SMTP_HOST": "smtp.mail.example",
     }
     settings = load_settings(compose_environment(operator))

@@ -24,6 +24,8 @@ open circuit: a reply to a request sent before the outage proves nothing; only t
 Metrics (per breaker name): `redis_circuit_state` 0 closed / 1 open, `redis_circuit_opened_total`,
 `redis_circuit_fallbacks_total` (calls sent to their fallback without trying), and
 `redis_circuit_probes_total{outcome}`. All are exported from the moment the breaker exists.
+Another dependency passes its own `CircuitMetrics` (Stripe: `circuit_state{circuit="stripe"}`), its
+own `outage` test, and may ask for several consecutive failures before opening (`failure_threshold`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,32 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, OUTAGE_ERRORS)
 
 
+class CircuitMetrics:
+    """The series one breaker reports to: the Redis family by default, or another's."""
+
+    def __init__(self, state: Gauge, opened: Counter, fallbacks: Counter, probes: Counter, label: str) -> None:
+        self.state_family, self.opened_family, self.fallbacks_family, self.probes_family = (
+            state,
+            opened,
+            fallbacks,
+            probes,
+        )
+        self.label = label
+
+    def bind(self, name: str) -> tuple[Gauge, Counter, Counter, Counter, Counter]:
+        by = {self.label: name}
+        return (
+            self.state_family.labels(**by),
+            self.opened_family.labels(**by),
+            self.fallbacks_family.labels(**by),
+            self.probes_family.labels(**by, outcome="ok"),
+            self.probes_family.labels(**by, outcome="failed"),
+        )
+
+
+REDIS_METRICS = CircuitMetrics(CIRCUIT_STATE, CIRCUIT_OPENED, CIRCUIT_FALLBACKS, CIRCUIT_PROBES, "breaker")
+
+
 class CircuitOpenError(ConnectionError):
     """Raised by `guard()` when the circuit is open: the dependency is not tried."""
 
@@ -81,21 +109,23 @@ class CircuitBreaker:
         cooldown_seconds: float = 1.0,
         probe_timeout_seconds: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        metrics: CircuitMetrics = REDIS_METRICS,
+        outage: Callable[[BaseException], bool] = is_outage,
+        failure_threshold: int = 1,
     ) -> None:
         self.name = name
         self.probe = probe
         self.cooldown = cooldown_seconds
         self.probe_timeout = probe_timeout_seconds
         self.clock = clock
+        self.outage = outage
+        self.failure_threshold = max(1, failure_threshold)
+        self._failures = 0
         self._open = False
         self._next_probe = 0.0
         self._probe_task: asyncio.Task[None] | None = None
-        self._state = CIRCUIT_STATE.labels(breaker=name)
-        self._fallbacks = CIRCUIT_FALLBACKS.labels(breaker=name)
+        self._state, self._opened, self._fallbacks, self._probe_ok, self._probe_failed = metrics.bind(name)
         self._state.set(0)
-        CIRCUIT_OPENED.labels(breaker=name)
-        for outcome in ("ok", "failed"):
-            CIRCUIT_PROBES.labels(breaker=name, outcome=outcome)
 
     @property
     def is_open(self) -> bool:
@@ -122,14 +152,28 @@ class CircuitBreaker:
         # A probe left behind on a loop that has ended (a script run twice) must not block forever.
         return same_loop and not task.done()
 
+    def retry_after(self) -> float:
+        """Seconds until the next probe may run (0 when closed)."""
+        return max(0.0, self._next_probe - self.clock()) if self._open else 0.0
+
+    def success(self) -> None:
+        """Report a call that worked: consecutive failures start again from zero (it never closes
+        an open circuit: only the probe does)."""
+        self._failures = 0
+
     def failure(self, exc: BaseException) -> None:
-        """Report a failed call; an outage opens the circuit (idempotent while open)."""
-        if not is_outage(exc) or self._open:
+        """Report a failed call; an outage (the `failure_threshold`-th in a row) opens the circuit
+        (idempotent while open)."""
+        if not self.outage(exc) or self._open:
+            return
+        self._failures += 1
+        if self._failures < self.failure_threshold:
             return
         self._open = True
+        self._failures = 0
         self._next_probe = self.clock() + self.cooldown
         self._state.set(1)
-        CIRCUIT_OPENED.labels(breaker=self.name).inc()
+        self._opened.inc()
         logger.warning(
             "circuit %s open: using fallbacks, probing every %.1f s",
             self.name,
@@ -159,10 +203,12 @@ class CircuitBreaker:
         if not self.allow():
             raise CircuitOpenError(f"circuit {self.name} is open")
         try:
-            return await fn()
+            result = await fn()
         except Exception as exc:
             self.failure(exc)
             raise
+        self.success()
+        return result
 
     def _start_probe(self) -> None:
         try:
@@ -177,11 +223,11 @@ class CircuitBreaker:
             async with asyncio.timeout(self.probe_timeout):
                 await self.probe()
         except Exception as exc:
-            CIRCUIT_PROBES.labels(breaker=self.name, outcome="failed").inc()
+            self._probe_failed.inc()
             logger.debug("circuit %s probe failed: %s", self.name, exc)
             self._next_probe = self.clock() + self.cooldown
         else:
-            CIRCUIT_PROBES.labels(breaker=self.name, outcome="ok").inc()
+            self._probe_ok.inc()
             self.close()
         finally:
             self._probe_task = None
@@ -199,6 +245,7 @@ class CircuitBreaker:
             self._probe_task.cancel()
             self._probe_task = None
         self._open = False
+        self._failures = 0
         self._next_probe = 0.0
         self._state.set(0)
 

@@ -1,0 +1,1 @@
+"""Money: invoices, payments, refunds, disputes, follow-ups."""
