@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 from litestar import Litestar
 
@@ -23,8 +24,7 @@ PI = {"id": "pi_test_1", "object": "payment_intent", "status": "succeeded", "amo
 
 
 @pytest.fixture
-def hook_app(monkeypatch: pytest.MonkeyPatch) -> Litestar:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+def hook_app() -> Litestar:
     return create_app(make_settings(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET))
 
 
@@ -113,8 +113,7 @@ async def test_a_checkout_sessions_pay_url_is_not_stored(hooks, owner_engine):
     assert url not in json.dumps(row["payload"])
 
 
-async def test_no_bearer_token_is_needed_but_the_route_is_rate_limited_as_public(monkeypatch, owner_engine):
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+async def test_no_bearer_token_is_needed_but_the_route_is_rate_limited_as_public(owner_engine):
     settings = make_settings(
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, RATE_LIMIT_ENABLED="true", PUBLIC_RATE_LIMIT_PER_MINUTE="3"
     )
@@ -125,11 +124,19 @@ async def test_no_bearer_token_is_needed_but_the_route_is_rate_limited_as_public
     assert len(await inbox_rows(owner_engine)) == 3
 
 
-async def test_without_a_configured_secret_deliveries_are_refused_for_a_retry(app, monkeypatch, owner_engine):
-    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
-    if getattr(getattr(app.state.settings, "stripe", None), "webhook_secret", None):
-        pytest.skip("the test settings configure a webhook secret")
-    async with app_client(app) as client:
+async def test_without_a_configured_secret_deliveries_are_refused_for_a_retry(owner_engine):
+    base = make_settings()
+    unset = msgspec.structs.replace(base, stripe=msgspec.structs.replace(base.stripe, webhook_secret=""))
+    async with app_client(create_app(unset)) as client:
         answer = await deliver(client, event_body("payment_intent.succeeded", PI))
     assert answer.status_code == 503
     assert await inbox_rows(owner_engine) == []
+
+
+async def test_a_secret_being_rotated_accepts_both_signatures(owner_engine):
+    settings = make_settings(STRIPE_WEBHOOK_SECRET=f"whsec_new_one_0123456789,{WEBHOOK_SECRET}")
+    async with app_client(create_app(settings)) as client:
+        old = await deliver(client, event_body("payment_intent.succeeded", PI))
+        new = await deliver(client, event_body("payment_intent.succeeded", PI), secret="whsec_new_one_0123456789")
+        other = await deliver(client, event_body("payment_intent.succeeded", PI), secret="whsec_neither")
+    assert (old.status_code, new.status_code, other.status_code) == (200, 200, 400)

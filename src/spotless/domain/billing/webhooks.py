@@ -19,7 +19,6 @@ answer at once. Processing is a job (`stripe_events.handle_stripe_event`, the in
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import msgspec
@@ -48,14 +47,9 @@ def invalid_signature(detail: str) -> Problem:
 
 
 def webhook_secrets(settings: Settings) -> tuple[str, ...]:
-    """The endpoint's signing secrets (whsec_...): a current one and, while rotating, the previous one.
-    Read from the Stripe settings when they carry them; until then from STRIPE_WEBHOOK_SECRET."""
-    stripe_settings = getattr(settings, "stripe", None)
-    configured = getattr(stripe_settings, "webhook_secrets", None) or getattr(stripe_settings, "webhook_secret", None)
-    if configured is None:
-        configured = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-    values = (configured,) if isinstance(configured, str) else tuple(configured)
-    return tuple(v.strip() for value in values for v in str(value).split(",") if v.strip())
+    """The endpoint's signing secrets (STRIPE_WEBHOOK_SECRET, whsec_...). While rotating, the new and
+    the old one may both be given, comma-separated: a delivery signed with either is accepted."""
+    return tuple(v.strip() for v in settings.stripe.webhook_secret.split(",") if v.strip())
 
 
 def verify(raw: bytes, header: str | None, secrets: tuple[str, ...]) -> dict[str, Any]:
@@ -91,10 +85,16 @@ def verify(raw: bytes, header: str | None, secrets: tuple[str, ...]) -> dict[str
     except msgspec.DecodeError:
         WEBHOOK_ERRORS.inc()
         raise invalid_signature("The signed body is not a JSON event.") from None
-    if not _is_event(event):
+    prepared = prepare(event)
+    if prepared is None:
         WEBHOOK_ERRORS.inc()
         raise invalid_signature("The signed body is not a Stripe event.")
-    return _without_bearer_urls(event)
+    return prepared
+
+
+def prepare(event: Any) -> dict[str, Any] | None:
+    """A Stripe event as we store it (bearer URLs dropped), or None when it is not one."""
+    return _without_bearer_urls(event) if _is_event(event) else None
 
 
 def _is_event(event: Any) -> bool:
@@ -127,4 +127,13 @@ async def store(session: AsyncSession, event: dict[str, Any]) -> Received:
     return await receive(session, SOURCE, event["id"], event, event_type=event["type"])
 
 
-__all__ = ["SIGNATURE_HEADER", "SOURCE", "TOLERANCE_SECONDS", "invalid_signature", "store", "verify", "webhook_secrets"]
+__all__ = [
+    "SIGNATURE_HEADER",
+    "SOURCE",
+    "TOLERANCE_SECONDS",
+    "invalid_signature",
+    "prepare",
+    "store",
+    "verify",
+    "webhook_secrets",
+]

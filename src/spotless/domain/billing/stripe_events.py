@@ -1,0 +1,330 @@
+"""Processing of stored Stripe events: the inbox handler of the "stripe" source.
+
+Every effect is exactly once and independent of delivery order:
+- the event only says *what* changed; the handler re-reads the object from Stripe (on the
+  organisation's connected account) and applies its current state, so a late `created` after an
+  `updated`, or five copies at once, end in the same place;
+- money posts through the ledger keyed by the Stripe object id (a PaymentIntent pays once, a
+  refund refunds once, a dispute withdraws once), and events are emitted only when a row is new
+  or a state really changes.
+
+The Connect `account` of the event is mapped to our organisation through `stripe_accounts`
+(`billing_stripe_account_org`, a SECURITY DEFINER look-up: the job has no organisation yet), then
+the transaction is scoped to it. An event we cannot match (no account, an unknown account, an
+object without our invoice reference, a type we do not handle) is "ignored": logged, counted in
+`webhook_events_total{result="ignored"}`, never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import exists, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spotless.db.engine import apply_org_now
+from spotless.domain.billing import disputes, refunds, stripe_io
+from spotless.domain.billing.events import PaymentFailed, PaymentRecorded
+from spotless.domain.billing.models import CheckoutSession, Invoice, LedgerEntry, StripeAccount
+from spotless.domain.billing.public import Entry, post_entry
+from spotless.lib.events import emit
+from spotless.lib.inbox import HandlerOutcome, ReceivedEvent, inbox_handler
+from spotless.lib.jobs.runtime import get_runtime
+from spotless.settings import Settings
+
+logger = logging.getLogger("spotless.billing.stripe_events")
+
+SOURCE = "stripe"
+INVOICE_KEY = "invoice_id"  # in Checkout Session, PaymentIntent and Charge metadata
+
+
+@dataclass(frozen=True)
+class Context:
+    session: AsyncSession
+    settings: Settings
+    org_id: UUID
+    account: str
+    event: ReceivedEvent
+
+    async def fetch(self, kind: str, object_id: str, *, expand: list[str] | None = None) -> dict[str, Any] | None:
+        return await stripe_io.retrieve(self.settings, self.account, kind, object_id, expand=expand)
+
+
+Handler = Callable[[Context, dict[str, Any]], Awaitable[HandlerOutcome]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(*types: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for event_type in types:
+            HANDLERS[event_type] = fn
+        return fn
+
+    return register
+
+
+async def org_for_account(session: AsyncSession, account: str) -> UUID | None:
+    found = await session.scalar(text("SELECT billing_stripe_account_org(:account)"), {"account": account})
+    return UUID(str(found)) if found is not None else None
+
+
+@inbox_handler(SOURCE)
+async def handle_stripe_event(session: AsyncSession, event: ReceivedEvent) -> HandlerOutcome:
+    payload = event.payload
+    handler = HANDLERS.get(event.event_type or "")
+    if handler is None:
+        logger.info("stripe event %s of type %s: not a type we handle", event.external_id, event.event_type)
+        return "ignored"
+    account = payload.get("account")
+    if not isinstance(account, str) or not account:
+        logger.warning("stripe event %s (%s) has no connected account: ignored", event.external_id, event.event_type)
+        return "ignored"
+    org_id = await org_for_account(session, account)
+    if org_id is None:
+        logger.warning(
+            "stripe event %s (%s) for unknown account %s: ignored", event.external_id, event.event_type, account
+        )
+        return "ignored"
+    await apply_org_now(session, org_id)
+    obj = (payload.get("data") or {}).get("object") or {}
+    ctx = Context(session=session, settings=get_runtime().settings, org_id=org_id, account=account, event=event)
+    outcome = await handler(ctx, obj)
+    if outcome == "ignored":
+        logger.info(
+            "stripe event %s (%s) matched nothing of organisation %s", event.external_id, event.event_type, org_id
+        )
+    return outcome
+
+
+# --- invoices referenced by Stripe objects -------------------------------------------------------
+
+
+def invoice_ref(obj: dict[str, Any] | None) -> UUID | None:
+    metadata = (obj or {}).get("metadata") or {}
+    raw = metadata.get(INVOICE_KEY) or (obj or {}).get("client_reference_id")
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+async def lock_invoice(session: AsyncSession, invoice_id: UUID) -> Invoice | None:
+    """The invoice (of the scoped organisation: RLS hides others), locked for this transaction."""
+    return await session.scalar(
+        select(Invoice).where(Invoice.id == invoice_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+async def apply_payment_intent(ctx: Context, pi: dict[str, Any]) -> HandlerOutcome:
+    """Post a succeeded PaymentIntent to its invoice once: the open amount as a payment, anything
+    beyond it as the client's credit (never lost)."""
+    if pi.get("status") != "succeeded":
+        return "processed"
+    invoice_id = invoice_ref(pi)
+    if invoice_id is None:
+        return "ignored"
+    invoice = await lock_invoice(ctx.session, invoice_id)
+    if invoice is None:
+        return "ignored"
+    received = int(pi.get("amount_received") or pi.get("amount") or 0)
+    if received <= 0:
+        return "processed"
+    # The invoice lock orders concurrent deliveries: the second sees the first's entries.
+    posted = await ctx.session.scalar(
+        select(
+            exists().where(
+                LedgerEntry.source == SOURCE,
+                LedgerEntry.external_id == pi["id"],
+                LedgerEntry.kind.in_(("payment", "credit_issued")),
+            )
+        )
+    )
+    if posted:
+        return "processed"
+    open_cents = max(invoice.total_cents - invoice.paid_cents, 0) if invoice.status not in ("draft", "void") else 0
+    payment = min(received, open_cents)
+    charge = pi.get("latest_charge")
+    reference = charge if isinstance(charge, str) else (charge or {}).get("id")
+    common = {
+        "org_id": ctx.org_id,
+        "client_id": invoice.client_id,
+        "source": SOURCE,
+        "method": "card",
+        "reference": reference,
+        "external_id": pi["id"],
+    }
+    if payment > 0:
+        await post_entry(ctx.session, Entry(kind="payment", amount_cents=payment, invoice_id=invoice.id, **common))
+        emit(
+            ctx.session,
+            PaymentRecorded(
+                org_id=ctx.org_id,
+                invoice_id=invoice.id,
+                client_id=invoice.client_id,
+                amount_cents=payment,
+                method="card",
+            ),
+        )
+    if received > payment:
+        # Paid twice (two sessions) or after the office recorded cash: kept as the client's credit.
+        await post_entry(ctx.session, Entry(kind="credit_issued", amount_cents=received - payment, **common))
+        logger.warning(
+            "payment %s exceeds the open amount of invoice %s: %d cents kept as credit",
+            pi["id"],
+            invoice.id,
+            received - payment,
+        )
+    return "processed"
+
+
+async def _checkout_session(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    session_obj = await ctx.fetch("checkout.session", obj["id"])
+    if session_obj is None:
+        return "ignored"
+    await ctx.session.execute(
+        update(CheckoutSession)
+        .where(CheckoutSession.stripe_session_id == session_obj["id"], CheckoutSession.status == "open")
+        .values(status="complete" if session_obj.get("status") == "complete" else session_obj.get("status") or "open")
+        .execution_options(synchronize_session=False)
+    )
+    if session_obj.get("mode") == "setup":
+        return await _setup_completed(ctx, session_obj)
+    if session_obj.get("payment_status") != "paid":
+        return "processed"  # an async method still settling, or unpaid: its own events follow
+    pi_id = session_obj.get("payment_intent")
+    pi_id = pi_id if isinstance(pi_id, str) else (pi_id or {}).get("id")
+    if not pi_id:
+        return "ignored"
+    pi = await ctx.fetch("payment_intent", pi_id)
+    return "ignored" if pi is None else await apply_payment_intent(ctx, pi)
+
+
+@handles("checkout.session.completed", "checkout.session.async_payment_succeeded")
+async def checkout_session_paid(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    return await _checkout_session(ctx, obj)
+
+
+@handles("checkout.session.async_payment_failed")
+async def checkout_session_failed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    """The failure itself is told once, by the PaymentIntent's `payment_intent.payment_failed`;
+    here only the session's state is brought up to date."""
+    session_obj = await ctx.fetch("checkout.session", obj["id"])
+    if session_obj is None or invoice_ref(session_obj) is None:
+        return "ignored"
+    return "processed"
+
+
+async def _setup_completed(ctx: Context, session_obj: dict[str, Any]) -> HandlerOutcome:
+    try:
+        from spotless.domain.billing.stripe_client import apply_setup_completed  # type: ignore[attr-defined]
+    except ImportError:
+        logger.warning("setup session %s completed but card saving is not available yet", session_obj["id"])
+        return "ignored"
+    result = await apply_setup_completed(ctx.session, ctx.org_id, session_obj)
+    return "ignored" if result is False else "processed"
+
+
+@handles("payment_intent.succeeded")
+async def payment_intent_succeeded(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    pi = await ctx.fetch("payment_intent", obj["id"])
+    return "ignored" if pi is None else await apply_payment_intent(ctx, pi)
+
+
+@handles("payment_intent.payment_failed")
+async def payment_intent_failed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    pi = await ctx.fetch("payment_intent", obj["id"])
+    if pi is None:
+        return "ignored"
+    invoice_id = invoice_ref(pi)
+    if invoice_id is None:
+        return "ignored"
+    if pi.get("status") == "succeeded":
+        return await apply_payment_intent(ctx, pi)  # retried and paid since: no failure to tell
+    invoice = await ctx.session.get(Invoice, invoice_id)
+    if invoice is None:
+        return "ignored"
+    error = (obj.get("last_payment_error") or pi.get("last_payment_error") or {}) if isinstance(obj, dict) else {}
+    reason = error.get("decline_code") or error.get("code") or "payment_failed"
+    emit(
+        ctx.session,
+        PaymentFailed(org_id=ctx.org_id, invoice_id=invoice.id, client_id=invoice.client_id, reason=str(reason)[:200]),
+    )
+    return "processed"
+
+
+# --- refunds and disputes (their own modules) ----------------------------------------------------
+
+
+@handles("charge.refunded")
+async def charge_refunded(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    charge = await ctx.fetch("charge", obj["id"])
+    if charge is None:
+        return "ignored"
+    return await refunds.sync_charge_refunds(ctx.session, ctx.settings, ctx.org_id, ctx.account, charge)
+
+
+@handles("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
+async def refund_changed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    refund = await ctx.fetch("refund", obj["id"])
+    if refund is None:
+        return "ignored"
+    return await refunds.sync_stripe_refund(ctx.session, ctx.settings, ctx.org_id, ctx.account, refund)
+
+
+@handles(
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
+async def dispute_changed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    dispute = await ctx.fetch("dispute", obj["id"])
+    if dispute is None:
+        return "ignored"
+    return await disputes.sync_dispute(ctx.session, ctx.settings, ctx.org_id, ctx.account, dispute)
+
+
+# --- the connected account -----------------------------------------------------------------------
+
+
+def account_status(account: dict[str, Any]) -> str:
+    requirements = account.get("requirements") or {}
+    if requirements.get("disabled_reason") and str(requirements["disabled_reason"]).startswith("rejected"):
+        return "disabled"
+    if account.get("charges_enabled") and account.get("payouts_enabled"):
+        return "active"
+    if account.get("details_submitted"):
+        return "restricted"
+    return "pending"
+
+
+@handles("account.updated")
+async def account_updated(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    account = await stripe_io.retrieve_account(ctx.settings, ctx.account)
+    if account is None:
+        return "ignored"
+    await ctx.session.execute(
+        update(StripeAccount)
+        .where(StripeAccount.org_id == ctx.org_id, StripeAccount.account_id == ctx.account)
+        .values(
+            charges_enabled=bool(account.get("charges_enabled")),
+            payouts_enabled=bool(account.get("payouts_enabled")),
+            details_submitted=bool(account.get("details_submitted")),
+            status=account_status(account),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return "processed"
+
+
+HANDLED_TYPES = tuple(sorted(HANDLERS))
+
+__all__ = ["HANDLED_TYPES", "HANDLERS", "account_status", "handle_stripe_event", "invoice_ref", "org_for_account"]
