@@ -175,8 +175,10 @@ async def owner_engine(database: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 async def _tables(owner_engine: AsyncEngine) -> list[str]:
     async with owner_engine.connect() as conn:
+        # Reference data the migrations seed (tax_rates) is part of the schema: never truncated.
         rows = await conn.exec_driver_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename NOT IN ('alembic_version', 'tax_rates')"
         )
         return [r[0] for r in rows]
 

@@ -55,6 +55,7 @@ def controllers() -> list[Any]:
 
 def import_models() -> None:
     import spotless.domain.audit.models
+    import spotless.domain.billing.models
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
     import spotless.domain.identity.models
@@ -79,6 +80,7 @@ def import_jobs() -> None:
 
 def import_events() -> None:
     """Every context's events module (those nobody subscribes to yet included)."""
+    import spotless.domain.billing.events
     import spotless.domain.clients.events
     import spotless.domain.scheduling.events
     import spotless.domain.system.events  # noqa: F401

@@ -36,6 +36,17 @@ registry.import_jobs()
 # Who listens to what. A change here is a change in how contexts depend on each other: update it
 # on purpose (and the note), never by accident.
 EXPECTED_MAP: dict[str, list[str]] = {
+    "billing.DisputeClosed": [],
+    "billing.DisputeOpened": [],
+    "billing.InvoiceIssued": [],
+    "billing.InvoiceOverdue": [],
+    "billing.InvoicePaid": [],
+    "billing.InvoiceVoided": [],
+    "billing.PaymentFailed": [],
+    "billing.PaymentHoldReleased": [],
+    "billing.PaymentHoldRequested": [],
+    "billing.PaymentRecorded": [],
+    "billing.RefundSucceeded": [],
     "clients.ClientArchived": ["scheduling.close_client_work"],
     "scheduling.BookingCancelled": ["system.count_booking"],
     "scheduling.BookingCompleted": ["system.count_booking"],

@@ -1,1 +1,1 @@
-"""Money: invoices, payments, refunds, disputes, follow-ups."""
+"""Money: invoices, payments (manual and Stripe), refunds, disputes and failed-payment follow-up."""

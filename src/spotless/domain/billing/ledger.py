@@ -1,0 +1,178 @@
+"""The ledger rule: money moves only as append-only entries, and an invoice's `paid_cents`,
+`refunded_cents` and payment status are derived from them here, nowhere else.
+
+`post(session, entry)` in the caller's transaction:
+1. locks the invoice row (`FOR UPDATE`): posts on one invoice run one after another;
+2. inserts the entry, `ON CONFLICT DO NOTHING` on (org, source, kind, external_id): a Stripe object
+   (or any keyed movement) posts once however many times, and however concurrently, it arrives;
+3. recomputes the invoice's amounts from all its entries and derives its status, emitting
+   `InvoicePaid` when it becomes paid.
+It returns whether the entry was new (False: already posted, nothing changed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
+
+from spotless.domain.billing.events import InvoicePaid
+from spotless.domain.billing.models import LEDGER_KINDS, Invoice, LedgerEntry
+from spotless.lib.events import emit
+
+# Kinds that add to / take from what the client has paid on an invoice.
+PAID_PLUS = ("payment", "credit_applied", "dispute_reinstatement")
+PAID_MINUS = ("dispute_withdrawal",)
+# Statuses the ledger never changes (an explicit decision of the office, or not yet billed).
+FROZEN = frozenset({"draft", "void", "uncollectible"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One movement to post. `external_id` keys it: with one, it posts at most once per
+    (source, kind); without, every post is a new entry."""
+
+    org_id: UUID
+    client_id: UUID
+    kind: str
+    amount_cents: int
+    source: str
+    invoice_id: UUID | None = None
+    method: str | None = None
+    reference: str | None = None
+    external_id: str | None = None
+    created_by: UUID | None = None
+    occurred_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in LEDGER_KINDS:
+            raise ValueError(f"unknown ledger kind {self.kind!r}")
+        if self.amount_cents <= 0:
+            raise ValueError("a ledger amount is positive; its kind gives the direction")
+
+
+def derive_status(current: str, *, total_cents: int, paid_cents: int, refunded_cents: int) -> str:
+    """The status an invoice's amounts give it. Draft, void and uncollectible stay as they are."""
+    if current in FROZEN:
+        return current
+    if refunded_cents > 0:
+        return "refunded" if refunded_cents >= paid_cents else "partially_refunded"
+    if paid_cents > 0 and paid_cents >= total_cents:
+        return "paid"
+    if paid_cents > 0:
+        return "partially_paid"
+    return "issued"
+
+
+def open_cents(invoice: Invoice) -> int:
+    """What the client still owes on an invoice (never negative)."""
+    if invoice.status in FROZEN:
+        return 0
+    return max(invoice.total_cents - invoice.paid_cents, 0)
+
+
+async def post(session: AsyncSession, entry: Entry) -> bool:
+    invoice: Invoice | None = None
+    if entry.invoice_id is not None:
+        invoice = await session.scalar(
+            select(Invoice)
+            .where(Invoice.id == entry.invoice_id, Invoice.org_id == entry.org_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if invoice is None:
+            raise LookupError(f"invoice {entry.invoice_id} not found for the ledger entry")
+    now = datetime.now(UTC)
+    stmt = (
+        insert(LedgerEntry)
+        .values(
+            id=uuid7(),
+            org_id=entry.org_id,
+            invoice_id=entry.invoice_id,
+            client_id=entry.client_id,
+            kind=entry.kind,
+            amount_cents=entry.amount_cents,
+            method=entry.method,
+            reference=entry.reference,
+            source=entry.source,
+            external_id=entry.external_id,
+            created_by=entry.created_by,
+            occurred_at=entry.occurred_at or now,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["org_id", "source", "kind", "external_id"])
+        .returning(LedgerEntry.id)
+    )
+    inserted = (await session.execute(stmt)).scalar_one_or_none()
+    if inserted is None:
+        return False
+    if invoice is not None:
+        await _recompute(session, invoice)
+    return True
+
+
+async def _recompute(session: AsyncSession, invoice: Invoice) -> None:
+    amount = LedgerEntry.amount_cents
+    paid_expr = func.coalesce(
+        func.sum(
+            case(
+                (LedgerEntry.kind.in_(PAID_PLUS), amount),
+                (LedgerEntry.kind.in_(PAID_MINUS), -amount),
+                else_=0,
+            )
+        ),
+        0,
+    )
+    refunded_expr = func.coalesce(func.sum(case((LedgerEntry.kind == "refund", amount), else_=0)), 0)
+    row = (
+        await session.execute(
+            select(paid_expr, refunded_expr).where(
+                LedgerEntry.org_id == invoice.org_id, LedgerEntry.invoice_id == invoice.id
+            )
+        )
+    ).one()
+    paid, refunded = max(int(row[0]), 0), int(row[1])
+    before = invoice.status
+    status = derive_status(before, total_cents=invoice.total_cents, paid_cents=paid, refunded_cents=refunded)
+    await session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.org_id == invoice.org_id)
+        .values(
+            paid_cents=paid,
+            refunded_cents=refunded,
+            status=status,
+            version=Invoice.version + 1,
+            updated_at=datetime.now(UTC),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    invoice.paid_cents, invoice.refunded_cents, invoice.status = paid, refunded, status
+    invoice.version += 1
+    if status == "paid" and before != "paid":
+        emit(session, InvoicePaid(org_id=invoice.org_id, invoice_id=invoice.id, client_id=invoice.client_id))
+
+
+async def client_credit_cents(session: AsyncSession, org_id: UUID, client_id: UUID) -> int:
+    """The client's unused credit: credit issued (overpayments, credit notes) less credit applied."""
+    amount = LedgerEntry.amount_cents
+    value = await session.scalar(
+        select(
+            func.coalesce(
+                func.sum(
+                    case(
+                        (LedgerEntry.kind == "credit_issued", amount),
+                        (LedgerEntry.kind == "credit_applied", -amount),
+                        else_=0,
+                    )
+                ),
+                0,
+            )
+        ).where(LedgerEntry.org_id == org_id, LedgerEntry.client_id == client_id)
+    )
+    return int(value or 0)

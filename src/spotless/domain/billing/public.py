@@ -1,0 +1,32 @@
+"""What other contexts (and billing's other modules) may use of billing.
+
+- the ledger rule: `Entry`, `post_entry` (the one writer of an invoice's paid/refunded amounts
+  and payment status), `derive_status`, `open_cents`, `client_credit_cents`;
+- numbering: `take_number`, `display_number`, `CREDIT_NOTE_SERIES`;
+- taxes: `rates_for`, `line_tax`, `tax_lines`, `normalise_region`;
+- settings: `get_settings` (defaults when none saved).
+Events are in `billing.events`."""
+
+from spotless.domain.billing.ledger import Entry, client_credit_cents, derive_status, open_cents
+from spotless.domain.billing.ledger import post as post_entry
+from spotless.domain.billing.numbering import CREDIT_NOTE_SERIES, display_number, take_number
+from spotless.domain.billing.settings import get_settings
+from spotless.domain.billing.taxes import Rate, TaxLine, line_tax, normalise_region, rates_for, tax_lines
+
+__all__ = [
+    "CREDIT_NOTE_SERIES",
+    "Entry",
+    "Rate",
+    "TaxLine",
+    "client_credit_cents",
+    "derive_status",
+    "display_number",
+    "get_settings",
+    "line_tax",
+    "normalise_region",
+    "open_cents",
+    "post_entry",
+    "rates_for",
+    "take_number",
+    "tax_lines",
+]
