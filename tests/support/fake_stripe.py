@@ -1008,7 +1008,7 @@ class FakeStripe:
                 return self._public(event)
         raise missing("event", event_id)
 
-    _ID = r"([A-Za-z0-9_]+)"
+    _ID = r"([A-Za-z0-9_-]+)"
     _routes: list[tuple[str, str, Callable[..., Json]]] = [
         ("GET", r"/v1/balance", _balance),
         ("POST", r"/v1/accounts", _create_account),
