@@ -158,7 +158,6 @@ def _form(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 async def connect_shop(client: httpx.AsyncClient, owner_engine: AsyncEngine, fake: Any) -> Shop:
     from spotless.domain.billing.models import StripeAccount
-
     from tests.support.factories import add, arrange, new_client
     from tests.support.identity import signup
 
@@ -172,7 +171,6 @@ async def connect_shop(client: httpx.AsyncClient, owner_engine: AsyncEngine, fak
 
 async def issued_invoice(owner_engine: AsyncEngine, shop: Shop, total_cents: int = 10_000, number: int = 1) -> UUID:
     from spotless.domain.billing.models import Invoice
-
     from tests.support.factories import add, arrange
 
     async with arrange(owner_engine) as db:

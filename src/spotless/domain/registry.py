@@ -8,6 +8,7 @@ from typing import Any
 
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
+    from spotless.domain.billing.controllers.refunds import DisputeController, InvoiceRefundsController
     from spotless.domain.billing.controllers.webhooks import StripeWebhookController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
@@ -50,6 +51,8 @@ def controllers() -> list[Any]:
         WorkerJobsController,
         SchedulingSettingsController,
         StripeWebhookController,
+        InvoiceRefundsController,
+        DisputeController,
     ]
 
 
@@ -68,6 +71,9 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.disputes
+    import spotless.domain.billing.recovery
+    import spotless.domain.billing.stripe_events
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors

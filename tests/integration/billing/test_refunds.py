@@ -8,7 +8,6 @@ import asyncio
 from uuid import UUID, uuid4
 
 from spotless.domain.billing.public import Entry, post_entry
-
 from tests.support.factories import arrange
 from tests.support.identity import add_member, signup
 from tests.support.stripe_webhooks import (

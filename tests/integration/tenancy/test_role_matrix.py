@@ -181,6 +181,12 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/pause"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/resume"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    # billing: Stripe's webhook (signed, not authenticated), refunds and disputes (finance.view / finance.manage).
+    # The factory's invoice is issued but unpaid: nothing can be refunded on it yet.
+    ("POST", "/v1/payments/stripe/webhook"): PUBLIC,
+    ("GET", "/v1/invoices/{invoice_id:uuid}/refunds"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/refunds"): Expect(default=(409, "/problems/refund-exceeds-paid")),
+    ("GET", "/v1/disputes"): OK,
 }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
+from spotless.domain.billing import stripe_io
 from spotless.domain.billing.events import DisputeClosed, DisputeOpened
 from spotless.domain.billing.models import Dispute, Invoice
 from spotless.domain.billing.public import Entry, post_entry
@@ -64,9 +65,7 @@ def movements(dispute: dict[str, Any]) -> tuple[int, int, int]:
 async def sync_dispute(
     session: AsyncSession, settings: Settings, org_id: UUID, account: str, dispute: dict[str, Any]
 ) -> HandlerOutcome:
-    from spotless.domain.billing.refunds import _invoice_of
-
-    invoice_id = await _invoice_of(settings, account, dispute)
+    invoice_id = await stripe_io.invoice_of(settings, account, dispute)
     if invoice_id is None:
         return "ignored"
     invoice = await session.scalar(

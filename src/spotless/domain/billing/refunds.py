@@ -268,23 +268,10 @@ async def settle(session: AsyncSession, invoice: Invoice, row: Refund, refund: d
     await session.flush()
 
 
-async def _invoice_of(settings: Settings, account: str, obj: dict[str, Any]) -> UUID | None:
-    from spotless.domain.billing.stripe_events import invoice_ref
-
-    found = invoice_ref(obj)
-    if found is not None:
-        return found
-    pi_id = obj.get("payment_intent")
-    pi_id = pi_id if isinstance(pi_id, str) else (pi_id or {}).get("id")
-    if not pi_id:
-        return None
-    return invoice_ref(await stripe_io.retrieve(settings, account, "payment_intent", pi_id))
-
-
 async def sync_stripe_refund(
     session: AsyncSession, settings: Settings, org_id: UUID, account: str, refund: dict[str, Any]
 ) -> HandlerOutcome:
-    invoice_id = await _invoice_of(settings, account, refund)
+    invoice_id = await stripe_io.invoice_of(settings, account, refund)
     if invoice_id is None:
         return "ignored"
     invoice = await _lock(session, invoice_id)  # waits for a refund request still in flight
@@ -340,7 +327,7 @@ async def sync_charge_refunds(
 ) -> HandlerOutcome:
     """`charge.refunded`: settle this charge's refunds as Stripe holds them now (ours still pending,
     and any listed on the charge)."""
-    invoice_id = await _invoice_of(settings, account, charge)
+    invoice_id = await stripe_io.invoice_of(settings, account, charge)
     if invoice_id is None:
         return "ignored"
     invoice = await _lock(session, invoice_id)

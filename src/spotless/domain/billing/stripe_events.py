@@ -31,6 +31,7 @@ from spotless.domain.billing import disputes, refunds, stripe_io
 from spotless.domain.billing.events import PaymentFailed, PaymentRecorded
 from spotless.domain.billing.models import CheckoutSession, Invoice, LedgerEntry, StripeAccount
 from spotless.domain.billing.public import Entry, post_entry
+from spotless.domain.billing.stripe_io import invoice_ref
 from spotless.lib.events import emit
 from spotless.lib.inbox import HandlerOutcome, ReceivedEvent, inbox_handler
 from spotless.lib.jobs.runtime import get_runtime
@@ -39,7 +40,6 @@ from spotless.settings import Settings
 logger = logging.getLogger("spotless.billing.stripe_events")
 
 SOURCE = "stripe"
-INVOICE_KEY = "invoice_id"  # in Checkout Session, PaymentIntent and Charge metadata
 
 
 @dataclass(frozen=True)
@@ -101,15 +101,6 @@ async def handle_stripe_event(session: AsyncSession, event: ReceivedEvent) -> Ha
 
 
 # --- invoices referenced by Stripe objects -------------------------------------------------------
-
-
-def invoice_ref(obj: dict[str, Any] | None) -> UUID | None:
-    metadata = (obj or {}).get("metadata") or {}
-    raw = metadata.get(INVOICE_KEY) or (obj or {}).get("client_reference_id")
-    try:
-        return UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
 
 
 async def lock_invoice(session: AsyncSession, invoice_id: UUID) -> Invoice | None:

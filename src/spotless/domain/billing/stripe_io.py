@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from uuid import UUID
 
 from spotless.domain.billing.stripe_client import StripeRejected, stripe_gateway
 from spotless.lib.errors import Problem
 from spotless.settings import Settings
+
+INVOICE_KEY = "invoice_id"  # in Checkout Session, PaymentIntent and Charge metadata
 
 _SERVICES = {
     "checkout.session": lambda v1: v1.checkout.sessions,
@@ -56,6 +59,28 @@ async def retrieve_account(settings: Settings, account: str) -> dict[str, Any] |
     return _as_dict(obj)
 
 
+def invoice_ref(obj: dict[str, Any] | None) -> UUID | None:
+    metadata = (obj or {}).get("metadata") or {}
+    raw = metadata.get(INVOICE_KEY) or (obj or {}).get("client_reference_id")
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+async def invoice_of(settings: Settings, account: str, obj: dict[str, Any]) -> UUID | None:
+    """The invoice a Stripe object (refund, charge, dispute) belongs to: its own metadata, else its
+    PaymentIntent's (re-read)."""
+    found = invoice_ref(obj)
+    if found is not None:
+        return found
+    pi_id = obj.get("payment_intent")
+    pi_id = pi_id if isinstance(pi_id, str) else (pi_id or {}).get("id")
+    if not pi_id:
+        return None
+    return invoice_ref(await retrieve(settings, account, "payment_intent", pi_id))
+
+
 def caller_key(*parts: object) -> str:
     """A short, stable digest of a caller's own idempotency key (theirs may be 255 characters)."""
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:32]
@@ -82,4 +107,13 @@ async def list_events(settings: Settings, account: str, params: dict[str, Any]) 
     return _as_dict(page)
 
 
-__all__ = ["caller_key", "create_refund", "list_events", "retrieve", "retrieve_account"]
+__all__ = [
+    "INVOICE_KEY",
+    "caller_key",
+    "create_refund",
+    "invoice_of",
+    "invoice_ref",
+    "list_events",
+    "retrieve",
+    "retrieve_account",
+]

@@ -120,4 +120,6 @@ class DisputeController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> CursorPage[DisputeRead]:
-        return await disputes.list_disputes(db_session, state=state_filter, invoice_id=invoice_id, limit=limit, cursor=cursor)
+        return await disputes.list_disputes(
+            db_session, state=state_filter, invoice_id=invoice_id, limit=limit, cursor=cursor
+        )
