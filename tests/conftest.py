@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from spotless.db.migrations import upgrade  # noqa: E402
 from spotless.db.rls import APP_ROLE, DEFINER_ROLE  # noqa: E402
 from spotless.db.roles import ensure_login_role  # noqa: E402
+from spotless.domain.billing.stripe_client import reset_stripe  # noqa: E402
 from spotless.lib.redis import reset_breakers  # noqa: E402
 from spotless.settings import Settings, load_settings, normalize_database_url  # noqa: E402
 from tests.support import processes  # noqa: E402
@@ -122,6 +123,9 @@ def test_env(**overrides: str) -> dict[str, str]:
         "AUTH_ARGON2_TIME_COST": "1",
         "AUTH_ARGON2_MEMORY_KIB": "1024",
         "AUTH_ARGON2_PARALLELISM": "1",
+        # Tests never reach Stripe: a closed loopback port unless a test points this at the fake
+        # (tests/support/fake_stripe.py, `stripe_env`).
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
     }
     env.update(overrides)
     return env
@@ -202,6 +206,7 @@ async def clean_slate(owner_engine: AsyncEngine, _tables: list[str], settings: S
     finally:
         await client.aclose()
     reset_breakers()  # a Redis timeout in one test must not send the next one to its fallbacks
+    reset_stripe()  # nor a Stripe outage fail the next one fast
 
 
 @pytest.fixture

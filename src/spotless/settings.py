@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from msgspec import Meta
 
+from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
+
 AppEnv = Literal["dev", "test", "prod"]
 
 # Values that must never reach production: defaults from .env.example and obvious placeholders.
@@ -182,39 +184,6 @@ class SchedulingConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_availability_days: Annotated[int, _var("SCHEDULING_MAX_AVAILABILITY_DAYS", ge=1, le=366)] = 31
     # Finishing more than this percentage over the planned minutes requires a reason.
     overrun_percent: Annotated[int, _var("SCHEDULING_OVERRUN_PERCENT", ge=0, le=1_000)] = 20
-
-
-class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
-    # The platform's secret key (Connect: calls for an organisation carry its account id) and the
-    # signing secret of the webhook endpoint. Both required in prod; dev/test use placeholders.
-    secret_key: str = "sk_test_spotless_placeholder"
-    webhook_secret: str = "whsec_spotless_placeholder"
-    # Tests point this at the local fake (tests/support/fake_stripe.py).
-    api_base: Annotated[str, _var("STRIPE_API_BASE", pattern=r"^https?://[^\s/]+(:\d+)?/?$")] = "https://api.stripe.com"
-    # The whole budget of one call, retries included: an outage answers 503 after at most this long.
-    timeout_seconds: Annotated[float, _var("STRIPE_TIMEOUT_SECONDS", gt=0, le=120)] = 10.0
-    # The library's default is no retry at all; retries reuse the call's idempotency key.
-    max_network_retries: Annotated[int, _var("STRIPE_MAX_NETWORK_RETRIES", ge=0, le=10)] = 2
-    # This many failed calls in a row (timeouts, connection errors, 5xx after retries) open the
-    # circuit: calls then answer 503 at once; every cool-down one probe decides whether to close it.
-    circuit_failure_threshold: Annotated[int, _var("STRIPE_CIRCUIT_FAILURE_THRESHOLD", ge=1, le=1_000)] = 3
-    circuit_cooldown_seconds: Annotated[float, _var("STRIPE_CIRCUIT_COOLDOWN_SECONDS", gt=0, le=3_600)] = 30.0
-    circuit_probe_timeout_seconds: Annotated[float, _var("STRIPE_CIRCUIT_PROBE_TIMEOUT_SECONDS", gt=0, le=60)] = 5.0
-    # Where Checkout sends the payer back, and where Connect onboarding returns (or restarts).
-    checkout_success_url: Annotated[str, _var("STRIPE_CHECKOUT_SUCCESS_URL", pattern=r"^https?://[^\s]+$")] = (
-        "http://localhost:3000/pay/success"
-    )
-    checkout_cancel_url: Annotated[str, _var("STRIPE_CHECKOUT_CANCEL_URL", pattern=r"^https?://[^\s]+$")] = (
-        "http://localhost:3000/pay/cancel"
-    )
-    connect_return_url: Annotated[str, _var("STRIPE_CONNECT_RETURN_URL", pattern=r"^https?://[^\s]+$")] = (
-        "http://localhost:3000/settings/payments"
-    )
-    connect_refresh_url: Annotated[str, _var("STRIPE_CONNECT_REFRESH_URL", pattern=r"^https?://[^\s]+$")] = (
-        "http://localhost:3000/settings/payments/refresh"
-    )
-    # Lifetime of a Checkout Session (Stripe accepts 30 minutes to 24 hours).
-    checkout_expires_minutes: Annotated[int, _var("STRIPE_CHECKOUT_EXPIRES_MINUTES", ge=30, le=1_440)] = 1_440
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -404,7 +373,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_availability_days=env.int("SCHEDULING_MAX_AVAILABILITY_DAYS", 31),
             overrun_percent=env.int("SCHEDULING_OVERRUN_PERCENT", 20),
         ),
-        "stripe": _stripe_settings(env, is_prod),
+        "stripe": load_stripe_settings(env, is_prod),
         "http": HttpSettings(
             host=env.str("HOST", "127.0.0.1") or "127.0.0.1",
             port=env.int("PORT", 8000),
@@ -428,27 +397,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             # All at once: an operator fixes the whole list in one deploy, not one per restart.
             raise ConfigError("refusing to start in prod:\n- " + "\n- ".join(problems))
     return settings
-
-
-def _stripe_settings(env: _Env, is_prod: bool) -> StripeSettings:
-    defaults = StripeSettings()
-    return StripeSettings(
-        secret_key=env.str("STRIPE_SECRET_KEY", "" if is_prod else defaults.secret_key) or "",
-        webhook_secret=env.str("STRIPE_WEBHOOK_SECRET", "" if is_prod else defaults.webhook_secret) or "",
-        api_base=(env.str("STRIPE_API_BASE", defaults.api_base) or defaults.api_base).rstrip("/"),
-        timeout_seconds=env.float("STRIPE_TIMEOUT_SECONDS", defaults.timeout_seconds),
-        max_network_retries=env.int("STRIPE_MAX_NETWORK_RETRIES", defaults.max_network_retries),
-        circuit_failure_threshold=env.int("STRIPE_CIRCUIT_FAILURE_THRESHOLD", defaults.circuit_failure_threshold),
-        circuit_cooldown_seconds=env.float("STRIPE_CIRCUIT_COOLDOWN_SECONDS", defaults.circuit_cooldown_seconds),
-        circuit_probe_timeout_seconds=env.float(
-            "STRIPE_CIRCUIT_PROBE_TIMEOUT_SECONDS", defaults.circuit_probe_timeout_seconds
-        ),
-        checkout_success_url=env.str("STRIPE_CHECKOUT_SUCCESS_URL") or defaults.checkout_success_url,
-        checkout_cancel_url=env.str("STRIPE_CHECKOUT_CANCEL_URL") or defaults.checkout_cancel_url,
-        connect_return_url=env.str("STRIPE_CONNECT_RETURN_URL") or defaults.connect_return_url,
-        connect_refresh_url=env.str("STRIPE_CONNECT_REFRESH_URL") or defaults.connect_refresh_url,
-        checkout_expires_minutes=env.int("STRIPE_CHECKOUT_EXPIRES_MINUTES", defaults.checkout_expires_minutes),
-    )
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -579,16 +527,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
             problems.append(f"{name} {weakness}; {_HOW_TO_GENERATE}")
 
     secret("AUTH_SECRET_KEY", settings.auth.secret_key)
-    # The platform's secret key (sk_live_...) and the webhook endpoint's signing secret (whsec_...).
-    for name, value in (
-        ("STRIPE_SECRET_KEY", settings.stripe.secret_key),
-        ("STRIPE_WEBHOOK_SECRET", settings.stripe.webhook_secret),
-    ):
-        weakness = secret_weakness(value)
-        if weakness:
-            problems.append(f"{name} {weakness}; copy it from the Stripe dashboard (Developers)")
-    if not settings.stripe.api_base.startswith("https://"):
-        problems.append("STRIPE_API_BASE must be an https:// URL in prod")
+    problems.extend(stripe_prod_problems(settings.stripe, secret_weakness))
     if settings.metrics.enabled:
         if not settings.metrics.token:
             problems.append("METRICS_TOKEN is required in prod while METRICS_ENABLED=true (/metrics would be public)")
@@ -611,11 +550,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
         "RATE_LIMIT_REDIS_URL": settings.rate_limit.redis_url,
         "AUTH_PASSWORD_RESET_URL": settings.auth.password_reset_url,
         "AUTH_INVITATION_URL": settings.auth.invitation_url,
-        "STRIPE_API_BASE": settings.stripe.api_base,
-        "STRIPE_CHECKOUT_SUCCESS_URL": settings.stripe.checkout_success_url,
-        "STRIPE_CHECKOUT_CANCEL_URL": settings.stripe.checkout_cancel_url,
-        "STRIPE_CONNECT_RETURN_URL": settings.stripe.connect_return_url,
-        "STRIPE_CONNECT_REFRESH_URL": settings.stripe.connect_refresh_url,
+        **stripe_urls(settings.stripe),
     }
     for name, url in urls.items():
         if url and name not in allow_loopback and _is_local_url(url):

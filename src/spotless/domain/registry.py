@@ -9,6 +9,11 @@ from typing import Any
 def controllers() -> list[Any]:
     from spotless.domain.audit.controllers import AuditController
     from spotless.domain.billing.controllers.refunds import DisputeController, InvoiceRefundsController
+    from spotless.domain.billing.controllers.stripe import (
+        ClientCardController,
+        InvoiceCheckoutController,
+        StripeAccountController,
+    )
     from spotless.domain.billing.controllers.webhooks import StripeWebhookController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
@@ -53,6 +58,9 @@ def controllers() -> list[Any]:
         StripeWebhookController,
         InvoiceRefundsController,
         DisputeController,
+        StripeAccountController,
+        InvoiceCheckoutController,
+        ClientCardController,
     ]
 
 
@@ -71,6 +79,7 @@ def import_models() -> None:
 
 
 def import_jobs() -> None:
+    import spotless.domain.billing.charging
     import spotless.domain.billing.disputes
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events

@@ -74,12 +74,10 @@ class CircuitMetrics:
     """The series one breaker reports to: the Redis family by default, or another's."""
 
     def __init__(self, state: Gauge, opened: Counter, fallbacks: Counter, probes: Counter, label: str) -> None:
-        self.state_family, self.opened_family, self.fallbacks_family, self.probes_family = (
-            state,
-            opened,
-            fallbacks,
-            probes,
-        )
+        self.state_family = state
+        self.opened_family = opened
+        self.fallbacks_family = fallbacks
+        self.probes_family = probes
         self.label = label
 
     def bind(self, name: str) -> tuple[Gauge, Counter, Counter, Counter, Counter]:

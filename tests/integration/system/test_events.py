@@ -38,7 +38,7 @@ registry.import_jobs()
 EXPECTED_MAP: dict[str, list[str]] = {
     "billing.DisputeClosed": [],
     "billing.DisputeOpened": ["billing.notify_dispute_opened"],
-    "billing.InvoiceIssued": [],
+    "billing.InvoiceIssued": ["billing.auto_charge"],
     "billing.InvoiceOverdue": [],
     "billing.InvoicePaid": [],
     "billing.InvoiceVoided": [],

@@ -115,6 +115,15 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/clients/{client_id:uuid}/addresses/{address_id:uuid}"): OK,
     ("PATCH", "/v1/clients/{client_id:uuid}/addresses/{address_id:uuid}"): OK,
     ("DELETE", "/v1/clients/{client_id:uuid}/addresses/{address_id:uuid}"): OK,
+    # Stripe (finance.view / finance.manage). No Stripe in this suite (a closed port): connecting
+    # answers 503 payments-unavailable, fast; the factories' organisation has no connected account,
+    # so a card payment or card setup is a 409 before any call to Stripe.
+    ("POST", "/v1/billing/stripe/connect"): Expect(default=(503, "/problems/payments-unavailable")),
+    ("GET", "/v1/billing/stripe/account"): OK,
+    ("POST", "/v1/invoices/{invoice_id:uuid}/checkout"): Expect(default=409),
+    ("POST", "/v1/clients/{client_id:uuid}/card-setup"): Expect(default=(409, "/problems/payments-not-enabled")),
+    ("GET", "/v1/clients/{client_id:uuid}/payment-methods"): OK,
+    ("DELETE", "/v1/clients/{client_id:uuid}/payment-methods/{method_id:uuid}"): OK,
     # workforce (reads: everyone, with contact/pay details narrowed; writes: users.manage)
     ("GET", "/v1/workers"): OK,
     ("POST", "/v1/workers"): OK,

@@ -13,7 +13,7 @@ transaction of their own. Through the API, as a client would: `api_world`, `api_
 tests/support/tenancy.py calls to make another organisation's resources for each path parameter;
 importing this package registers them."""
 
-from tests.support.factories.billing import api_invoice_id  # noqa: F401 (registers invoice_id)
+from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
 from tests.support.factories.clients import api_address_id, api_client_id, new_address, new_client
 from tests.support.factories.db import AppSessions, add, app_sessions, arrange

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from spotless.domain.billing.models import Invoice, InvoiceLine
@@ -16,7 +15,6 @@ from tests.support.factories.catalog import new_service
 from tests.support.factories.clients import new_address, new_client
 from tests.support.factories.db import add, arrange
 from tests.support.factories.identity import new_org
-from tests.support.tenancy import register
 
 
 async def new_invoice(db: AsyncSession, org_id: UUID, client_id: UUID, **overrides: Any) -> Invoice:
@@ -62,41 +60,3 @@ async def billed_world(owner_engine: AsyncEngine, **org: Any) -> BilledWorld:
         address = await new_address(db, row.id, client.id)
         service = await new_service(db, row.id)
     return BilledWorld(org_id=row.id, client_id=client.id, address_id=address.id, service_id=service.id)
-
-
-# --- cross-organisation factories (tests/support/tenancy.py) ----------------------------------
-# Until invoices have routes of their own, an issued invoice is written below the API (as the
-# cluster admin) for the member's organisation. Replace with an API factory once POST /v1/invoices exists.
-
-
-@register("invoice_id")
-async def api_invoice_id(client: Any, member: Any) -> str:
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    from spotless.settings import normalize_database_url
-    from tests.conftest import ADMIN_URL
-
-    engine = create_async_engine(normalize_database_url(ADMIN_URL), poolclass=NullPool)
-    try:
-        async with arrange(engine) as db:
-            payer = await new_client(db, member.org_id, name="Victim Payer")
-            number = int(
-                await db.scalar(
-                    select(func.coalesce(func.max(Invoice.number), 0) + 1).where(
-                        Invoice.org_id == member.org_id, Invoice.series == "2026"
-                    )
-                )
-            )
-            invoice = await new_invoice(
-                db,
-                member.org_id,
-                payer.id,
-                series="2026",
-                number=number,
-                display_number=f"INV-2026-{number:06d}",
-                status="issued",
-            )
-    finally:
-        await engine.dispose()
-    return str(invoice.id)

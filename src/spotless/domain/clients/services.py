@@ -135,6 +135,16 @@ async def client_archived_at(session: AsyncSession, client_id: UUID) -> datetime
     return await session.scalar(select(Client.archived_at).where(Client.id == client_id))
 
 
+async def client_contact(session: AsyncSession, client_id: UUID) -> tuple[str, str | None] | None:
+    """A client's name and email; None when missing, archived or another organisation's."""
+    row = (
+        await session.execute(
+            select(Client.name, Client.email).where(Client.id == client_id, Client.archived_at.is_(None))
+        )
+    ).first()
+    return (row.name, row.email) if row is not None else None
+
+
 def _announce_archived(session: AsyncSession, client: Client, at: datetime) -> None:
     emit(session, ClientArchived(org_id=client.org_id, client_id=client.id, archived_at=at))
 

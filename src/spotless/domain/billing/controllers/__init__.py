@@ -1,0 +1,1 @@
+"""The money context's HTTP controllers."""
