@@ -235,3 +235,48 @@ def test_recovery_asks_for_at_most_20_types_per_call():
     batches = type_batches(tuple(f"type.{i}" for i in range(45)))
     assert [len(b) for b in batches] == [20, 20, 5]
     assert all(len(b) <= 20 for b in type_batches())
+
+
+async def test_a_completed_setup_session_saves_the_card_once(api, fake_stripe, owner_engine, jobs):
+    from spotless.domain.billing.models import CheckoutSession
+    from tests.support.factories import add, arrange
+    from tests.support.stripe_webhooks import fake_call
+
+    shop = await connect_shop(api, owner_engine, fake_stripe)
+    created = await fake_call(
+        fake_stripe,
+        "POST",
+        "/v1/checkout/sessions",
+        {
+            "mode": "setup",
+            "currency": "cad",
+            "success_url": "http://localhost/saved",
+            "metadata": {"consent_text": "OK"},
+        },
+        account=shop.account,
+    )
+    async with arrange(owner_engine) as db:
+        await add(
+            db,
+            CheckoutSession(
+                org_id=shop.org_id,
+                client_id=shop.client_id,
+                mode="setup",
+                stripe_session_id=created["id"],
+                status="open",
+            ),
+        )
+    fake_stripe.complete_session(created["id"])
+    event = fake_stripe.last_event("checkout.session.completed", shop.account)
+    await asyncio.gather(*(deliver_event(api, fake_stripe, event) for _ in range(3)))
+    await jobs.run()
+    cards = await rows(
+        owner_engine,
+        "SELECT brand, last4, active, consent_text FROM payment_methods WHERE client_id = :c",
+        c=shop.client_id,
+    )
+    assert cards == [{"brand": "visa", "last4": "4242", "active": True, "consent_text": "OK"}]
+    assert (
+        await scalar(owner_engine, "SELECT status FROM checkout_sessions WHERE stripe_session_id = :s", s=created["id"])
+        == "complete"
+    )

@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.db.engine import apply_org_now
 from spotless.domain.billing import disputes, refunds, stripe_io
+from spotless.domain.billing.cards import apply_setup_completed
+from spotless.domain.billing.checkout import apply_session_status
+from spotless.domain.billing.connect import apply_account
 from spotless.domain.billing.events import PaymentFailed, PaymentRecorded
-from spotless.domain.billing.models import CheckoutSession, Invoice, LedgerEntry, StripeAccount
+from spotless.domain.billing.models import Invoice, LedgerEntry
 from spotless.domain.billing.public import Entry, post_entry
 from spotless.domain.billing.stripe_io import invoice_ref
 from spotless.lib.events import emit
@@ -179,14 +182,9 @@ async def _checkout_session(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome
     session_obj = await ctx.fetch("checkout.session", obj["id"])
     if session_obj is None:
         return "ignored"
-    await ctx.session.execute(
-        update(CheckoutSession)
-        .where(CheckoutSession.stripe_session_id == session_obj["id"], CheckoutSession.status == "open")
-        .values(status="complete" if session_obj.get("status") == "complete" else session_obj.get("status") or "open")
-        .execution_options(synchronize_session=False)
-    )
     if session_obj.get("mode") == "setup":
         return await _setup_completed(ctx, session_obj)
+    await apply_session_status(ctx.session, session_obj)
     if session_obj.get("payment_status") != "paid":
         return "processed"  # an async method still settling, or unpaid: its own events follow
     pi_id = session_obj.get("payment_intent")
@@ -204,22 +202,48 @@ async def checkout_session_paid(ctx: Context, obj: dict[str, Any]) -> HandlerOut
 
 @handles("checkout.session.async_payment_failed")
 async def checkout_session_failed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
-    """The failure itself is told once, by the PaymentIntent's `payment_intent.payment_failed`;
-    here only the session's state is brought up to date."""
+    """A delayed method (a bank debit) failed after Checkout completed: terminal for that session,
+    so this is where a Checkout payment's failure is told (`PaymentFailed`, once per session)."""
     session_obj = await ctx.fetch("checkout.session", obj["id"])
     if session_obj is None or invoice_ref(session_obj) is None:
         return "ignored"
+    await apply_session_status(ctx.session, session_obj)
+    pi_id = session_obj.get("payment_intent")
+    pi_id = pi_id if isinstance(pi_id, str) else (pi_id or {}).get("id")
+    pi = await ctx.fetch("payment_intent", pi_id) if pi_id else None
+    if pi is not None and pi.get("status") == "succeeded":
+        return await apply_payment_intent(ctx, pi)  # paid since: nothing failed
+    return await _tell_failure(ctx, invoice_ref(session_obj), pi or {})
+
+
+async def _tell_failure(ctx: Context, invoice_id: UUID | None, pi: dict[str, Any]) -> HandlerOutcome:
+    invoice = await ctx.session.get(Invoice, invoice_id) if invoice_id else None
+    if invoice is None:
+        return "ignored"
+    error = pi.get("last_payment_error") or {}
+    reason = error.get("decline_code") or error.get("code") or "payment_failed"
+    emit(
+        ctx.session,
+        PaymentFailed(org_id=ctx.org_id, invoice_id=invoice.id, client_id=invoice.client_id, reason=str(reason)[:200]),
+    )
     return "processed"
 
 
 async def _setup_completed(ctx: Context, session_obj: dict[str, Any]) -> HandlerOutcome:
-    try:
-        from spotless.domain.billing.stripe_client import apply_setup_completed  # type: ignore[attr-defined]
-    except ImportError:
-        logger.warning("setup session %s completed but card saving is not available yet", session_obj["id"])
+    """A card saved through Checkout in setup mode: stored by the cards module (helper "stripe")
+    from the SetupIntent's PaymentMethod as Stripe holds them now."""
+    seti_id = session_obj.get("setup_intent")
+    seti_id = seti_id if isinstance(seti_id, str) else (seti_id or {}).get("id")
+    if not seti_id or session_obj.get("status") != "complete":
         return "ignored"
-    result = await apply_setup_completed(ctx.session, ctx.org_id, session_obj)
-    return "ignored" if result is False else "processed"
+    seti = await ctx.fetch("setup_intent", seti_id, expand=["payment_method"])
+    method = (seti or {}).get("payment_method")
+    if isinstance(method, str):
+        method = await ctx.fetch("payment_method", method)
+    if not isinstance(method, dict):
+        return "ignored"
+    saved = await apply_setup_completed(ctx.session, ctx.org_id, session_obj, method)
+    return "ignored" if saved is None else "processed"
 
 
 @handles("payment_intent.succeeded")
@@ -230,24 +254,22 @@ async def payment_intent_succeeded(ctx: Context, obj: dict[str, Any]) -> Handler
 
 @handles("payment_intent.payment_failed")
 async def payment_intent_failed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
+    """Told once, by whoever knows the failure is final:
+    - an off-session charge (`purpose=auto_charge`) is told by the charging code, which sees the
+      decline when it confirms (saved cards settle at once; a card charge that went `processing`
+      and failed later would be told by nobody: none of ours can, today);
+    - a Checkout payment is told by `checkout.session.async_payment_failed` (a declined card in the
+      Checkout page is not final: the payer tries another one);
+    - any other PaymentIntent naming our invoice is told here."""
     pi = await ctx.fetch("payment_intent", obj["id"])
-    if pi is None:
-        return "ignored"
-    invoice_id = invoice_ref(pi)
-    if invoice_id is None:
+    if pi is None or invoice_ref(pi) is None:
         return "ignored"
     if pi.get("status") == "succeeded":
         return await apply_payment_intent(ctx, pi)  # retried and paid since: no failure to tell
-    invoice = await ctx.session.get(Invoice, invoice_id)
-    if invoice is None:
-        return "ignored"
-    error = (obj.get("last_payment_error") or pi.get("last_payment_error") or {}) if isinstance(obj, dict) else {}
-    reason = error.get("decline_code") or error.get("code") or "payment_failed"
-    emit(
-        ctx.session,
-        PaymentFailed(org_id=ctx.org_id, invoice_id=invoice.id, client_id=invoice.client_id, reason=str(reason)[:200]),
-    )
-    return "processed"
+    purpose = (pi.get("metadata") or {}).get("purpose")
+    if purpose in (None, "auto_charge"):
+        return "processed"  # Checkout, or an off-session charge: told elsewhere (see above)
+    return await _tell_failure(ctx, invoice_ref(pi), pi)
 
 
 # --- refunds and disputes (their own modules) ----------------------------------------------------
@@ -286,36 +308,14 @@ async def dispute_changed(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
 # --- the connected account -----------------------------------------------------------------------
 
 
-def account_status(account: dict[str, Any]) -> str:
-    requirements = account.get("requirements") or {}
-    if requirements.get("disabled_reason") and str(requirements["disabled_reason"]).startswith("rejected"):
-        return "disabled"
-    if account.get("charges_enabled") and account.get("payouts_enabled"):
-        return "active"
-    if account.get("details_submitted"):
-        return "restricted"
-    return "pending"
-
-
 @handles("account.updated")
 async def account_updated(ctx: Context, obj: dict[str, Any]) -> HandlerOutcome:
     account = await stripe_io.retrieve_account(ctx.settings, ctx.account)
     if account is None:
         return "ignored"
-    await ctx.session.execute(
-        update(StripeAccount)
-        .where(StripeAccount.org_id == ctx.org_id, StripeAccount.account_id == ctx.account)
-        .values(
-            charges_enabled=bool(account.get("charges_enabled")),
-            payouts_enabled=bool(account.get("payouts_enabled")),
-            details_submitted=bool(account.get("details_submitted")),
-            status=account_status(account),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return "processed"
+    return "ignored" if await apply_account(ctx.session, ctx.org_id, account) is None else "processed"
 
 
 HANDLED_TYPES = tuple(sorted(HANDLERS))
 
-__all__ = ["HANDLED_TYPES", "HANDLERS", "account_status", "handle_stripe_event", "invoice_ref", "org_for_account"]
+__all__ = ["HANDLED_TYPES", "HANDLERS", "handle_stripe_event", "org_for_account"]

@@ -21,6 +21,8 @@ _SERVICES = {
     "charge": lambda v1: v1.charges,
     "refund": lambda v1: v1.refunds,
     "dispute": lambda v1: v1.disputes,
+    "setup_intent": lambda v1: v1.setup_intents,
+    "payment_method": lambda v1: v1.payment_methods,
 }
 
 
