@@ -201,3 +201,18 @@ async def test_another_organisation_gets_404_and_roles_without_finance_get_403(a
     assert (await api.post(_url(invoice_id), json=body, headers=finance.headers)).status_code == 201
     assert len((await api.get(_url(invoice_id), headers=finance.headers)).json()) == 1
     assert fake_stripe.objects("refund", shop.account)[0]["amount"] == 100
+
+
+async def test_while_stripe_is_down_a_card_refund_answers_503_and_nothing_is_kept(api, fake_stripe, owner_engine, jobs):
+    from spotless.domain.billing.stripe_client import reset_stripe
+
+    shop, invoice_id, _ = await _paid_by_card(api, fake_stripe, owner_engine, jobs)
+    fake_stripe.fail(503, times=None, path="/v1/refunds")
+    down = await api.post(_url(invoice_id), json={"amount_cents": 1_000, "reason": "x"}, headers=shop.owner.headers)
+    assert down.status_code == 503 and down.headers.get("retry-after"), down.text
+    assert (await api.get(_url(invoice_id), headers=shop.owner.headers)).json() == []
+    assert await _refund_entries(owner_engine, invoice_id) == []
+    fake_stripe.heal()
+    reset_stripe()  # the circuit the outage opened closes by itself after its cool-down; the test does not wait
+    back = await api.post(_url(invoice_id), json={"amount_cents": 1_000, "reason": "x"}, headers=shop.owner.headers)
+    assert back.status_code == 201 and back.json()["status"] == "succeeded"

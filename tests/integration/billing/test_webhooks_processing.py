@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from spotless.domain.billing.events import PaymentFailed
-from spotless.domain.billing.recovery import recover, type_batches
+from spotless.domain.billing.recovery import recover, recover_stripe_events, type_batches
 from spotless.lib.events import SUBSCRIBERS
 from spotless.lib.inbox import process_inbox_event
 from tests.support.stripe_webhooks import (
@@ -229,6 +229,18 @@ async def test_missed_deliveries_are_recovered_from_stripe_and_processed_once(
     assert again["stored"] == 0 and again["listed"] == totals["listed"]
     assert await jobs.run() == 0
     assert len(await _ledger(owner_engine, invoice_id)) == 1
+
+
+async def test_the_recovery_job_runs_once_per_slot(api, fake_stripe, owner_engine, runtime):
+    shop = await connect_shop(api, owner_engine, fake_stripe)
+    invoice_id = await issued_invoice(owner_engine, shop, total_cents=2_500)
+    fake_stripe.complete_session(await open_checkout(fake_stripe, shop, invoice_id, amount_cents=2_500))
+    slot = "2026-12-01T23:30:00+00:00"
+    await recover_stripe_events(slot=slot)
+    listed = len(fake_stripe.calls("GET", "/v1/events"))
+    assert listed >= 1 and len(await inbox_rows(owner_engine)) >= 2
+    await recover_stripe_events(slot=slot)  # the same slot delivered again: done already
+    assert len(fake_stripe.calls("GET", "/v1/events")) == listed
 
 
 def test_recovery_asks_for_at_most_20_types_per_call():
