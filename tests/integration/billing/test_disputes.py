@@ -112,6 +112,12 @@ async def test_a_dispute_round_trip_flags_withdraws_tells_the_owner_and_reinstat
     closed = (await api.get("/v1/disputes?state=closed", headers=shop.owner.headers)).json()["items"]
     assert [d["outcome"] for d in closed] == ["won"]
     assert (await api.get("/v1/disputes?state=open", headers=shop.owner.headers)).json()["items"] == []
+    audit = await rows(
+        owner_engine,
+        "SELECT action FROM admin_audit_logs WHERE resource_id = :id AND action LIKE 'billing.dispute.%' ORDER BY created_at",
+        id=str(invoice_id),
+    )
+    assert [a["action"] for a in audit] == ["billing.dispute.open", "billing.dispute.close"]
 
 
 async def test_a_lost_dispute_keeps_the_withdrawal(api, fake_stripe, owner_engine, jobs):

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
+from spotless.domain.audit.public import record_audit
 from spotless.domain.billing import stripe_io
 from spotless.domain.billing.events import DisputeClosed, DisputeOpened
 from spotless.domain.billing.models import Dispute, Invoice
@@ -100,6 +101,15 @@ async def sync_dispute(
     if inserted is not None:
         await _flag(session, invoice, disputed=True)
         emit(session, DisputeOpened(org_id=org_id, invoice_id=invoice.id, dispute_id=row.id, evidence_due_by=due_by))
+        record_audit(
+            session,
+            None,
+            "billing.dispute.open",
+            "invoice",
+            invoice.id,
+            after={"dispute_id": str(row.id), "amount_cents": row.amount_cents, "reason": row.reason},
+            org_id=org_id,
+        )
     else:
         row.status, row.reason, row.evidence_due_by = status, dispute.get("reason"), due_by or row.evidence_due_by
         row.amount_cents = int(dispute.get("amount") or row.amount_cents)
@@ -127,6 +137,15 @@ async def sync_dispute(
         row.outcome, row.closed_at = status, now
         await _flag(session, invoice, disputed=False)
         emit(session, DisputeClosed(org_id=org_id, invoice_id=invoice.id, dispute_id=row.id, outcome=status))
+        record_audit(
+            session,
+            None,
+            "billing.dispute.close",
+            "invoice",
+            invoice.id,
+            after={"dispute_id": str(row.id), "outcome": status},
+            org_id=org_id,
+        )
     await session.flush()
     return "processed"
 

@@ -249,6 +249,7 @@ async def settle(session: AsyncSession, invoice: Invoice, row: Refund, refund: d
     """Apply Stripe's current state of a refund to our row (and the ledger when it succeeded)."""
     status = refund.get("status")
     now = datetime.now(UTC)
+    before = row.status
     if status == "succeeded":
         if row.status != "succeeded":
             if row.status in ("failed", "canceled"):
@@ -265,6 +266,17 @@ async def settle(session: AsyncSession, invoice: Invoice, row: Refund, refund: d
             row.status = str(status)
             row.failure_reason = str(refund.get("failure_reason") or status)[:500]
             row.updated_at = now
+    if row.status != before:
+        record_audit(
+            session,
+            None,
+            "refund.settle",
+            "refund",
+            row.id,
+            before={"status": before},
+            after={"status": row.status, "stripe_refund_id": refund.get("id")},
+            org_id=invoice.org_id,
+        )
     await session.flush()
 
 
