@@ -12,11 +12,13 @@ def controllers() -> list[Any]:
     from spotless.domain.billing.controllers.documents import InvoiceDocumentController
     from spotless.domain.billing.controllers.followup import FollowupController
     from spotless.domain.billing.controllers.public import PayLinkController
+    from spotless.domain.billing.controllers.refunds import DisputeController, InvoiceRefundsController
     from spotless.domain.billing.controllers.stripe import (
         ClientCardController,
         InvoiceCheckoutController,
         StripeAccountController,
     )
+    from spotless.domain.billing.controllers.webhooks import StripeWebhookController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
     from spotless.domain.identity.controllers import (
@@ -61,6 +63,9 @@ def controllers() -> list[Any]:
         InvoiceController,
         InvoiceDocumentController,
         PayLinkController,
+        StripeWebhookController,
+        InvoiceRefundsController,
+        DisputeController,
         StripeAccountController,
         InvoiceCheckoutController,
         ClientCardController,
@@ -86,6 +91,9 @@ def import_jobs() -> None:
     import spotless.domain.billing.actors
     import spotless.domain.billing.charging
     import spotless.domain.billing.followup
+    import spotless.domain.billing.disputes
+    import spotless.domain.billing.recovery
+    import spotless.domain.billing.stripe_events
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors

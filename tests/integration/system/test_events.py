@@ -37,7 +37,7 @@ registry.import_jobs()
 # on purpose (and the note), never by accident.
 EXPECTED_MAP: dict[str, list[str]] = {
     "billing.DisputeClosed": [],
-    "billing.DisputeOpened": [],
+    "billing.DisputeOpened": ["billing.notify_dispute_opened"],
     "billing.InvoiceIssued": ["billing.auto_charge"],
     "billing.InvoiceOverdue": ["billing.start_followup"],
     "billing.InvoicePaid": ["billing.resolve_followup"],
