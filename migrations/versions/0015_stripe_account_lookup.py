@@ -8,8 +8,8 @@ alone gets a read policy on the table), answer only what those jobs need:
 - `billing_stripe_account_ids(after, limit)`: (org_id, account_id) of every connected account, paged
   by org id, for the missed-delivery recovery job.
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-01
 """
 

@@ -90,8 +90,8 @@ def import_models() -> None:
 def import_jobs() -> None:
     import spotless.domain.billing.actors
     import spotless.domain.billing.charging
-    import spotless.domain.billing.followup
     import spotless.domain.billing.disputes
+    import spotless.domain.billing.followup
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
     import spotless.domain.identity.actors
