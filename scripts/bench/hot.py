@@ -28,7 +28,11 @@ WORKERS = 10
 PER_ORG = 1000
 SLOT_HOURS = (8, 10, 12, 14, 16)  # two-hour visits inside the seeded 08:00-18:00 hours
 WARMUP_CAP = 2000  # req/s the warm-up of a create run is assumed never to pass (its slots end there)
+WEBHOOK_SECRET = "whsec_bench_" + "0" * 32
+WEBHOOK_RATE = 100  # events a second: a busy connected account's worst minute is far below it
+INVOICES = 50
 LIMITER_ON = {
+    "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "RATE_LIMIT_ENABLED": "true",
     "RATE_LIMIT_PER_MINUTE": "1000000",
     "RATE_LIMIT_BURST": "0",
@@ -129,6 +133,13 @@ async def prepare(api: Server, env: dict[str, str]) -> Setup:
             body = {**_booking_body(setup), "worker_ids": [worker_id], "starts_at": starts.isoformat()}
             headers = {**h, "Idempotency-Key": f"bench-list-{owner.org_id}-{n}"}
             _expect(await client.post("/v1/bookings", json=body, headers=headers), 201, "booking for the list day")
+        # The billing list: 50 issued invoices of one line each (taxed by the organisation's region).
+        settings = await client.put("/v1/billing/settings", json={"tax_region": "ON"}, headers=h)
+        _expect(settings, 200, "billing settings")
+        for n in range(INVOICES):
+            body = {"client_id": customer["id"], "lines": [{"description": f"Visit {n}", "unit_cents": 12_000 + n}]}
+            draft = _expect(await client.post("/v1/invoices", json=body, headers=h), 201, "invoice")
+            _expect(await client.post(f"/v1/invoices/{draft['id']}/issue", headers=h), 200, "issue")
     setup.bookings, setup.organisations = await _count(env)
     return setup
 
@@ -250,6 +261,33 @@ class Runner:
                 "create booking (distinct slots, Idempotency-Key)",
                 self.create("create", f"{api}/v1/bookings", "bench", body=body, headers=s.headers),
                 self.create("floor create", f"{floor}/create?{org}", "floor", body=body),
+            )
+        )
+        url = f"{api}/v1/invoices?limit={INVOICES}"
+        n = len((await self.probe(url, headers=s.headers))["items"])
+        rows.append(
+            Row(f"list invoices, {n} rows (auth + RLS + limiter)", self.k6("list invoices", url, headers=s.headers))
+        )
+        hook = f"{api}/v1/payments/stripe/webhook"
+        event = {"object": "event", "type": "payment_intent.succeeded", "account": "acct_bench", "created": 0}
+        event |= {"api_version": "2024-06-20", "data": {"object": {"id": "pi_bench", "object": "payment_intent"}}}
+        stripe = {"secret": WEBHOOK_SECRET, "event": event}
+        rows.append(
+            Row(
+                "Stripe webhook intake (signed, stored in the inbox, answered)",
+                self.k6("webhook", hook, expect=200, stripe={**stripe, "prefix": uuid.uuid4().hex[:8]}),
+            )
+        )
+        rows.append(
+            Row(
+                f"the same intake at {WEBHOOK_RATE} events/s (arrival rate)",
+                self.k6(
+                    "webhook at rate",
+                    hook,
+                    expect=200,
+                    rate=WEBHOOK_RATE,
+                    stripe={**stripe, "prefix": uuid.uuid4().hex[:8]},
+                ),
             )
         )
         failing = [r.name for r in rows if r.measured.failed_rate > 0.01 or (r.floor and r.floor.failed_rate > 0.01)]

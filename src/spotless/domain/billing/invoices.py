@@ -16,7 +16,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from msgspec import UnsetType
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.audit.public import record_audit
@@ -28,7 +28,7 @@ from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling.public import BillableVisit, visits_by_id
 from spotless.lib.errors import FieldError, Problem, not_found, register_constraint_problem
 from spotless.lib.pagination import CursorPage, Keyset
-from spotless.lib.query import cursor_page, flush_or_conflict, get_or_404
+from spotless.lib.query import KeysetRead, flush_or_conflict, get_or_404
 
 DRAFT_SERIES = "draft"
 _MAX_QUANTITY = Decimal(10_000)
@@ -312,17 +312,23 @@ class InvoiceFilters:
     kind: str | None = None
 
 
-def list_query(org_id: UUID, filters: InvoiceFilters) -> Select[Any]:
-    stmt = select(*SUMMARY_COLUMNS).where(Invoice.org_id == org_id)
-    if filters.status:
-        stmt = stmt.where(Invoice.status == filters.status)
-    if filters.client_id:
-        stmt = stmt.where(Invoice.client_id == filters.client_id)
-    if filters.overdue is not None:
-        stmt = stmt.where(Invoice.overdue.is_(filters.overdue))
-    if filters.kind:
-        stmt = stmt.where(Invoice.kind == filters.kind)
+def _list_statement(shape: tuple[bool, bool, bool, bool]) -> Select[Any]:
+    """The list for one shape (which of status, client, overdue, kind filter it), every value
+    bound by name: each shape compiles once (lib.query.KeysetRead), as the bookings list."""
+    has_status, has_client, has_overdue, has_kind = shape
+    stmt = select(*SUMMARY_COLUMNS).where(Invoice.org_id == bindparam("org_id"))
+    if has_status:
+        stmt = stmt.where(Invoice.status == bindparam("status"))
+    if has_client:
+        stmt = stmt.where(Invoice.client_id == bindparam("client_id"))
+    if has_overdue:
+        stmt = stmt.where(Invoice.overdue == bindparam("overdue"))
+    if has_kind:
+        stmt = stmt.where(Invoice.kind == bindparam("kind"))
     return stmt
+
+
+_LIST = KeysetRead(INVOICE_ORDER, _list_statement)
 
 
 async def list_invoices(
@@ -332,15 +338,16 @@ async def list_invoices(
         raise FieldError("status", f"status must be one of {', '.join(INVOICE_STATUSES)}")
     if filters.kind and filters.kind not in ("invoice", "credit_note"):
         raise FieldError("kind", "kind must be invoice or credit_note")
-    return await cursor_page(
-        session,
-        list_query(org_id, filters),
-        INVOICE_ORDER,
-        cursor=cursor,
-        limit=limit,
-        to=InvoiceSummary.from_row,
-        scalars=False,
-    )
+    values = {
+        "org_id": org_id,
+        "status": filters.status or None,
+        "client_id": filters.client_id,
+        "overdue": filters.overdue,
+        "kind": filters.kind or None,
+    }
+    shape = tuple(values[n] is not None for n in ("status", "client_id", "overdue", "kind"))
+    params = {k: v for k, v in values.items() if v is not None}
+    return await _LIST.page(session, shape, params, cursor=cursor, limit=limit, to=InvoiceSummary.from_row)
 
 
 async def invoice_read(session: AsyncSession, invoice_id: UUID, invoice: Invoice | None = None) -> InvoiceRead:
