@@ -148,6 +148,7 @@ def run_k6(
     warmup_s: int,
     slots: dict[str, Any] | None = None,
     rate: float | None = None,
+    stripe: dict[str, Any] | None = None,
 ) -> Measured:
     """One operation: `warmup_s` at `vus`, then `duration_s` measured at `vus` (k6's measure phase)."""
     with tempfile.TemporaryDirectory(prefix="spotless-k6-") as tmp:
@@ -170,6 +171,7 @@ def run_k6(
                     "out": str(out),
                     "slots": slots,
                     "rate": rate,
+                    "stripe": stripe,
                 }
             )
         )

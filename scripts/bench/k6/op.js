@@ -1,12 +1,14 @@
 // One operation under a fixed number of VUs: `k6 run -e BENCH_SPEC=spec.json op.js`.
 // The spec (written by scripts/bench/hot.py): url, method, headers, body, expect (status),
-// vus, warmup_s, duration_s, out (summary JSON path), `rate` (optional: the measured phase then
+// vus, warmup_s, duration_s, out (summary JSON path), `stripe` (optional: {secret, prefix, event}:
+// each iteration POSTs a distinct Stripe event signed with the secret), `rate` (optional: the measured phase then
 // sends that many requests a second, whatever their latency, instead of `vus` in a loop), and for creates `slots`: the body's
 // starts_at and worker_ids come from a distinct slot per iteration (10 cleaners x `per_day` starts
 // a day from `first_day`), so no request conflicts with another.
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { check } from 'k6';
+import crypto from 'k6/crypto';
 
 const spec = JSON.parse(open(__ENV.BENCH_SPEC));
 
@@ -54,9 +56,24 @@ function slotBody() {
   return [JSON.stringify(Object.assign({}, spec.body, { starts_at: startsAt, worker_ids: [worker] })), headers];
 }
 
+function stripeEvent() {
+  // A distinct event per iteration, signed as Stripe signs it (HMAC-SHA256 of `${t}.${body}`).
+  const n = `${exec.scenario.name}_${exec.scenario.iterationInTest}`;
+  const body = JSON.stringify(Object.assign({}, spec.stripe.event, { id: `evt_${spec.stripe.prefix}_${n}` }));
+  const t = Math.floor(Date.now() / 1000);
+  const signature = crypto.hmac('sha256', spec.stripe.secret, `${t}.${body}`, 'hex');
+  const headers = Object.assign({}, params.headers, {
+    'Content-Type': 'application/json', 'Stripe-Signature': `t=${t},v1=${signature}`,
+  });
+  return [body, headers];
+}
+
 export default function () {
   let res;
-  if (spec.slots) {
+  if (spec.stripe) {
+    const [body, headers] = stripeEvent();
+    res = http.request('POST', spec.url, body, Object.assign({}, params, { headers }));
+  } else if (spec.slots) {
     const [body, headers] = slotBody();
     res = http.request(spec.method, spec.url, body, Object.assign({}, params, { headers }));
   } else {
