@@ -8,6 +8,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -183,6 +184,7 @@ async def issued_invoice(owner_engine: AsyncEngine, shop: Shop, total_cents: int
                 number=number,
                 display_number=f"INV-2026-{number:06d}",
                 status="issued",
+                issued_at=datetime.now(UTC),
                 currency="CAD",
                 client_name="Grace Payer",
                 subtotal_cents=total_cents,

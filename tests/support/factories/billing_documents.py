@@ -66,6 +66,8 @@ async def new_issued_invoice(
         "paid_cents": paid_cents,
     }
     fields.update(overrides)
+    if fields["status"] == "draft":
+        fields["issued_at"] = None  # a number exactly when issued (0013's ck_invoices_number_iff_issued)
     invoice = await new_invoice(db, org_id, client_id, **fields)
     position = 1
     for description, amount in items:
