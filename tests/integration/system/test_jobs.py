@@ -181,6 +181,9 @@ def test_schedules_are_discovered_from_the_job_declarations():
     settings = make_settings(JOB_TICK_INTERVAL_SECONDS="7", SCHEDULING_MATERIALISE_INTERVAL_SECONDS="120")
     assert {(p.job_name, p.every_seconds) for p in discover_schedule(settings)} == {
         ("billing.followup_due", 600),
+        ("billing.invoice_period", 3600),
+        ("billing.mark_overdue", 3600),
+        ("billing.recover_stripe_events", 1800),
         ("identity.purge_expired", 3600),
         ("scheduling.materialise_series", 120),
         ("system.purge_outbox", 3600),
