@@ -22,7 +22,6 @@ import logging
 from typing import Any
 
 import msgspec
-import stripe
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.lib.errors import Problem
@@ -66,6 +65,8 @@ def verify(raw: bytes, header: str | None, secrets: tuple[str, ...]) -> dict[str
     except UnicodeDecodeError:
         WEBHOOK_ERRORS.inc()
         raise invalid_signature("The body is not UTF-8.") from None
+    import stripe  # loaded on the first event, not with every API process
+
     last: stripe.SignatureVerificationError | None = None
     for secret in secrets:
         try:
