@@ -4,6 +4,7 @@ Importing this module configures the broker first and only then binds the jobs, 
 fall back to Dramatiq's default broker."""
 
 from spotless.domain import registry
+from spotless.lib.heap import freeze_startup_heap
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.logging import configure_logging
 from spotless.settings import load_settings
@@ -12,3 +13,4 @@ settings = load_settings()
 configure_logging(settings.log_level)
 registry.import_jobs()
 broker = build_broker(settings)
+freeze_startup_heap()  # what the jobs and the broker built stays out of every full collection

@@ -30,6 +30,7 @@ from spotless.lib.bounds import BoundsPlugin
 from spotless.lib.dependencies import resolve_dependencies_in_order
 from spotless.lib.edge import OPERATIONAL_PATHS, AllowedHostsMiddleware, cors_config, security_headers
 from spotless.lib.errors import document_problem_responses, exception_handlers, problem_details_plugin
+from spotless.lib.heap import freeze_startup_heap
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.outbox import OutboxRelay, install_relay
 from spotless.lib.logging import RequestObserver, configure_logging
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> Litestar:
         relay = OutboxRelay(db_config.create_session_maker(), broker)  # type: ignore[arg-type]
         install_relay(relay)
         app.state.relay = relay
+        freeze_startup_heap()
         try:
             yield
         finally:
