@@ -135,7 +135,6 @@ def create_app(settings: Settings) -> Litestar:
         plugins=plugins,
         middleware=middleware,
         lifespan=[lifespan],
-        guards=identity.guards,
         # `settings` and `org` are provided to handlers, never re-read or re-fetched inside them.
         dependencies={
             **identity.dependencies,

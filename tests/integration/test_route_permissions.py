@@ -73,13 +73,12 @@ def test_roles_are_ranked_and_documented():
 
 
 async def test_a_route_without_a_permission_is_refused_not_opened(app, client):
-    """The guard fails closed: a handler that forgot its permission answers 403 to everyone."""
+    """Authorisation fails closed: a handler that forgot its permission answers 403 to everyone."""
     from litestar import get
 
-    from spotless.domain.identity.authn import permission_guard
     from tests.support.identity import signup
 
-    @get("/v1/_forgotten", guards=[permission_guard])
+    @get("/v1/_forgotten")
     async def forgotten() -> dict:
         return {"open": True}
 
