@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import traceback
-import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -209,7 +209,8 @@ class RequestObserver:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        # 32 random hex digits as uuid4().hex, without building a UUID (~4 % of /healthz on a profile).
+        request_id = incoming_request_id(scope) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         fields, tokens = enter_request(request_id)
         header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
