@@ -52,6 +52,14 @@ def observe_unknown(org_id: UUID) -> None:
     _observed.set((org_id, _UNKNOWN))
 
 
+def on_request_path(org_id: UUID) -> bool:
+    """True when this request's session check read `org_id`'s version from Redis: a cache that
+    must not serve a job (which observes no version, so would trust entries for their age alone)
+    reads through only then."""
+    seen = _observed.get()
+    return seen is not None and seen[0] == org_id and seen[1] != _UNKNOWN
+
+
 def _version(org_id: UUID) -> bytes | str | None:
     seen = _observed.get()
     if seen is None or seen[0] != org_id:
@@ -115,5 +123,6 @@ __all__ = [
     "invalidate_local",
     "observe",
     "observe_unknown",
+    "on_request_path",
     "version_key",
 ]

@@ -200,6 +200,7 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
 
         _, seen = await _warm(client, wire, "GET", "/readyz")
         _pin(seen, 0, [])  # answered from the round at most 1 s old
+        await app.state.relay.drain()  # the creates' outbox marks are the relay's, not the round's
         app.state.readiness._answered_at = 0.0  # the round is due: what one round costs
         with measure(wire, every_task=True):
             assert (await client.get("/readyz")).status_code == 200
@@ -227,14 +228,16 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
 
         params = {"service_id": str(world.service_id), "date_from": day.isoformat(), "date_to": day.isoformat()}
         await _warm(client, wire, "GET", "/v1/availability", params=params, headers=h)
-        # BEGIN; set_config(org) / service / active workers with their hours and time off (one
-        # statement) / booking_assignment (busy ranges) / COMMIT  (was 14)
-        _pin(seen, 5, AUTHENTICATED)
+        # BEGIN; set_config(org) / active workers with their hours and time off (one statement) /
+        # booking_assignment (busy ranges) / COMMIT; the service's duration from the quote cache
+        # (was 14)
+        _pin(seen, 4, AUTHENTICATED)
 
         quote = {"service_id": str(world.service_id), "bedrooms": 2, "bathrooms": 1}
         await _warm(client, wire, "POST", "/v1/quotes", json=quote, headers=h)
-        # BEGIN; set_config(org) / service / COMMIT  (was 8)
-        _pin(seen, 3, AUTHENTICATED)
+        # Nothing: the service's pricing rows are cached per organisation like its profile (a
+        # catalogue change drops them, db/org_cache.py), so no transaction is even begun (was 8)
+        _pin(seen, 0, AUTHENTICATED)
 
         create_day = day + timedelta(days=3)
         for n in range(4):
@@ -242,12 +245,12 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
             with measure(wire):
                 made = await client.post("/v1/bookings", json=body, headers=h)
             assert made.status_code == 201, made.text
-        # BEGIN; set_config(org) / client + address / worker / service / the worker's hours and time
-        # off (one statement) / INSERT booking / INSERT booking_assignment (no savepoint around it) /
-        # INSERT job_outbox (BookingCreated) / COMMIT
+        # BEGIN; set_config(org) / client + address / worker / the worker's hours and time off (one
+        # statement) / INSERT booking / INSERT booking_assignment (no savepoint around it) / INSERT
+        # job_outbox (BookingCreated) / COMMIT; the service's price comes from the quote cache
         # (was 20: pre-ping 2, BEGIN, set_config, organization, scheduling_settings, ...,
         #  SAVEPOINT, set_config again, INSERT, RELEASE, ...)
-        _pin(wire, 9, AUTHENTICATED)
+        _pin(wire, 8, AUTHENTICATED)
 
         for n in range(4):
             body = world.booking(create_day, 2 * n + 1, workers=[world.worker_ids[1]])
@@ -255,8 +258,8 @@ async def test_round_trips_of_the_hot_operations(limited_app) -> None:
                 made = await client.post("/v1/bookings", json=body, headers={**h, "Idempotency-Key": f"rt-{n}"})
             assert made.status_code == 201, made.text
         # With an Idempotency-Key: the claim's own transaction (BEGIN with set_config / INSERT the
-        # claim / COMMIT), the 9 above, and the response recorded in the request's transaction.
-        _pin(wire, 13, AUTHENTICATED)
+        # claim / COMMIT), the 8 above, and the response recorded in the request's transaction.
+        _pin(wire, 12, AUTHENTICATED)
 
 
 async def test_a_cached_organisation_is_fresh_here_at_once_and_elsewhere_by_its_version(
@@ -297,3 +300,55 @@ async def test_a_cached_organisation_is_fresh_here_at_once_and_elsewhere_by_its_
     assert await tax() == 500
     monkeypatch.setattr(public._profiles, "max_age", 0.0)  # as if MAX_AGE_SECONDS had passed
     assert await tax() == 700
+
+
+async def test_a_cached_price_moves_with_the_catalogue_here_at_once_and_elsewhere_by_its_version(
+    client, owner_engine: AsyncEngine, redis, settings
+) -> None:
+    """Quotes are not re-read per request (no round trip), yet every catalogue change is priced:
+    a service edit, an add-on's price, a frequency discount on this node at commit; a change this
+    process never saw once the organisation's version key moves."""
+    from spotless.db import org_cache
+
+    owner = await signup(client)
+    world = await api_world(client, owner)
+    h = owner.headers
+    sid = str(world.service_id)
+
+    async def price(**extra: Any) -> int:
+        body = {"service_id": sid, "bedrooms": 2, "bathrooms": 1, **extra}
+        response = await client.post("/v1/quotes", json=body, headers=h)
+        assert response.status_code == 200, response.text
+        return int(response.json()["subtotal_cents"])
+
+    before = await price()
+    patched = await client.patch(f"/v1/services/{sid}", json={"base_price_cents": 99_00}, headers=h)
+    assert patched.status_code == 200, patched.text
+    after = await price()
+    assert after != before  # this node: at its commit
+
+    addon = await client.post(f"/v1/services/{sid}/addons", json={"name": "Oven", "price_cents": 25_00}, headers=h)
+    assert addon.status_code == 201, addon.text
+    addon_id = addon.json()["id"]
+    assert await price(addon_ids=[addon_id]) == after + 25_00
+    moved = await client.patch(f"/v1/services/{sid}/addons/{addon_id}", json={"price_cents": 30_00}, headers=h)
+    assert moved.status_code == 200, moved.text
+    assert await price(addon_ids=[addon_id]) == after + 30_00
+
+    async def weekly_discount() -> int:
+        body = {"service_id": sid, "bedrooms": 2, "bathrooms": 1, "frequency": "weekly"}
+        response = await client.post("/v1/quotes", json=body, headers=h)
+        assert response.status_code == 200, response.text
+        return int(response.json()["discount_bps"])
+
+    await weekly_discount()
+    discounts = await client.put("/v1/frequency-discounts", json={"weekly": 1000}, headers=h)
+    assert discounts.status_code == 200, discounts.text
+    assert await weekly_discount() == 1000
+
+    assert await price() == after  # read again after the discount change, and cached
+    async with owner_engine.begin() as conn:  # another node's change: the row moves, this process is not told
+        await conn.execute(text("UPDATE service SET base_price_cents = 1 WHERE id = :id"), {"id": sid})
+    assert await price() == after  # cached: not re-read per request
+    await redis.set(org_cache.version_key(settings.jobs.namespace, owner.org_id), "another node's change")
+    assert await price() != after  # the version moved: read again

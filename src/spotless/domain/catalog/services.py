@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spotless.db.org_cache import OrgCache, on_request_path
 from spotless.domain.catalog.models import FREQUENCIES, FrequencyDiscount, Service, ServiceAddon
 from spotless.domain.catalog.pricing import Quote, QuoteParams, quote
 from spotless.domain.catalog.schemas import (
@@ -27,7 +28,7 @@ from spotless.domain.catalog.schemas import (
     ServiceRead,
     ServiceUpdate,
 )
-from spotless.domain.identity.public import OrgProfile, org_profile
+from spotless.domain.identity.public import OrgProfile, org_config_changed, org_profile
 from spotless.lib.errors import FieldError, Problem, conflict, not_found
 from spotless.lib.query import flush_or_conflict, get_or_404, offset_page
 from spotless.lib.sql import Shapes
@@ -60,6 +61,7 @@ async def create_service(session: AsyncSession, org_id: UUID, data: ServiceCreat
     service = Service(org_id=org_id, **fields)
     session.add(service)
     await flush_or_conflict(session, "duplicate", _DUPLICATE_SERVICE)
+    org_config_changed(session, org_id)  # cached quotes: this node at commit, the others by version
     return service
 
 
@@ -93,6 +95,7 @@ async def update_service(session: AsyncSession, service_id: UUID, patch: Service
             await _service_name_free(session, value, service.id)
         setattr(service, field, value)
     await flush_or_conflict(session, "duplicate", _DUPLICATE_SERVICE)
+    org_config_changed(session, service.org_id)
     return service
 
 
@@ -102,6 +105,7 @@ async def deactivate_service(session: AsyncSession, service_id: UUID) -> None:
     if service.active:
         service.active = False
         await session.flush()
+        org_config_changed(session, service.org_id)
 
 
 # --- add-ons -----------------------------------------------------------------------------------
@@ -133,6 +137,7 @@ async def create_addon(session: AsyncSession, org_id: UUID, service_id: UUID | N
     addon = ServiceAddon(org_id=org_id, service_id=service_id, **fields)
     session.add(addon)
     await session.flush()
+    org_config_changed(session, org_id)
     return addon
 
 
@@ -152,6 +157,7 @@ async def update_addon(
         if value is not msgspec.UNSET:
             setattr(addon, field, _clean_name(value) if field == "name" else value)
     await session.flush()
+    org_config_changed(session, addon.org_id)
     return addon
 
 
@@ -160,6 +166,7 @@ async def deactivate_addon(session: AsyncSession, addon_id: UUID, service_id: UU
     if addon.active:
         addon.active = False
         await session.flush()
+        org_config_changed(session, addon.org_id)
 
 
 # --- frequency discounts -----------------------------------------------------------------------
@@ -182,6 +189,7 @@ async def set_frequency_discounts(
             set_={"discount_bps": stmt.excluded.discount_bps, "updated_at": func.now()},
         )
     )
+    org_config_changed(session, org_id)
     return FrequencyDiscountsRead.from_values(msgspec.structs.asdict(values))
 
 
@@ -197,6 +205,9 @@ async def discount_for(session: AsyncSession, frequency: str) -> int:
 
 class PricingOrg(Protocol):
     """What pricing reads of an organisation: an `OrgProfile` (or any row with these facts)."""
+
+    @property
+    def id(self) -> UUID: ...
 
     @property
     def currency(self) -> str: ...
@@ -259,6 +270,31 @@ def _quote_statement(with_addons: bool) -> Select[Any]:
 
 _QUOTE = Shapes(_quote_statement)
 
+# What a quote read, per organisation: (service, frequency, add-ons) -> the statement's rows.
+# A catalogue change calls `org_config_changed`, so (db/org_cache.py) this node drops them at
+# commit and the others on their next request's version; a quote then costs no round trip at all.
+_QUOTE_ROWS: OrgCache[dict[tuple[Any, ...], Sequence[Any]]] = OrgCache()
+_QUOTES_PER_ORG = 256
+
+
+async def _quote_rows(session: AsyncSession, org_id: UUID, values: dict[str, Any], with_addons: bool) -> Sequence[Any]:
+    if not on_request_path(org_id):  # a job: read the rows, never a copy only trusted for its age
+        return await _QUOTE(with_addons).rows(session, values)
+    key = (values["service_id"], values["frequency"], tuple(values["addon_ids"]))
+    cached = _QUOTE_ROWS.get(org_id)
+    if cached is not None and key in cached:
+        return cached[key]
+    token = _QUOTE_ROWS.token()
+    rows = await _QUOTE(with_addons).rows(session, values)
+    if rows:  # an unknown service stays a read: nothing to invalidate when it is created
+        if cached is None:
+            cached = {}
+            _QUOTE_ROWS.put(org_id, cached, token)
+        if len(cached) >= _QUOTES_PER_ORG:
+            cached.pop(next(iter(cached)))
+        cached[key] = rows
+    return rows
+
 
 def _chosen_addons(rows: Sequence[Any], service_id: UUID, addon_ids: tuple[UUID, ...]) -> list[_Addon]:
     """The chosen add-ons in the order given. Each must be active and offered with this service
@@ -294,7 +330,7 @@ async def quote_for(session: AsyncSession, org: PricingOrg | UUID, service_id: U
         "frequency": params.frequency,
         "addon_ids": list(dict.fromkeys(params.addon_ids)),
     }
-    rows = await _QUOTE(bool(params.addon_ids)).rows(session, values)
+    rows = await _quote_rows(session, organization.id, values, bool(params.addon_ids))
     if not rows:
         raise not_found("service")
     service = rows[0]
