@@ -69,7 +69,7 @@ def start_scheduler(env: dict[str, str]) -> ManagedProcess:
     return ManagedProcess(popen, log)
 
 
-def start_asgi(target: str, env: dict[str, str], *, factory: bool, probe: str, timeout: float = 30) -> ManagedProcess:
+def start_asgi(target: str, env: dict[str, str], *, factory: bool, probe: str, timeout: float = 90) -> ManagedProcess:
     """A uvicorn node on a free loopback port, returned once `probe` answers."""
     port = free_port()
     args = [str(BIN / "uvicorn"), *(["--factory"] if factory else []), target, "--no-proxy-headers"]
@@ -89,5 +89,5 @@ def start_asgi(target: str, env: dict[str, str], *, factory: bool, probe: str, t
     raise RuntimeError(f"{target} did not start:\n{proc.log()}")
 
 
-def start_api(env: dict[str, str], timeout: float = 30) -> ManagedProcess:
+def start_api(env: dict[str, str], timeout: float = 90) -> ManagedProcess:
     return start_asgi("spotless.app:create_app_from_env", env, factory=True, probe="/healthz", timeout=timeout)

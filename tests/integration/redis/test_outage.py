@@ -2,9 +2,11 @@
 
 The API runs in-process against a redis-server of the test's own with the limiter on, so the hot
 path is exactly production's: limiter EVALSHA, then the session check's GET (then the handler).
-With Redis frozen (SIGSTOP) or killed, after the first second the median `/v1/auth/me` is within
-10 ms of its normal median, nothing answers 5xx, and once Redis is back both the limiter and the
-session check use it again within 5 s."""
+With Redis frozen (SIGSTOP) or killed, after the first second no request waits for Redis (the
+median `/v1/auth/me` stays under half the smallest Redis timeout, set to 200 ms here so that the
+margin is not the machine's load: the session check then comes from PostgreSQL, whose latency on a
+busy CI machine is not Redis's), nothing answers 5xx, and once Redis is back both the limiter and
+the session check use it again within 5 s."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from tests.support.identity import signup
 HUGE = str(10**6)  # a quota nobody reaches: every request pays for a Redis decision
 OUTAGE_SECONDS = 3.0
 WARM_UP_SECONDS = 1.0  # the allowance the target gives the first requests of an outage
-SLACK_MS = 10.0
+LIMITER_TIMEOUT_MS = 200  # the smallest Redis deadline on the path (the session check's is 300)
 RECOVERY_SECONDS = 5.0
 
 
@@ -61,6 +63,8 @@ async def test_redis_outage_costs_one_timeout_then_normal_latency_and_recovers(
             RATE_LIMIT_ENABLED="true",
             RATE_LIMIT_PER_MINUTE=HUGE,
             RATE_LIMIT_BURST=HUGE,
+            RATE_LIMIT_REDIS_TIMEOUT_MS=str(LIMITER_TIMEOUT_MS),
+            AUTH_SESSION_CHECK_TIMEOUT_MS="300",
         )
     )
     limiter = app.state.rate_limiter
@@ -102,11 +106,11 @@ async def test_redis_outage_costs_one_timeout_then_normal_latency_and_recovers(
         assert after_stats.get("evalsha", 0) - before_stats.get("evalsha", 0) == 5
         assert after_stats.get("get", 0) - before_stats.get("get", 0) >= 5
 
-        # "Normal" is measured before the outage and after it (a shared machine's load drifts).
         normal = statistics.median(normal_samples + await _normal(client, owner.headers))
         settled = [ms for at, ms, _ in outage if at >= WARM_UP_SECONDS]
         assert len(settled) >= 20
-        assert statistics.median(settled) <= normal + SLACK_MS, (
+        # A request that waited for Redis would take at least LIMITER_TIMEOUT_MS.
+        assert statistics.median(settled) < LIMITER_TIMEOUT_MS / 2, (
             f"median {statistics.median(settled):.1f} ms during the outage vs {normal:.1f} ms normally"
         )
 

@@ -41,7 +41,9 @@ async def _keys(redis: Redis, pattern: str) -> list[str]:
 
 
 async def test_every_redis_path_works_over_tls_with_a_client_certificate_and_acl_user(tls_redis: TlsRedisServer):
-    settings = make_settings(**tls_redis.env(RATE_LIMIT_ENABLED="true"))
+    # A generous limiter deadline: TLS handshakes on a loaded CI machine can pass the 50 ms default,
+    # and this test is about every path working over TLS, not about the deadline.
+    settings = make_settings(**tls_redis.env(RATE_LIMIT_ENABLED="true", RATE_LIMIT_REDIS_TIMEOUT_MS="2000"))
     ns = settings.jobs.namespace
     inspect = create_redis(settings.redis)  # our own client, over TLS too
     app = create_app(settings)
