@@ -16,7 +16,7 @@ from tests.support.factories.clients import new_client
 from tests.support.factories.db import AppSessions, arrange
 from tests.support.factories.identity import new_org
 from tests.support.messaging import NOTICE, deliveries, job_runtime, pending_deliveries, run_deliveries
-from tests.support.smtp_refusing import RefusingSmtpServer, refusing_smtp  # noqa: F401 (fixture)
+from tests.support.smtp_refusing import RefusingSmtpServer
 
 pytestmark = pytest.mark.usefixtures("app_sessions")
 
@@ -100,7 +100,9 @@ async def test_a_550_suppresses_the_address_and_the_next_request_never_reaches_s
         assert refusing_smtp.rcpts == ["gone@example.com", "gone@example.com"]
 
 
-async def test_a_451_retries_with_backoff_then_dead_letters(owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer):
+async def test_a_451_retries_with_backoff_then_dead_letters(
+    owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer
+):
     org_id, client_id = await _world(owner_engine, "busy@example.com")
     refusing_smtp.refuse("busy@example.com", "451 4.7.1 Greylisted, try later")
     await _request(app_sessions, org_id, client_id)
