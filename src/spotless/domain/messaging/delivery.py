@@ -33,7 +33,7 @@ from uuid_utils.compat import uuid7
 from spotless.domain.clients.models import Client
 from spotless.domain.identity.models import Membership, Organization, User
 from spotless.domain.messaging.email import Answer, send_to
-from spotless.domain.messaging.kinds import MessageKind, UnknownKind, get_kind
+from spotless.domain.messaging.kinds import MessageKind, get_kind
 from spotless.domain.messaging.models import (
     FINAL_STATUSES,
     Delivery,
@@ -297,11 +297,9 @@ async def attempt_delivery(
         return result  # a redelivered job: done already
     if row.not_before is not None and row.not_before > now:
         return result  # deferred: the job due at `not_before` comes then
-    try:
-        kind = get_kind(row.kind)
-    except UnknownKind:
-        _finish(row, "failed", now, "unknown message kind (no longer declared)")
-        return result
+    # Unknown here raises (UnknownKind), so the job is retried: during a rolling deploy a worker
+    # still on the old code may meet a kind only the new code declares.
+    kind = get_kind(row.kind)
     to = await contact_of(session, row.recipient_kind, row.recipient_id)
     if to is None:
         _finish(row, "skipped", now, "recipient no longer active")
