@@ -28,6 +28,14 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.messaging.controllers import (
+        BookingMessagesController,
+        ClientMessagingController,
+        MessagingController,
+        TwilioInboundController,
+        UnsubscribeController,
+        WorkerMessagingController,
+    )
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
         BookingController,
@@ -70,6 +78,12 @@ def controllers() -> list[Any]:
         InvoiceCheckoutController,
         ClientCardController,
         FollowupController,
+        MessagingController,
+        ClientMessagingController,
+        WorkerMessagingController,
+        BookingMessagesController,
+        UnsubscribeController,
+        TwilioInboundController,
     ]
 
 
@@ -79,6 +93,7 @@ def import_models() -> None:
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
     import spotless.domain.identity.models
+    import spotless.domain.messaging.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
     import spotless.domain.workforce.models
@@ -95,6 +110,7 @@ def import_jobs() -> None:
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
     import spotless.domain.identity.actors
+    import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
