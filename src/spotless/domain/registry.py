@@ -28,6 +28,7 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.messaging.notifications.controllers import NotificationSettingsController
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
         BookingController,
@@ -70,6 +71,7 @@ def controllers() -> list[Any]:
         InvoiceCheckoutController,
         ClientCardController,
         FollowupController,
+        NotificationSettingsController,
     ]
 
 
@@ -79,6 +81,7 @@ def import_models() -> None:
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
     import spotless.domain.identity.models
+    import spotless.domain.messaging.notifications.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
     import spotless.domain.workforce.models
@@ -96,6 +99,7 @@ def import_jobs() -> None:
     import spotless.domain.billing.stripe_events
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
+    import spotless.domain.messaging.notifications.actors
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
     import spotless.lib.inbox  # noqa: F401  (system.process_inbox_event)
