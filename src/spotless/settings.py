@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from msgspec import Meta
 
+from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 
 AppEnv = Literal["dev", "test", "prod"]
@@ -130,7 +131,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
-    mode: Literal["smtp", "log", "off"] = "log"
+    # `sendgrid` is SendGrid's SMTP relay: user "apikey", SENDGRID_API_KEY as the password.
+    mode: Literal["smtp", "sendgrid", "log", "off"] = "log"
     from_address: str = "no-reply@spotless.local"
     from_name: str = "Spotless"
     smtp_host: str = "127.0.0.1"
@@ -141,6 +143,14 @@ class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_timeout_seconds: Annotated[float, _var("SMTP_TIMEOUT_SECONDS", gt=0, le=300)] = 10.0
     # Put temporary passwords in the onboarding/reset emails (else the email only notifies).
     temp_passwords: bool = False
+    sendgrid_api_key: str | None = None
+    sendgrid_host: str = "smtp.sendgrid.net"
+    # A temporary refusal (4xx, connection lost) is tried again after a backoff doubling from
+    # EMAIL_RETRY_BACKOFF_SECONDS up to EMAIL_RETRY_BACKOFF_MAX_SECONDS; after EMAIL_MAX_ATTEMPTS
+    # attempts the delivery is dead-lettered (status failed).
+    max_attempts: Annotated[int, _var("EMAIL_MAX_ATTEMPTS", ge=1, le=100)] = 8
+    retry_backoff_seconds: Annotated[float, _var("EMAIL_RETRY_BACKOFF_SECONDS", ge=0, le=86_400)] = 30.0
+    retry_backoff_max_seconds: Annotated[float, _var("EMAIL_RETRY_BACKOFF_MAX_SECONDS", ge=0, le=86_400)] = 3_600.0
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,6 +209,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     scheduling: SchedulingConfig = msgspec.field(default_factory=SchedulingConfig)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
+    messaging: MessagingConfig = msgspec.field(default_factory=MessagingConfig)
 
     @property
     def is_prod(self) -> bool:
@@ -353,7 +364,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             smtp_starttls=env.bool("SMTP_STARTTLS", False),
             smtp_timeout_seconds=env.float("SMTP_TIMEOUT_SECONDS", 10.0),
             temp_passwords=env.bool("EMAIL_TEMP_PASSWORDS", False),
+            sendgrid_api_key=env.str("SENDGRID_API_KEY"),
+            sendgrid_host=env.str("SENDGRID_SMTP_HOST", "smtp.sendgrid.net") or "smtp.sendgrid.net",
+            max_attempts=env.int("EMAIL_MAX_ATTEMPTS", 8),
+            retry_backoff_seconds=env.float("EMAIL_RETRY_BACKOFF_SECONDS", 30.0),
+            retry_backoff_max_seconds=env.float("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 3_600.0),
         ),
+        "messaging": load_messaging_settings(env, is_prod),
         "rate_limit": RateLimitSettings(
             enabled=env.bool("RATE_LIMIT_ENABLED", True),
             per_minute=env.int("RATE_LIMIT_PER_MINUTE", 120),
@@ -536,6 +553,14 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
     email = settings.email
     if email.mode == "log":
         problems.append("EMAIL_MODE=log writes emails (reset links included) to the logs; use smtp (or off) in prod")
+    if email.mode == "sendgrid" and not email.sendgrid_api_key:
+        problems.append("SENDGRID_API_KEY is required with EMAIL_MODE=sendgrid")
+    problems.extend(
+        messaging_prod_problems(
+            settings.messaging,
+            explicit_base_url=settings.messaging.public_base_url != MessagingConfig().public_base_url,
+        )
+    )
     if email.mode == "smtp":
         if email.smtp_username and not email.smtp_password:
             problems.append("SMTP_PASSWORD is required in prod when SMTP_USERNAME is set")
@@ -588,7 +613,7 @@ def _proxy_header(value: str) -> Literal["x-forwarded-for", "forwarded"]:
     return lowered  # type: ignore[return-value]
 
 
-def _email_mode(value: str) -> Literal["smtp", "log", "off"]:
-    if value not in ("smtp", "log", "off"):
-        raise ConfigError(f"EMAIL_MODE must be one of smtp, log, off, got {value!r}")
+def _email_mode(value: str) -> Literal["smtp", "sendgrid", "log", "off"]:
+    if value not in ("smtp", "sendgrid", "log", "off"):
+        raise ConfigError(f"EMAIL_MODE must be one of smtp, sendgrid, log, off, got {value!r}")
     return value  # type: ignore[return-value]

@@ -81,6 +81,7 @@ def import_models() -> None:
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
     import spotless.domain.identity.models
+    import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models

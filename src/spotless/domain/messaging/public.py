@@ -1,6 +1,28 @@
-"""What other contexts may use of messaging: the email they want sent, and the job that sends it."""
+"""What other contexts may use of messaging.
 
-from spotless.domain.messaging.actors import send_email
+- `register_kind(MessageKind(...))` at import of the module declaring a kind;
+- `request_message(session, org_id=..., kind=..., recipient=Recipient(...), subject_type=...,
+  subject_id=..., send_key=..., params=...)` in the caller's transaction (True: newly requested);
+- `office_recipients(session, org_id, permission)`: the members to tell;
+- `OutgoingEmail` / `deliver`: email whose secret is minted at send time by its own job (password
+  resets, invitations): such mail never rests in `deliveries`, the outbox or the broker."""
+
+from spotless.domain.messaging.actors import deliver_message, send_email
+from spotless.domain.messaging.kinds import KINDS, MessageKind, Recipient, UnknownKind, get_kind, register_kind
+from spotless.domain.messaging.requests import office_recipients, request_message
 from spotless.domain.messaging.services import OutgoingEmail, deliver
 
-__all__ = ["OutgoingEmail", "deliver", "send_email"]
+__all__ = [
+    "KINDS",
+    "MessageKind",
+    "OutgoingEmail",
+    "Recipient",
+    "UnknownKind",
+    "deliver",
+    "deliver_message",
+    "get_kind",
+    "office_recipients",
+    "register_kind",
+    "request_message",
+    "send_email",
+]

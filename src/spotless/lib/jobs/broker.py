@@ -277,4 +277,5 @@ def declare_jobs(broker: RedisBroker) -> None:
         }
         if spec.max_age_ms is not None:
             options["max_age"] = spec.max_age_ms
+        options.update(spec.options)
         dramatiq.actor(actor_name=spec.name, queue_name=spec.queue, broker=broker, **options)(decoding(spec.fn))

@@ -193,11 +193,15 @@ def job(
     aliases: tuple[str, ...] = (),
     every: Every | None = None,
     at: LocalTime | None = None,
+    throws: tuple[type[BaseException], ...] = (),
 ) -> Callable[[Callable[P, R]], Job[P, R]]:
     """Declare an idempotent job named `domain.verb`; it takes ids and opens its own session.
 
     `every=` (or `at=daily(...)`/`weekly(...)`) makes it periodic: the scheduler discovers it here
-    and sends `fn(slot=<iso>)` once per slot cluster-wide, so a periodic job takes `slot`."""
+    and sends `fn(slot=<iso>)` once per slot cluster-wide, so a periodic job takes `slot`.
+
+    `throws`: exceptions that end the message at once in the dead letters (no retry): the job has
+    recorded why and given up."""
 
     def decorate(fn: Callable[P, R]) -> Job[P, R]:
         if name in JOBS and JOBS[name].fn is not fn:
@@ -216,6 +220,7 @@ def job(
             aliases=aliases,
             every=every,
             at=at,
+            options={"throws": throws} if throws else {},
         )
         for alias in aliases:
             if ALIASES.get(alias, name) != name:

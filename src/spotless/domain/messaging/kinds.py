@@ -1,0 +1,68 @@
+"""What can be sent: each message kind, declared once by the module that sends it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+Channel = Literal["email", "sms"]
+
+
+class Recipient(msgspec.Struct, frozen=True, kw_only=True):
+    kind: Literal["client", "worker", "user"]  # whose preferences/suppression apply
+    id: uuid.UUID  # clients.id / workers.id / users.id (same org)
+
+
+@dataclass(frozen=True)
+class MessageKind:
+    name: str
+    audience: Literal["client", "worker", "office"]
+    # False => List-Unsubscribe + List-Unsubscribe-Post (RFC 8058).
+    transactional: bool
+    channels: tuple[Channel, ...]
+    # Base name: "<template>.subject.txt", ".txt", ".html", ".sms.txt" in `template_dir`.
+    template: str
+    template_dir: Path
+    # Loads what the template needs at send time from ids in `params`; None: no longer due.
+    build_context: Callable[[AsyncSession, uuid.UUID, Mapping[str, Any]], Awaitable[dict[str, Any] | None]]
+    # A context for previews and for validating overrides, no database needed.
+    sample_context: Callable[[], dict[str, Any]]
+    attachments: (
+        Callable[[AsyncSession, uuid.UUID, Mapping[str, Any]], Awaitable[list[tuple[str, str, bytes]]]] | None
+    ) = None
+
+    @property
+    def default_channel(self) -> Channel:
+        return "email" if "email" in self.channels else self.channels[0]
+
+
+KINDS: dict[str, MessageKind] = {}
+
+
+class UnknownKind(LookupError):
+    pass
+
+
+def register_kind(kind: MessageKind) -> MessageKind:
+    """At import of the module declaring it. Re-registering the same declaration is harmless
+    (a module imported twice under test runners); two different ones under one name are not."""
+    existing = KINDS.get(kind.name)
+    if existing is not None and existing != kind:
+        raise ValueError(f"message kind {kind.name!r} is declared twice")
+    if not kind.channels or any(c not in ("email", "sms") for c in kind.channels):
+        raise ValueError(f"message kind {kind.name!r}: channels must be email and/or sms")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> MessageKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UnknownKind(f"unknown message kind {name!r}") from None
