@@ -107,7 +107,7 @@ _NOTICE_COLUMNS = (
 )
 
 
-async def _notices(session: AsyncSession, stmt: Select[Any]) -> list[VisitNotice]:
+async def _notices(session: AsyncSession, stmt: Any) -> list[VisitNotice]:
     rows = (await session.execute(stmt)).all()
     if not rows:
         return []

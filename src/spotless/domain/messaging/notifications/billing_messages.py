@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from spotless.domain.billing.events import InvoiceIssued, PaymentRecorded
 from spotless.domain.billing.public import dispute_notice, invoice_notice, invoice_pdf, mint_message_link
 from spotless.domain.clients.public import billing_contact
-from spotless.domain.messaging.notifications.context import TEMPLATES, local_when, money, uuid_param, zone_of
+from spotless.domain.messaging.notifications.context import (
+    TEMPLATES,
+    local_when,
+    money,
+    uuid_param,
+    with_recipient,
+    zone_of,
+)
 from spotless.domain.messaging.public import MessageKind, Recipient, register_kind, request_message
 from spotless.lib.events import subscriber
 from spotless.lib.jobs.runtime import get_runtime
@@ -166,7 +173,7 @@ for _name, _audience, _template, _build, _sample, _channels, _attach in (
             template=_template,
             template_dir=TEMPLATES,
             build_context=_build,
-            sample_context=_sample,
+            sample_context=with_recipient(_sample),
             attachments=_attach,
         )
     )

@@ -25,6 +25,7 @@ from spotless.domain.messaging.notifications.context import (
     local_when,
     sample_visit,
     visit_context,
+    with_recipient,
     zone_of,
 )
 from spotless.domain.messaging.public import MessageKind, Recipient, register_kind, request_message
@@ -80,7 +81,7 @@ register_kind(
         template="booking_confirmed",
         template_dir=TEMPLATES,
         build_context=_confirmed_context,
-        sample_context=sample_visit,
+        sample_context=with_recipient(sample_visit),
     )
 )
 register_kind(
@@ -92,7 +93,7 @@ register_kind(
         template="booking_rescheduled",
         template_dir=TEMPLATES,
         build_context=_rescheduled_context,
-        sample_context=_sample_rescheduled,
+        sample_context=with_recipient(_sample_rescheduled),
     )
 )
 register_kind(
@@ -104,7 +105,7 @@ register_kind(
         template="booking_cancelled",
         template_dir=TEMPLATES,
         build_context=_cancelled_context,
-        sample_context=sample_visit,
+        sample_context=with_recipient(sample_visit),
     )
 )
 

@@ -23,6 +23,7 @@ from spotless.domain.messaging.notifications.context import (
     sample_visit,
     uuid_param,
     visit_context,
+    with_recipient,
     zone_of,
 )
 from spotless.domain.messaging.notifications.orgs import NotifyingOrg, for_each_organisation, logger
@@ -102,7 +103,7 @@ register_kind(
         template="cleaner_agenda",
         template_dir=TEMPLATES,
         build_context=_agenda_context,
-        sample_context=_sample_agenda,
+        sample_context=with_recipient(_sample_agenda),
     )
 )
 register_kind(
@@ -114,7 +115,7 @@ register_kind(
         template="cleaner_job_changed",
         template_dir=TEMPLATES,
         build_context=_changed_context,
-        sample_context=_sample_changed,
+        sample_context=with_recipient(_sample_changed),
     )
 )
 

@@ -3,7 +3,7 @@ public modules (never stored with the request: the request carries ids only)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,3 +96,14 @@ def sample_visit() -> dict[str, Any]:
         "price": "150.00 CAD",
         "booking_id": "0190c8a4-0000-7000-8000-000000000001",
     }
+
+
+def with_recipient(sample: Callable[[], dict[str, Any]], name: str = "Alex Martin") -> Callable[[], dict[str, Any]]:
+    """A sample context as the delivery job completes it (it adds the recipient's name), so an
+    organisation's override may use `recipient.name` and still validate."""
+
+    def complete() -> dict[str, Any]:
+        return {**sample(), "recipient": {"name": name}}
+
+    complete.__name__ = getattr(sample, "__name__", "sample")
+    return complete

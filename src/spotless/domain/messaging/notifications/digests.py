@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.billing.public import money_totals
 from spotless.domain.identity.public import member_role, org_profile
-from spotless.domain.messaging.notifications.context import TEMPLATES, money, uuid_param, zone_of
+from spotless.domain.messaging.notifications.context import TEMPLATES, money, uuid_param, with_recipient, zone_of
 from spotless.domain.messaging.notifications.models import DigestSetting
 from spotless.domain.messaging.notifications.orgs import NotifyingOrg, for_each_organisation, logger
 from spotless.domain.messaging.notifications.rules import Schedule, local_day_bounds, local_today, period_of
@@ -113,7 +113,7 @@ register_kind(
         template="digest",
         template_dir=TEMPLATES,
         build_context=_digest_context,
-        sample_context=_sample_digest,
+        sample_context=with_recipient(_sample_digest),
     )
 )
 

@@ -19,7 +19,13 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.messaging.notifications.context import TEMPLATES, load_visit, sample_visit, visit_context
+from spotless.domain.messaging.notifications.context import (
+    TEMPLATES,
+    load_visit,
+    sample_visit,
+    visit_context,
+    with_recipient,
+)
 from spotless.domain.messaging.notifications.orgs import NotifyingOrg, for_each_organisation, logger
 from spotless.domain.messaging.notifications.rules import REMINDER_HORIZON, reminder_due
 from spotless.domain.messaging.public import MessageKind, Recipient, register_kind, request_message
@@ -54,7 +60,7 @@ register_kind(
         template="booking_reminder",
         template_dir=TEMPLATES,
         build_context=_reminder_context,
-        sample_context=sample_visit,
+        sample_context=with_recipient(sample_visit),
     )
 )
 

@@ -132,14 +132,17 @@ async def put_digest(
             raise FieldError("digest_key", f"an organisation keeps at most {MAX_DIGESTS} digests")
         current = DigestSetting(org_id=principal.org_id, digest_key=digest_key)
         session.add(current)
-        before: dict[str, object] = {}
+        before: dict[str, object] | None = None
     else:
-        before = {"enabled": current.enabled, "schedule": current.schedule, "recipients": list(current.recipients)}
+        before = {
+            "enabled": current.enabled,
+            "schedule": current.schedule,
+            "recipients": [str(r) for r in current.recipients],
+        }
     current.enabled, current.schedule, current.recipients = data.enabled, data.schedule, recipients
     await flush_or_conflict(session, "digest-settings-conflict", "The digest was saved meanwhile: try again.")
     after = {"enabled": data.enabled, "schedule": data.schedule, "recipients": [str(r) for r in recipients]}
-    before_out = {k: [str(r) for r in v] if k == "recipients" else v for k, v in before.items()}  # type: ignore[union-attr]
-    record_audit(session, principal, "digest_settings.put", "digest_settings", current.id, before_out or None, after)
+    record_audit(session, principal, "digest_settings.put", "digest_settings", current.id, before, after)
     return current
 
 
