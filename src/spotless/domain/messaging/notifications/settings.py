@@ -102,7 +102,11 @@ async def update_notification_settings(
     if current not in session:
         session.add(current)
     await flush_or_conflict(session, "notification-settings-conflict", "The settings were saved meanwhile: try again.")
-    old, new = changes(before, fields)
+    # The audit trail is JSON: a clock time is written as it is shown (HH:MM).
+    def plain(values: dict[str, object]) -> dict[str, object]:
+        return {k: v.strftime("%H:%M") if isinstance(v, time) else v for k, v in values.items()}
+
+    old, new = changes(plain(before), plain(fields))
     if new:
         record_audit(
             session, principal, "notification_settings.update", "notification_settings", principal.org_id, old, new
