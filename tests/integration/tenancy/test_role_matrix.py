@@ -194,6 +194,12 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # neither written off, credited nor paid (409 for the roles admitted)
     ("GET", "/v1/billing/settings"): OK,
     ("PUT", "/v1/billing/settings"): OK,
+    # notifications: settings and digests (settings.manage)
+    ("GET", "/v1/notifications/settings"): OK,
+    ("PUT", "/v1/notifications/settings"): OK,
+    ("GET", "/v1/notifications/digests"): OK,
+    ("PUT", "/v1/notifications/digests/{digest_key:str}"): OK,
+    ("DELETE", "/v1/notifications/digests/{digest_key:str}"): OK,
     ("GET", "/v1/invoices"): OK,
     ("POST", "/v1/invoices"): OK,
     ("GET", "/v1/invoices/{invoice_id:uuid}"): OK,
@@ -366,6 +372,8 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("GET", "/v1/availability"): _availability,
     ("PUT", "/v1/scheduling/settings"): _json(lambda c: {"travel_buffer_minutes": 15}),
     ("PUT", "/v1/billing/settings"): _json(lambda c: {"payment_terms_days": 30}),
+    ("PUT", "/v1/notifications/settings"): _json(lambda c: {"agenda_at": "19:00"}),
+    ("PUT", "/v1/notifications/digests/{digest_key:str}"): _json(lambda c: {"schedule": "weekly"}),
     ("POST", "/v1/invoices"): _invoice_body,
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(

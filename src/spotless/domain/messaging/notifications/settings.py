@@ -102,6 +102,7 @@ async def update_notification_settings(
     if current not in session:
         session.add(current)
     await flush_or_conflict(session, "notification-settings-conflict", "The settings were saved meanwhile: try again.")
+
     # The audit trail is JSON: a clock time is written as it is shown (HH:MM).
     def plain(values: dict[str, object]) -> dict[str, object]:
         return {k: v.strftime("%H:%M") if isinstance(v, time) else v for k, v in values.items()}
