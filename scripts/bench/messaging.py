@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tests.support import processes
 from tests.support.factories import arrange
 from tests.support.factories.catalog import new_service
@@ -37,10 +38,22 @@ from spotless.settings import load_settings
 TITLE = "Messaging — messages/s through one worker process; booking confirmed -> email at the SMTP server"
 
 
+# Seeds as the cluster admin (RLS is forced on the tables' owner too): the bench database's URL.
+ADMIN_URL: dict[str, str] = {}
+
+
 async def _seed(rt: JobRuntime, bookings: int) -> tuple[uuid.UUID, uuid.UUID, list[uuid.UUID]]:
     """An organisation, a client with an email and `bookings` pending visits (no cleaner)."""
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
-    async with arrange(rt.engine) as db:
+    owner = create_async_engine(ADMIN_URL.get("url") or rt.settings.database.migration_url)
+    try:
+        return await _seed_as(owner, start, bookings)
+    finally:
+        await owner.dispose()
+
+
+async def _seed_as(owner: AsyncEngine, start: datetime, bookings: int) -> tuple[uuid.UUID, uuid.UUID, list[uuid.UUID]]:
+    async with arrange(owner) as db:
         org = await new_org(db, name="Bench Cleaning")
         client = await new_client(db, org.id, email=f"bench-{uuid.uuid4().hex[:8]}@example.com")
         address = await new_address(db, org.id, client.id)
@@ -127,8 +140,15 @@ async def confirmation_latency(rt: JobRuntime, smtp: SmtpServer, rounds: int) ->
 
 
 async def run(
-    env: dict[str, str], scale: float = 1.0, messages: int | None = None, rounds: int | None = None
+    env: dict[str, str],
+    scale: float = 1.0,
+    messages: int | None = None,
+    rounds: int | None = None,
+    admin_url: str | None = None,
 ) -> list[Result]:
+    """`admin_url`: where to seed (default: the database URL, a superuser's in `just bench`)."""
+    if admin_url:
+        ADMIN_URL["url"] = admin_url
     messages = messages or max(10, int(env_int("BENCH_MESSAGING_MESSAGES", 500) * scale))
     rounds = rounds or max(5, int(env_int("BENCH_MESSAGING_ROUNDS", 30) * scale))
     smtp = SmtpServer()
