@@ -23,6 +23,9 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/pay/{token:str}/pdf"),
     ("POST", "/v1/pay/{token:str}/checkout"),
     ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
+    # RFC 8058 one-click unsubscribe: the signed token in the path is the credential (messaging/unsubscribe.py).
+    ("POST", "/v1/messaging/unsubscribe/{token:str}"),
+    ("POST", "/v1/messaging/twilio/inbound"),  # authenticated by X-Twilio-Signature
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

@@ -15,7 +15,6 @@ from spotless.domain.messaging.actors import deliver_message
 from spotless.domain.messaging.delivery import DeadLettered
 from spotless.domain.messaging.public import MessageKind, register_kind
 from spotless.lib.jobs.runtime import JobRuntime, build_runtime, set_runtime
-from tests.conftest import make_settings
 
 TEMPLATES = Path(__file__).parent / "messaging_templates"
 CONTEXT_CALLS: list[Mapping[str, Any]] = []
@@ -54,6 +53,19 @@ NOTICE = register_kind(
         sample_context=_notice_sample,
     )
 )
+# A kind for workers (tomorrow's jobs, say), worded as the notice.
+AGENDA = register_kind(
+    MessageKind(
+        name="test.agenda",
+        audience="worker",
+        transactional=True,
+        channels=("email", "sms"),
+        template="test_notice",
+        template_dir=TEMPLATES,
+        build_context=_notice_context,
+        sample_context=_notice_sample,
+    )
+)
 DIGEST = register_kind(
     MessageKind(
         name="test.digest",
@@ -71,6 +83,8 @@ DIGEST = register_kind(
 @asynccontextmanager
 async def job_runtime(**env: str) -> AsyncIterator[JobRuntime]:
     """The jobs' runtime with these settings (e.g. an SMTP server's env), as a worker has it."""
+    from tests.conftest import make_settings  # conftest imports the factories, which import this module
+
     runtime = build_runtime(make_settings(**env), application_name="spotless-tests-messaging")
     set_runtime(runtime)
     try:

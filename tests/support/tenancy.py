@@ -39,6 +39,12 @@ REQUEST_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/iam/users/{user_id:uuid}/role"): {"role": "viewer"},
 }
 
+# Path parameters that name something every organisation has, not a row of one (a message kind,
+# declared in code): a route whose parameters are all of these has nothing to find in another
+# organisation, so the cross-organisation test skips it (its domain tests that each organisation
+# reads and writes only its own). A route with one of these next to an id is still checked.
+GLOBAL_PARAMS: set[str] = set()
+
 # Importing the factories package registers every context's factories (load_factories).
 FACTORY_MODULES = ["tests.support.factories"]
 

@@ -28,6 +28,14 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.messaging.controllers import (
+        BookingMessagesController,
+        ClientMessagingController,
+        MessagingController,
+        TwilioInboundController,
+        UnsubscribeController,
+        WorkerMessagingController,
+    )
     from spotless.domain.messaging.notifications.controllers import NotificationSettingsController
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
@@ -71,6 +79,12 @@ def controllers() -> list[Any]:
         InvoiceCheckoutController,
         ClientCardController,
         FollowupController,
+        MessagingController,
+        ClientMessagingController,
+        WorkerMessagingController,
+        BookingMessagesController,
+        UnsubscribeController,
+        TwilioInboundController,
         NotificationSettingsController,
     ]
 

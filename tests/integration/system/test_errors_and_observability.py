@@ -188,6 +188,8 @@ def test_every_operation_documents_its_problems_and_its_credentials(app):
     # An invoice's public link (the token is the credential) and Stripe's signed webhook.
     public |= {("GET", "/v1/pay/{token}"), ("GET", "/v1/pay/{token}/pdf"), ("POST", "/v1/pay/{token}/checkout")}
     public |= {("POST", "/v1/payments/stripe/webhook")}
+    # One-click unsubscribe (the signed token is the credential) and Twilio's signed webhook.
+    public |= {("POST", "/v1/messaging/unsubscribe/{token}"), ("POST", "/v1/messaging/twilio/inbound")}
     for path, item in spec["paths"].items():
         for method, op in item.items():
             statuses = set(op["responses"])

@@ -20,7 +20,7 @@ from spotless.app import create_app
 from spotless.lib.bounds import Day, Instant
 from tests.conftest import make_settings
 from tests.support.identity import signup
-from tests.support.tenancy import REQUEST_BODIES, RESOURCE_FACTORIES, create, load_factories
+from tests.support.tenancy import GLOBAL_PARAMS, REQUEST_BODIES, RESOURCE_FACTORIES, create, load_factories
 
 _PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 
@@ -99,6 +99,8 @@ async def test_other_organisations_ids_are_not_found(client, method: str, path: 
         f"@tests.support.tenancy.register({missing[0]!r}) in your domain's tests/support/<domain>_factories.py "
         "(listed in FACTORY_MODULES), so this route is checked for cross-organisation access."
     )
+    if all(p in GLOBAL_PARAMS for p in params):
+        pytest.skip(f"{method} {path}: its parameters ({params}) name nothing of one organisation")
     org_a = await signup(client, name="Org A")
     org_b = await signup(client, name="Org B")
     ids: dict[str, str] = {}

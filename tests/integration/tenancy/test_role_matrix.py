@@ -231,6 +231,27 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/invoices/{invoice_id:uuid}/refunds"): OK,
     ("POST", "/v1/invoices/{invoice_id:uuid}/refunds"): Expect(default=(409, "/problems/refund-exceeds-paid")),
     ("GET", "/v1/disputes"): OK,
+    # messaging: the organisation's wording, layout and quiet hours (settings.manage); preferences
+    # and consent (contacts.view / contacts.edit for clients, workers.contact.view / users.manage
+    # for workers); the message log (contacts.view); one-click unsubscribe and Twilio's webhook
+    # (public: a token, a signature)
+    ("GET", "/v1/messaging/kinds"): OK,
+    ("GET", "/v1/messaging/templates/{kind:str}"): OK,
+    ("PUT", "/v1/messaging/templates/{kind:str}"): OK,
+    ("DELETE", "/v1/messaging/templates/{kind:str}"): OK,
+    ("GET", "/v1/messaging/kinds/{kind:str}/preview"): OK,
+    ("GET", "/v1/messaging/settings"): OK,
+    ("PUT", "/v1/messaging/settings"): OK,
+    ("GET", "/v1/clients/{client_id:uuid}/message-preferences"): OK,
+    ("PUT", "/v1/clients/{client_id:uuid}/message-preferences/{kind:str}"): OK,
+    ("PUT", "/v1/clients/{client_id:uuid}/sms-consent"): OK,
+    ("GET", "/v1/clients/{client_id:uuid}/messages"): OK,
+    ("GET", "/v1/workers/{worker_id:uuid}/message-preferences"): OK,
+    ("PUT", "/v1/workers/{worker_id:uuid}/message-preferences/{kind:str}"): OK,
+    ("PUT", "/v1/workers/{worker_id:uuid}/sms-consent"): OK,
+    ("GET", "/v1/bookings/{booking_id:uuid}/messages"): OK,
+    ("POST", "/v1/messaging/unsubscribe/{token:str}"): PUBLIC,
+    ("POST", "/v1/messaging/twilio/inbound"): PUBLIC,
 }
 
 
@@ -374,6 +395,12 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("PUT", "/v1/billing/settings"): _json(lambda c: {"payment_terms_days": 30}),
     ("PUT", "/v1/notifications/settings"): _json(lambda c: {"agenda_at": "19:00"}),
     ("PUT", "/v1/notifications/digests/{digest_key:str}"): _json(lambda c: {"schedule": "weekly"}),
+    ("PUT", "/v1/messaging/settings"): _json(lambda c: {"reply_to": "office@matrix.example"}),
+    ("PUT", "/v1/messaging/templates/{kind:str}"): _json(lambda c: {"subject": "Hello {{ org.name }}"}),
+    ("PUT", "/v1/clients/{client_id:uuid}/message-preferences/{kind:str}"): _json(lambda c: {"channel": "none"}),
+    ("PUT", "/v1/workers/{worker_id:uuid}/message-preferences/{kind:str}"): _json(lambda c: {"channel": "none"}),
+    ("PUT", "/v1/clients/{client_id:uuid}/sms-consent"): _json(lambda c: {"consented": False}),
+    ("PUT", "/v1/workers/{worker_id:uuid}/sms-consent"): _json(lambda c: {"consented": False}),
     ("POST", "/v1/invoices"): _invoice_body,
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(

@@ -44,6 +44,7 @@ from spotless.domain.messaging.models import (
     Suppression,
     TemplateOverride,
 )
+from spotless.domain.messaging.preferences import normalize_phone
 from spotless.domain.messaging.rendering import Part, Rendered, RenderError, render
 from spotless.domain.messaging.sms import UNSUBSCRIBED, send_sms
 from spotless.domain.messaging.unsubscribe import UnsubscribeClaim, unsubscribe_url
@@ -309,7 +310,7 @@ async def attempt_delivery(
     if wanted != row.channel:
         _finish(row, "skipped", now, f"preference: {wanted}")
         return result
-    address = to.email if row.channel == "email" else to.phone
+    address = to.email if row.channel == "email" else normalize_phone(to.phone)
     if not address:
         _finish(row, "skipped", now, f"no {'email address' if row.channel == 'email' else 'phone number'}")
         return result

@@ -183,5 +183,6 @@ class MessagingSettings(DefaultBase, AuditColumns):
     reply_to: Mapped[str | None] = mapped_column(String(320), default=None)
     logo_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     # No texts between these local times (start > end spans midnight); both NULL: no quiet hours.
-    quiet_start: Mapped[time | None] = mapped_column(Time(), default=time(21, 0))
-    quiet_end: Mapped[time | None] = mapped_column(Time(), default=time(8, 0))
+    # Without a row the default quiet hours apply (21:00 to 08:00, see org_settings).
+    quiet_start: Mapped[time | None] = mapped_column(Time(), default=None)
+    quiet_end: Mapped[time | None] = mapped_column(Time(), default=None)
