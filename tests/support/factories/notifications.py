@@ -13,8 +13,10 @@ from tests.support.tenancy import register
 async def api_digest_key(client: Any, member: Any) -> str:
     key = f"digest-{uuid.uuid4().hex[:8]}"
     expect(
-        await client.put(f"/v1/notifications/digests/{key}", json={"schedule": "daily"}, headers=member.headers),
-        200,
+        await client.post(
+            "/v1/notifications/digests", json={"digest_key": key, "schedule": "daily"}, headers=member.headers
+        ),
+        201,
         "digest setting",
     )
     return key

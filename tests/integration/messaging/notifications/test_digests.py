@@ -30,13 +30,28 @@ async def _digests(owner_engine, org_id) -> list:
 async def test_digest_settings_are_the_organisations_own(client) -> None:
     owner = await signup(client)
     other = await signup(client)
-    put = await client.put(
-        "/v1/notifications/digests/owner-summary",
-        json={"schedule": "weekly", "recipients": [str(owner.user_id)]},
+    made = await client.post(
+        "/v1/notifications/digests",
+        json={"digest_key": "owner-summary", "schedule": "weekly", "recipients": [str(owner.user_id)]},
         headers=owner.headers,
     )
-    assert put.status_code == 200, put.text
-    assert put.json()["schedule"] == "weekly" and put.json()["enabled"] is True
+    assert made.status_code == 201, made.text
+    assert made.json()["schedule"] == "weekly" and made.json()["enabled"] is True
+    twice = await client.post("/v1/notifications/digests", json={"digest_key": "owner-summary"}, headers=owner.headers)
+    assert twice.status_code == 409
+    # The same key in another organisation is its own digest; ours cannot be replaced from there.
+    theirs = await client.post("/v1/notifications/digests", json={"digest_key": "owner-summary"}, headers=other.headers)
+    assert theirs.status_code == 201
+    await client.delete("/v1/notifications/digests/owner-summary", headers=other.headers)
+    assert (
+        await client.put("/v1/notifications/digests/owner-summary", json={"enabled": False}, headers=other.headers)
+    ).status_code == 404
+    changed = await client.put(
+        "/v1/notifications/digests/owner-summary",
+        json={"schedule": "daily", "recipients": [str(owner.user_id)]},
+        headers=owner.headers,
+    )
+    assert changed.status_code == 200 and changed.json()["schedule"] == "daily"
     listed = await client.get("/v1/notifications/digests", headers=owner.headers)
     assert [d["digest_key"] for d in listed.json()["items"]] == ["owner-summary"]
     assert (await client.get("/v1/notifications/digests", headers=other.headers)).json()["items"] == []
@@ -47,12 +62,12 @@ async def test_digest_settings_are_the_organisations_own(client) -> None:
         headers=owner.headers,
     )
     assert foreign.status_code == 400 and foreign.json()["errors"][0]["field"] == "recipients[0]"
-    bad = await client.put("/v1/notifications/digests/x", json={"schedule": "yearly"}, headers=owner.headers)
-    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
-    assert (await client.put("/v1/notifications/digests/Bad Key!", json={}, headers=owner.headers)).status_code in (
-        400,
-        404,
+    bad = await client.put(
+        "/v1/notifications/digests/owner-summary", json={"schedule": "yearly"}, headers=owner.headers
     )
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
+    badkey = await client.post("/v1/notifications/digests", json={"digest_key": "Bad Key!"}, headers=owner.headers)
+    assert badkey.status_code == 400 and badkey.json()["errors"][0]["field"] == "digest_key"
     # Another organisation cannot delete ours (404, not 403); a worker may not change settings.
     assert (await client.delete("/v1/notifications/digests/owner-summary", headers=other.headers)).status_code == 404
     worker = await add_member(client, owner, "worker")
@@ -71,10 +86,10 @@ async def test_digest_settings_are_the_organisations_own(client) -> None:
 
 async def _world_with_digest(owner_engine, client, schedule: str = "daily"):
     owner = await signup(client)
-    put = await client.put(
-        "/v1/notifications/digests/owner-summary", json={"schedule": schedule}, headers=owner.headers
+    made = await client.post(
+        "/v1/notifications/digests", json={"digest_key": "owner-summary", "schedule": schedule}, headers=owner.headers
     )
-    assert put.status_code == 200, put.text
+    assert made.status_code == 201, made.text
     world = await arrange_world(owner_engine, owner.org_id, workers=1)
     return owner, world
 

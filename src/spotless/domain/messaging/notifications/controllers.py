@@ -6,22 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, put
+from litestar import Controller, delete, get, post, put
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.identity.public import Principal
 from spotless.domain.messaging.notifications.models import DIGEST_KEY_PATTERN
 from spotless.domain.messaging.notifications.settings import (
+    DigestSettingCreate,
     DigestSettingList,
     DigestSettingPut,
     DigestSettingRead,
     NotificationSettingsRead,
     NotificationSettingsUpdate,
+    create_digest,
     delete_digest,
     get_notification_settings,
     list_digests,
-    put_digest,
+    replace_digest,
     update_notification_settings,
 )
 from spotless.lib.errors import problems
@@ -78,17 +80,29 @@ class NotificationSettingsController(Controller):
     async def list_digest_settings(self, db_session: AsyncSession, principal: Principal) -> DigestSettingList:
         return DigestSettingList(items=[DigestSettingRead.from_model(r) for r in await list_digests(db_session)])
 
-    @put(
-        "/digests/{digest_key:str}",
-        operation_id="putDigestSetting",
+    @post(
+        "/digests",
+        operation_id="createDigestSetting",
         opt={"permission": PERMISSION},
         responses=problems(400, 409),
-        summary="Create or replace one digest: enabled, schedule, recipients (user ids of members)",
+        summary="Add a digest: its key, enabled, schedule, recipients (user ids of members)",
     )
-    async def put_digest_setting(
+    async def create_digest_setting(
+        self, db_session: AsyncSession, principal: Principal, data: DigestSettingCreate
+    ) -> DigestSettingRead:
+        return DigestSettingRead.from_model(await create_digest(db_session, principal, data))
+
+    @put(
+        "/digests/{digest_key:str}",
+        operation_id="replaceDigestSetting",
+        opt={"permission": PERMISSION},
+        responses=problems(400, 404),
+        summary="Replace one digest's settings: enabled, schedule, recipients",
+    )
+    async def replace_digest_setting(
         self, db_session: AsyncSession, principal: Principal, digest_key: DigestKeyPath, data: DigestSettingPut
     ) -> DigestSettingRead:
-        return DigestSettingRead.from_model(await put_digest(db_session, principal, digest_key, data))
+        return DigestSettingRead.from_model(await replace_digest(db_session, principal, digest_key, data))
 
     @delete(
         "/digests/{digest_key:str}",

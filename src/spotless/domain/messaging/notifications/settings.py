@@ -75,6 +75,13 @@ class DigestSettingPut(Input):
     recipients: Annotated[list[UUID], Meta(max_length=50)] = msgspec.field(default_factory=list)
 
 
+class DigestSettingCreate(Input):
+    digest_key: DigestKey
+    enabled: bool = True
+    schedule: DigestSchedule = "daily"
+    recipients: Annotated[list[UUID], Meta(max_length=50)] = msgspec.field(default_factory=list)
+
+
 def _defaults(org_id: UUID) -> NotificationSettings:
     return NotificationSettings(org_id=org_id, reminders_enabled=True, agenda_enabled=True, agenda_at=time(18, 0))
 
@@ -120,35 +127,49 @@ async def list_digests(session: AsyncSession) -> list[DigestSetting]:
     return list(rows)
 
 
-async def put_digest(
-    session: AsyncSession, principal: Principal, digest_key: str, data: DigestSettingPut
-) -> DigestSetting:
-    """Create or replace the digest `digest_key`."""
-    recipients = list(dict.fromkeys(data.recipients))
-    for index, user_id in enumerate(recipients):
+async def _recipients(session: AsyncSession, principal: Principal, recipients: list[UUID]) -> list[UUID]:
+    unique = list(dict.fromkeys(recipients))
+    for index, user_id in enumerate(unique):
         if await member_role(session, principal.org_id, user_id) is None:
             raise FieldError(f"recipients[{index}]", "not a member of this organisation")
-    current = await session.scalar(
-        select(DigestSetting).where(DigestSetting.digest_key == digest_key).with_for_update()
+    return unique
+
+
+def _audited(row: DigestSetting) -> dict[str, object]:
+    return {"enabled": row.enabled, "schedule": row.schedule, "recipients": [str(r) for r in row.recipients]}
+
+
+async def create_digest(session: AsyncSession, principal: Principal, data: DigestSettingCreate) -> DigestSetting:
+    recipients = await _recipients(session, principal, data.recipients)
+    if len(await list_digests(session)) >= MAX_DIGESTS:
+        raise FieldError("digest_key", f"an organisation keeps at most {MAX_DIGESTS} digests")
+    row = DigestSetting(
+        org_id=principal.org_id,
+        digest_key=data.digest_key,
+        enabled=data.enabled,
+        schedule=data.schedule,
+        recipients=recipients,
     )
-    if current is None:
-        count = len(await list_digests(session))
-        if count >= MAX_DIGESTS:
-            raise FieldError("digest_key", f"an organisation keeps at most {MAX_DIGESTS} digests")
-        current = DigestSetting(org_id=principal.org_id, digest_key=digest_key)
-        session.add(current)
-        before: dict[str, object] | None = None
-    else:
-        before = {
-            "enabled": current.enabled,
-            "schedule": current.schedule,
-            "recipients": [str(r) for r in current.recipients],
-        }
-    current.enabled, current.schedule, current.recipients = data.enabled, data.schedule, recipients
-    await flush_or_conflict(session, "digest-settings-conflict", "The digest was saved meanwhile: try again.")
-    after = {"enabled": data.enabled, "schedule": data.schedule, "recipients": [str(r) for r in recipients]}
-    record_audit(session, principal, "digest_settings.put", "digest_settings", current.id, before, after)
-    return current
+    session.add(row)
+    # The key is unique per organisation: a second one answers 409.
+    await flush_or_conflict(session, "digest-exists", f"A digest {data.digest_key!r} exists already.")
+    record_audit(session, principal, "digest_settings.create", "digest_settings", row.id, None, _audited(row))
+    return row
+
+
+async def replace_digest(
+    session: AsyncSession, principal: Principal, digest_key: str, data: DigestSettingPut
+) -> DigestSetting:
+    """Replace the digest `digest_key` of the caller's organisation (404 when it has none)."""
+    recipients = await _recipients(session, principal, data.recipients)
+    row = await session.scalar(select(DigestSetting).where(DigestSetting.digest_key == digest_key).with_for_update())
+    if row is None:
+        raise not_found("digest")
+    before = _audited(row)
+    row.enabled, row.schedule, row.recipients = data.enabled, data.schedule, recipients
+    await session.flush()
+    record_audit(session, principal, "digest_settings.update", "digest_settings", row.id, before, _audited(row))
+    return row
 
 
 async def delete_digest(session: AsyncSession, principal: Principal, digest_key: str) -> None:
