@@ -29,9 +29,21 @@ from spotless.db.migrations import upgrade
 from spotless.settings import load_settings
 
 HERE = Path(__file__).parent
-SKIP = {"common", "__main__", "bare_app", "dramatiq_throughput", "floor_app", "loadgen", "hot", "jobs", "soak"}
-# Areas measured out of process but not run by default (`just bench soak`: ten minutes).
-EXTRA = ["soak"]
+SKIP = {
+    "common",
+    "__main__",
+    "bare_app",
+    "dramatiq_throughput",
+    "floor_app",
+    "loadgen",
+    "hot",
+    "jobs",
+    "messaging",
+    "soak",
+}
+# Areas measured out of process but not run by default (`just bench soak`: ten minutes;
+# `just bench messaging`: a worker, the scheduler and a local SMTP server).
+EXTRA = ["soak", "messaging"]
 DEFAULT = ["hot", "jobs"]
 # BENCH_DB: a database of one's own when several people benchmark on one cluster.
 BENCH_DB = os.environ.get("BENCH_DB", "spotless_bench")
@@ -74,7 +86,9 @@ async def fresh_database(env: dict[str, str], keep: bool) -> None:
 
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("areas", nargs="*", help=f"default: hot jobs; also: volume, soak, {', '.join(client_areas())}")
+    parser.add_argument(
+        "areas", nargs="*", help=f"default: hot jobs; also: volume, soak, messaging, {', '.join(client_areas())}"
+    )
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")))
     parser.add_argument("--keep-db", action="store_true", help="reuse the benchmark database (large seeds)")
     args = parser.parse_args(argv)
@@ -105,6 +119,10 @@ async def main(argv: list[str]) -> int:
         async with httpx.AsyncClient() as unused:
             results = await jobs.run(BenchContext(base_url="", env=env, client=unused, scale=args.scale))
         _print_table(jobs.TITLE, results)
+    if "messaging" in selected:
+        from scripts.bench import messaging
+
+        _print_table(messaging.TITLE, await messaging.run(env, scale=args.scale))
     if "soak" in selected:
         from scripts.bench import soak
 

@@ -36,6 +36,7 @@ def controllers() -> list[Any]:
         UnsubscribeController,
         WorkerMessagingController,
     )
+    from spotless.domain.messaging.notifications.controllers import NotificationSettingsController
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
         BookingController,
@@ -84,6 +85,7 @@ def controllers() -> list[Any]:
         BookingMessagesController,
         UnsubscribeController,
         TwilioInboundController,
+        NotificationSettingsController,
     ]
 
 
@@ -94,6 +96,7 @@ def import_models() -> None:
     import spotless.domain.clients.models
     import spotless.domain.identity.models
     import spotless.domain.messaging.models
+    import spotless.domain.messaging.notifications.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
     import spotless.domain.workforce.models
@@ -112,6 +115,7 @@ def import_jobs() -> None:
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.messaging.actors
+    import spotless.domain.messaging.notifications.actors
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
     import spotless.lib.inbox  # noqa: F401  (system.process_inbox_event)

@@ -4,10 +4,10 @@ evidence due date, and winning reinstates the money. GET /v1/disputes lists them
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from spotless.domain.billing.disputes import notify_dispute_opened
+from spotless.domain.messaging.actors import deliver_message
 from spotless.lib.events import decode
 from tests.support.identity import add_member, signup
 from tests.support.stripe_webhooks import connect_shop, deliver_event, issued_invoice, open_checkout, rows
@@ -36,7 +36,7 @@ async def _deliver_all(api, fake, account, *kinds, times=1):
 
 
 async def test_a_dispute_round_trip_flags_withdraws_tells_the_owner_and_reinstates_when_won(
-    api, fake_stripe, owner_engine, jobs, caplog
+    api, fake_stripe, owner_engine, jobs
 ):
     shop = await connect_shop(api, owner_engine, fake_stripe)
     invoice_id = await issued_invoice(owner_engine, shop, total_cents=12_000)
@@ -71,14 +71,20 @@ async def test_a_dispute_round_trip_flags_withdraws_tells_the_owner_and_reinstat
         None,
     )
 
-    # The owner is told once, with the evidence due date (an outbox job; a logging sender for now).
+    # The office is told once (its owner: finance.manage), through messaging, heard twice.
     notices = await rows(owner_engine, "SELECT args FROM job_outbox WHERE actor_name = 'billing.notify_dispute_opened'")
     assert len(notices) == 1
     event_name, event_id, payload = notices[0]["args"]
-    with caplog.at_level(logging.WARNING, logger="spotless.billing.disputes"):
+    for _ in range(2):
         await notify_dispute_opened(event_name, event_id, payload)
-    assert due.isoformat() in caplog.text and "INV-2026-000001" in caplog.text
     assert decode(event_name, payload).evidence_due_by == due
+    told = await rows(
+        owner_engine, "SELECT id, user_id, send_key, params FROM deliveries WHERE kind = 'office.dispute_opened'"
+    )
+    assert [(r["user_id"], r["send_key"]) for r in told] == [(shop.owner.user_id, "opened")]
+    await deliver_message(str(shop.owner.org_id), str(told[0]["id"]))
+    [sent] = await rows(owner_engine, "SELECT status, summary FROM deliveries WHERE id = :id", id=told[0]["id"])
+    assert sent["status"] == "logged" and "INV-2026-000001" in sent["summary"]
 
     listed = (await api.get("/v1/disputes?state=open", headers=shop.owner.headers)).json()
     assert [(d["stripe_dispute_id"], d["status"], d["amount_cents"]) for d in listed["items"]] == [

@@ -20,6 +20,7 @@ from spotless.domain import registry
 from spotless.domain.billing.followup import followup_due
 from spotless.domain.billing.models import BillingSettings
 from spotless.domain.billing.public import Entry, post_entry
+from spotless.domain.messaging.actors import deliver_message
 from spotless.lib.jobs import JOBS
 from spotless.lib.jobs.runtime import build_runtime, set_runtime
 from spotless.settings import Settings
@@ -140,18 +141,43 @@ async def test_steps_run_on_the_organisations_days_each_once_even_when_runs_race
     assert [s["step"] for s in body["steps"]] == [1, 2, 3, 4] and body["next_run_at"] is None
     assert body["hold_applied"] is False
 
-    # Each step sent a fresh pay link (only its hash kept) and told the office; the log says
-    # what would be sent, never the link.
+    # Each step requested the client's message and the office's, once (send key `step-N`); the pay
+    # link is minted only when the client's message is built, so none exists yet, nor rests in
+    # the outbox or the deliveries' params.
     async with owner_engine.connect() as conn:
+        told = (
+            await conn.execute(
+                text("SELECT kind, send_key, params::text AS params FROM deliveries WHERE channel = 'email'")
+            )
+        ).all()
         links = await conn.scalar(text("SELECT count(*) FROM invoice_links WHERE invoice_id = :i"), {"i": invoice_id})
-    assert links == 4
+    assert sorted((r.kind, r.send_key) for r in told) == sorted(
+        (kind, f"step-{n}") for kind in ("payment.followup", "office.followup_step") for n in (1, 2, 3, 4)
+    )
+    assert links == 0
     said = [r.getMessage() for r in caplog.records if r.name == "spotless.billing.followup"]
-    assert any("step 1/4" in m and str(invoice_id) in m and "pay link" in m for m in said)
-    assert any("step 4/4" in m and "tell the office" in m for m in said)
+    assert any("step 1/4" in m and str(invoice_id) in m for m in said)
     assert not any(re.search(r"[A-Za-z0-9_-]{40,}", m) or "http" in m for m in said)
     async with owner_engine.connect() as conn:
         outbox_args = (await conn.execute(text("SELECT args::text FROM job_outbox"))).scalars().all()
     assert not any(re.search(r"[A-Za-z0-9_-]{40,}", a) for a in outbox_args)  # no token rests there
+    assert not any(re.search(r"[A-Za-z0-9_-]{40,}", r.params) for r in told)
+
+    # Sent (log mode): the client's message carries a fresh link, minted then (one per step).
+    await conn_exec(owner_engine, "UPDATE client SET email = 'ada@example.com' WHERE id = :c", c=world.client_id)
+    async with owner_engine.connect() as conn:
+        ids = (await conn.execute(text("SELECT id FROM deliveries WHERE channel = 'email'"))).scalars().all()
+    for delivery_id in ids:
+        await deliver_message(str(world.org_id), str(delivery_id))
+    async with owner_engine.connect() as conn:
+        links = await conn.scalar(text("SELECT count(*) FROM invoice_links WHERE invoice_id = :i"), {"i": invoice_id})
+        statuses = (await conn.execute(text("SELECT DISTINCT status FROM deliveries WHERE channel = 'email'"))).all()
+    assert links == 4 and [s.status for s in statuses] == ["logged"]
+
+
+async def conn_exec(owner_engine: AsyncEngine, statement: str, **params: Any) -> None:
+    async with owner_engine.begin() as conn:
+        await conn.execute(text(statement), params)
 
 
 async def _field_world(client: Any) -> dict[str, Any]:

@@ -194,6 +194,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # neither written off, credited nor paid (409 for the roles admitted)
     ("GET", "/v1/billing/settings"): OK,
     ("PUT", "/v1/billing/settings"): OK,
+    # notifications: settings and digests (settings.manage)
+    ("GET", "/v1/notifications/settings"): OK,
+    ("PUT", "/v1/notifications/settings"): OK,
+    ("GET", "/v1/notifications/digests"): OK,
+    ("POST", "/v1/notifications/digests"): OK,
+    ("PUT", "/v1/notifications/digests/{digest_key:str}"): OK,
+    ("DELETE", "/v1/notifications/digests/{digest_key:str}"): OK,
     ("GET", "/v1/invoices"): OK,
     ("POST", "/v1/invoices"): OK,
     ("GET", "/v1/invoices/{invoice_id:uuid}"): OK,
@@ -387,6 +394,9 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("GET", "/v1/availability"): _availability,
     ("PUT", "/v1/scheduling/settings"): _json(lambda c: {"travel_buffer_minutes": 15}),
     ("PUT", "/v1/billing/settings"): _json(lambda c: {"payment_terms_days": 30}),
+    ("PUT", "/v1/notifications/settings"): _json(lambda c: {"agenda_at": "19:00"}),
+    ("PUT", "/v1/notifications/digests/{digest_key:str}"): _json(lambda c: {"schedule": "weekly"}),
+    ("POST", "/v1/notifications/digests"): _json(lambda c: {"digest_key": f"matrix-{_unique()}"}),
     ("PUT", "/v1/messaging/settings"): _json(lambda c: {"reply_to": "office@matrix.example"}),
     ("PUT", "/v1/messaging/templates/{kind:str}"): _json(lambda c: {"subject": "Hello {{ org.name }}"}),
     ("PUT", "/v1/clients/{client_id:uuid}/message-preferences/{kind:str}"): _json(lambda c: {"channel": "none"}),

@@ -5,7 +5,7 @@ Every `charge.dispute.*` event re-reads the dispute and applies its current stat
 so the five event types, in any order and any number of times, converge:
 - the first sight of a dispute inserts its row (unique on the Stripe id), sets the invoice's
   `disputed` flag and emits `DisputeOpened` (with `evidence_due_by`); its subscriber
-  `billing.notify_dispute_opened` tells the owner (a logging sender until messaging sends it);
+  `billing.notify_dispute_opened` tells the office through messaging;
 - money follows the dispute's balance transactions, each kind posted once per dispute (ledger
   external id = the dispute id): the withdrawal (`dispute_withdrawal`) and Stripe's fee (`fee`)
   when funds were withdrawn, the reinstatement (`dispute_reinstatement`) when they came back;
@@ -30,6 +30,7 @@ from spotless.domain.billing import stripe_io
 from spotless.domain.billing.events import DisputeClosed, DisputeOpened
 from spotless.domain.billing.models import Dispute, Invoice
 from spotless.domain.billing.public import Entry, post_entry
+from spotless.domain.messaging.public import office_recipients, request_message
 from spotless.lib.events import emit, subscriber
 from spotless.lib.inbox import HandlerOutcome
 from spotless.lib.jobs.runtime import get_runtime
@@ -160,31 +161,28 @@ async def _flag(session: AsyncSession, invoice: Invoice, *, disputed: bool) -> N
     invoice.disputed = disputed
 
 
+# Who in the office hears of a dispute (owners and admins hold every key).
+DISPUTE_PERMISSION = "finance.manage"
+DISPUTE_KIND = "office.dispute_opened"  # declared with its template in messaging.notifications
+
+
 @subscriber(DisputeOpened, name="billing.notify_dispute_opened", max_retries=10, time_limit_ms=60_000)
 async def notify_dispute_opened(event: DisputeOpened, event_id: str) -> None:
-    """Tell the owner a dispute was opened and by when evidence is due. Messaging does not send it
-    yet: this logging sender writes the notice (no card data, no bearer link)."""
+    """Tell the office a dispute was opened and by when evidence is due: one message per person
+    holding finance.manage, requested once per dispute (a redelivery is a no-op)."""
     async with get_runtime().session(event.org_id) as session:
-        row = (
-            await session.execute(
-                select(Dispute.amount_cents, Dispute.reason, Invoice.display_number, Invoice.currency)
-                .join(Invoice, Invoice.id == Dispute.invoice_id)
-                .where(Dispute.id == event.dispute_id)
+        for recipient in await office_recipients(session, event.org_id, DISPUTE_PERMISSION):
+            await request_message(
+                session,
+                org_id=event.org_id,
+                kind=DISPUTE_KIND,
+                recipient=recipient,
+                subject_type="dispute",
+                subject_id=event.dispute_id,
+                send_key="opened",
+                params={"dispute_id": str(event.dispute_id), "invoice_id": str(event.invoice_id)},
             )
-        ).first()
-    if row is None:
-        return
-    due = event.evidence_due_by.isoformat() if event.evidence_due_by else "unknown"
-    logger.warning(
-        "notice to the owners of %s: a dispute (%s) of %d %s on invoice %s was opened; evidence due by %s",
-        event.org_id,
-        row.reason or "no reason given",
-        row.amount_cents,
-        row.currency,
-        row.display_number or event.invoice_id,
-        due,
-        extra={"notice": "dispute_opened", "dispute_id": str(event.dispute_id), "evidence_due_by": due},
-    )
+    logger.info("dispute %s on invoice %s: the office is told", event.dispute_id, event.invoice_id)
 
 
 # --- reading -----------------------------------------------------------------------------------

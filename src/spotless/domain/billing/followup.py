@@ -4,8 +4,8 @@ A failed automatic charge (`PaymentFailed`) or an invoice gone overdue (`Invoice
 a follow-up (at most one active per invoice: a second trigger joins the first). Its steps run on
 the days the organisation set (`billing_settings.followup_days`, e.g. 1, 3, 7, 14 days after the
 start). Each step, once (`followup_steps` is unique per step), sends the client a fresh pay link
-and a card-update link and tells the office (`billing.send_followup_step`, after commit; until
-messaging lands the sender only logs what it would send: kind, invoice, step, never a link).
+and a card-update link and tells the office (`billing.send_followup_step`, after commit: it requests both messages
+through messaging; the pay link is minted when the client's message is built, never stored).
 After step `followup_hold_after_step` the client's future visits go on payment hold
 (`PaymentHoldRequested`, heard by scheduling: kept in the schedule, no cleaner sent).
 
@@ -20,12 +20,9 @@ unique step row is the backstop). Every function takes `now`, so tests drive the
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import select, text
@@ -43,10 +40,10 @@ from spotless.domain.billing.events import (
     PaymentHoldReleased,
     PaymentHoldRequested,
 )
-from spotless.domain.billing.ledger import open_cents
-from spotless.domain.billing.models import BillingSettings, Followup, FollowupStep, Invoice, InvoiceLink
+from spotless.domain.billing.models import BillingSettings, Followup, FollowupStep, Invoice
 from spotless.domain.billing.settings import get_settings
 from spotless.domain.identity.public import Principal
+from spotless.domain.messaging.public import Recipient, office_recipients, request_message
 from spotless.lib.errors import conflict, not_found
 from spotless.lib.events import emit, subscriber
 from spotless.lib.jobs import job
@@ -59,8 +56,6 @@ DUE_JOB = "billing.followup_due"
 PAGE = 200
 # An invoice still owed: the states a follow-up chases.
 OWED = ("issued", "partially_paid")
-# How long the fresh pay link of a step lives (the next step sends another).
-LINK_DAYS = 30
 
 
 def schedule_days(settings: BillingSettings) -> list[int]:
@@ -307,78 +302,29 @@ async def followup_due(slot: str | None = None, now: str | None = None) -> None:
 
 # --- what each step sends ------------------------------------------------------------------------------
 
+# The messages a step requests (declared with their templates in messaging.notifications).
+CLIENT_KIND = "payment.followup"
+OFFICE_KIND = "office.followup_step"
+# Who in the office hears of each step.
+OFFICE_PERMISSION = "finance.manage"
+
 
 @dataclass(frozen=True)
 class StepNotice:
-    """What one step sends. `token` opens the fresh pay link (and its card-update page): it lives
-    only in memory, never in the outbox, a log or Redis."""
+    """What one step tells: ids and plain facts. The pay link is minted when the client's
+    message is built (at send time), so no token exists before then, nor rests anywhere."""
 
     org_id: UUID
+    followup_id: UUID
     invoice_id: UUID
-    display_number: str | None
     client_id: UUID
     step: int
     steps: int
     hold_applied: bool
-    open_cents: int
-    currency: str
-    token: str
-    link_expires_at: datetime
 
 
-class FollowupSender(Protocol):
-    async def send(self, notice: StepNotice) -> None: ...
-
-
-class LoggingSender:
-    """Until messaging lands: says what would be sent (kind, invoice, step), never the link."""
-
-    async def send(self, notice: StepNotice) -> None:
-        logger.info(
-            "follow-up step %d/%d of invoice %s (%s): would send the client a pay link and a card-update link "
-            "(%d %s open, link valid until %s)",
-            notice.step,
-            notice.steps,
-            notice.invoice_id,
-            notice.display_number,
-            notice.open_cents,
-            notice.currency,
-            notice.link_expires_at.date().isoformat(),
-        )
-        logger.info(
-            "follow-up step %d/%d of invoice %s (%s): would tell the office (visits on payment hold: %s)",
-            notice.step,
-            notice.steps,
-            notice.invoice_id,
-            notice.display_number,
-            "yes" if notice.hold_applied else "no",
-        )
-
-
-SENDER: FollowupSender = LoggingSender()
-
-
-async def _fresh_link(session: AsyncSession, org_id: UUID, invoice_id: UUID, now: datetime) -> tuple[str, datetime]:
-    """A new public link to the invoice (a system one: no creator); only its hash is stored."""
-    token = secrets.token_urlsafe(32)
-    expires_at = now + timedelta(days=LINK_DAYS)
-    session.add(
-        InvoiceLink(
-            org_id=org_id,
-            invoice_id=invoice_id,
-            token_hash=hashlib.sha256(token.encode()).digest(),
-            expires_at=expires_at,
-            created_by=None,
-        )
-    )
-    await session.flush()
-    return token, expires_at
-
-
-async def prepare_step(
-    session: AsyncSession, org_id: UUID, followup_id: UUID, step: int, now: datetime
-) -> StepNotice | None:
-    """A fresh pay link for the step, unless the chase is over meanwhile (paid, stopped)."""
+async def prepare_step(session: AsyncSession, org_id: UUID, followup_id: UUID, step: int) -> StepNotice | None:
+    """The step's facts, unless the chase is over meanwhile (paid, stopped)."""
     followup = await session.scalar(select(Followup).where(Followup.id == followup_id))
     if followup is None or followup.status != "active":
         return None
@@ -386,30 +332,54 @@ async def prepare_step(
     if invoice is None or invoice.status not in OWED:
         return None
     settings = await get_settings(session, org_id)
-    token, expires_at = await _fresh_link(session, org_id, invoice.id, now)
     return StepNotice(
         org_id=org_id,
+        followup_id=followup.id,
         invoice_id=invoice.id,
-        display_number=invoice.display_number,
         client_id=invoice.client_id,
         step=step,
         steps=len(schedule_days(settings)),
         hold_applied=followup.hold_applied,
-        open_cents=open_cents(invoice),
-        currency=invoice.currency,
-        token=token,
-        link_expires_at=expires_at,
     )
+
+
+async def request_step_messages(session: AsyncSession, notice: StepNotice) -> int:
+    """The client's message (a fresh pay link and card-update link) and the office's, requested in
+    this transaction, once per step (send key `step-N`). Returns how many were new."""
+    params = {
+        "invoice_id": str(notice.invoice_id),
+        "followup_id": str(notice.followup_id),
+        "step": notice.step,
+        "steps": notice.steps,
+        "hold_applied": notice.hold_applied,
+    }
+    key = f"step-{notice.step}"
+    recipients = [(CLIENT_KIND, Recipient(kind="client", id=notice.client_id))]
+    recipients += [(OFFICE_KIND, r) for r in await office_recipients(session, notice.org_id, OFFICE_PERMISSION)]
+    requested = 0
+    for kind, recipient in recipients:
+        requested += await request_message(
+            session,
+            org_id=notice.org_id,
+            kind=kind,
+            recipient=recipient,
+            subject_type="followup",
+            subject_id=notice.followup_id,
+            send_key=key,
+            params=params,
+        )
+    return requested
 
 
 @job("billing.send_followup_step", max_retries=8, min_backoff_ms=5_000, time_limit_ms=60_000)
 async def send_followup_step(org_id: UUID, followup_id: UUID, step: int) -> None:
-    """Send one step's messages (at least once: a redelivery mints another link, harmlessly)."""
+    """Request one step's messages (a redelivery finds them requested: a no-op)."""
     rt = get_runtime()
     async with rt.session(org_id) as s:
-        notice = await prepare_step(s, org_id, followup_id, step, datetime.now(UTC))
-    if notice is not None:
-        await SENDER.send(notice)
+        notice = await prepare_step(s, org_id, followup_id, step)
+        if notice is not None:
+            await request_step_messages(s, notice)
+            logger.info("follow-up step %d/%d of invoice %s: messages requested", step, notice.steps, notice.invoice_id)
 
 
 # --- reacting to billing's own events -----------------------------------------------------------------

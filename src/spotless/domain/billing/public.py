@@ -5,26 +5,46 @@
 - numbering: `take_number`, `display_number`, `CREDIT_NOTE_SERIES`;
 - taxes: `rates_for`, `line_tax`, `tax_lines`, `normalise_region`;
 - settings: `get_settings` (defaults when none saved);
-- follow-ups: `payment_hold_wanted` (does an active follow-up still hold the client's visits?).
+- follow-ups: `payment_hold_wanted` (does an active follow-up still hold the client's visits?);
+- what messaging tells of money (`notices`): `invoice_notice`, `mint_message_link` (a pay link minted
+  at send time), `invoice_pdf`, `dispute_notice`, `money_totals` (digests).
 Events are in `billing.events`."""
 
 from spotless.domain.billing.followup import payment_hold_wanted
 from spotless.domain.billing.ledger import Entry, client_credit_cents, derive_status, open_cents
 from spotless.domain.billing.ledger import post as post_entry
+from spotless.domain.billing.notices import (
+    DisputeNotice,
+    InvoiceNotice,
+    MoneyTotals,
+    dispute_notice,
+    invoice_notice,
+    invoice_pdf,
+    mint_message_link,
+    money_totals,
+)
 from spotless.domain.billing.numbering import CREDIT_NOTE_SERIES, display_number, take_number
 from spotless.domain.billing.settings import get_settings
 from spotless.domain.billing.taxes import Rate, TaxLine, line_tax, normalise_region, rates_for, tax_lines
 
 __all__ = [
     "CREDIT_NOTE_SERIES",
+    "DisputeNotice",
     "Entry",
+    "InvoiceNotice",
+    "MoneyTotals",
     "Rate",
     "TaxLine",
     "client_credit_cents",
     "derive_status",
     "display_number",
+    "dispute_notice",
     "get_settings",
+    "invoice_notice",
+    "invoice_pdf",
     "line_tax",
+    "mint_message_link",
+    "money_totals",
     "normalise_region",
     "open_cents",
     "payment_hold_wanted",

@@ -1,5 +1,6 @@
-"""What other contexts may use of scheduling: its events (`events.py`), and the completed visits
-billing invoices (read only: the booking's price snapshot, never re-priced)."""
+"""What other contexts may use of scheduling: its events (`events.py`), the completed visits
+billing invoices (read only: the booking's price snapshot, never re-priced), and what messaging
+says about a visit (its time, place, cleaners and state) and counts for digests."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.scheduling.models import Booking
+from spotless.domain.scheduling.models import Booking, BookingAssignment, SeriesConflict
 
 
 @dataclass(frozen=True)
@@ -77,4 +78,104 @@ async def completed_visits_before(
     return [_visit(r) for r in rows]
 
 
-__all__ = ["BillableVisit", "completed_visits_before", "visits_by_id"]
+@dataclass(frozen=True)
+class VisitNotice:
+    """A visit as a message tells of it."""
+
+    id: UUID
+    client_id: UUID
+    address_id: UUID
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    payment_hold: bool
+    total_cents: int
+    currency: str
+    worker_ids: tuple[UUID, ...]
+
+
+_NOTICE_COLUMNS = (
+    Booking.id,
+    Booking.client_id,
+    Booking.address_id,
+    Booking.status,
+    Booking.starts_at,
+    Booking.ends_at,
+    Booking.payment_hold,
+    Booking.total_cents,
+    Booking.currency,
+)
+
+
+async def _notices(session: AsyncSession, stmt: Any) -> list[VisitNotice]:
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return []
+    workers: dict[UUID, list[UUID]] = {}
+    assigned = await session.execute(
+        select(BookingAssignment.booking_id, BookingAssignment.worker_id)
+        .where(BookingAssignment.booking_id.in_([r.id for r in rows]))
+        .order_by(BookingAssignment.booking_id, BookingAssignment.created_at, BookingAssignment.id)
+    )
+    for booking_id, worker_id in assigned:
+        workers.setdefault(booking_id, []).append(worker_id)
+    return [
+        VisitNotice(
+            id=r.id,
+            client_id=r.client_id,
+            address_id=r.address_id,
+            status=r.status,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            payment_hold=bool(r.payment_hold),
+            total_cents=r.total_cents,
+            currency=r.currency,
+            worker_ids=tuple(dict.fromkeys(workers.get(r.id, []))),
+        )
+        for r in rows
+    ]
+
+
+async def visit_notice(session: AsyncSession, booking_id: UUID) -> VisitNotice | None:
+    """The visible booking with its assigned workers (any status); None when not visible."""
+    found = await _notices(session, select(*_NOTICE_COLUMNS).where(Booking.id == booking_id))
+    return found[0] if found else None
+
+
+async def visits_starting(
+    session: AsyncSession, start: datetime, end: datetime, *, statuses: Sequence[str], limit: int = 5000
+) -> list[VisitNotice]:
+    """Visible visits in `statuses` starting in [start, end), by start."""
+    stmt = (
+        select(*_NOTICE_COLUMNS)
+        .where(Booking.starts_at >= start, Booking.starts_at < end, Booking.status.in_(list(statuses)))
+        .order_by(Booking.starts_at, Booking.id)
+        .limit(limit)
+    )
+    return await _notices(session, stmt)
+
+
+async def count_visits(session: AsyncSession, start: datetime, end: datetime, statuses: Sequence[str]) -> int:
+    """How many visible visits in `statuses` start in [start, end)."""
+    stmt = select(func.count()).where(
+        Booking.starts_at >= start, Booking.starts_at < end, Booking.status.in_(list(statuses))
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def count_series_conflicts(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """Occurrences of series that could not be booked (conflicts), for visits in [start, end)."""
+    stmt = select(func.count()).where(SeriesConflict.starts_at >= start, SeriesConflict.starts_at < end)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+__all__ = [
+    "BillableVisit",
+    "VisitNotice",
+    "completed_visits_before",
+    "count_series_conflicts",
+    "count_visits",
+    "visit_notice",
+    "visits_by_id",
+    "visits_starting",
+]

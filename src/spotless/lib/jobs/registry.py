@@ -235,10 +235,6 @@ def job(
 # Jobs that exist declare theirs (`job(..., aliases=...)`); these belong to domains not built yet.
 ALIASES: dict[str, str] = {}
 NOT_BUILT_YET: dict[str, str] = {
-    "notifications-digest-daily": "the notifications domain (daily digest)",
-    "notifications-digest-weekly": "the notifications domain (weekly digest)",
-    "notifications-digest-monthly": "the notifications domain (monthly digest)",
-    "email-scan": "the messaging domain (reminder scan)",
     "gcal-sync": "the Google Calendar integration",
     "qbo-sync": "the QuickBooks integration",
     "storage-janitor": "the files domain (storage janitor)",
