@@ -153,8 +153,6 @@ async def contact_of(session: AsyncSession, recipient_kind: str, recipient_id: u
 async def preferred_channel(
     session: AsyncSession, kind: MessageKind, recipient_kind: str, recipient_id: uuid.UUID
 ) -> str:
-    if recipient_kind not in ("client", "worker"):
-        return kind.default_channel
     stored = await session.scalar(
         select(Preference.channel).where(
             Preference.recipient_kind == recipient_kind,
@@ -339,7 +337,7 @@ async def attempt_delivery(
         _finish(row, "skipped", now, "no longer due")
         return result
     unsubscribe = None
-    if not kind.transactional and row.recipient_kind in ("client", "worker"):
+    if not kind.transactional:
         unsubscribe = unsubscribe_url(
             settings, UnsubscribeClaim(org_id, row.recipient_kind, row.recipient_id, kind.name)
         )
