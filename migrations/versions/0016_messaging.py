@@ -206,6 +206,12 @@ def upgrade() -> None:
             sa.Computed("CASE WHEN recipient_kind = 'worker' THEN recipient_id END", persisted=True),
             nullable=True,
         ),
+        sa.Column(
+            "user_id",
+            advanced_alchemy.types.guid.GUID(length=16),
+            sa.Computed("CASE WHEN recipient_kind = 'user' THEN recipient_id END", persisted=True),
+            nullable=True,
+        ),
         sa.Column("kind", sa.String(length=100), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=False),
         sa.Column("org_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
@@ -214,7 +220,7 @@ def upgrade() -> None:
         sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.CheckConstraint("channel IN ('email', 'sms', 'none')", name=op.f("ck_message_preferences_channel_known")),
         sa.CheckConstraint(
-            "recipient_kind IN ('client', 'worker')", name=op.f("ck_message_preferences_recipient_kind_known")
+            "recipient_kind IN ('client', 'worker', 'user')", name=op.f("ck_message_preferences_recipient_kind_known")
         ),
         sa.ForeignKeyConstraint(
             ["client_id", "org_id"],
@@ -224,6 +230,12 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["org_id"], ["organization.id"], name=op.f("fk_message_preferences_org_id_organization"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["memberships.org_id", "memberships.user_id"],
+            name=op.f("fk_message_preferences_org_id_memberships"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["worker_id", "org_id"],

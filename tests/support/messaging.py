@@ -79,6 +79,20 @@ DIGEST = register_kind(
     )
 )
 
+# The office's digest (to members): one-click unsubscribe applies to them too.
+OFFICE_DIGEST = register_kind(
+    MessageKind(
+        name="test.office_digest",
+        audience="office",
+        transactional=False,
+        channels=("email",),
+        template="test_digest",
+        template_dir=TEMPLATES,
+        build_context=_digest_context,
+        sample_context=_digest_sample,
+    )
+)
+
 
 @asynccontextmanager
 async def job_runtime(**env: str) -> AsyncIterator[JobRuntime]:

@@ -3,6 +3,7 @@ refuses the DATA of the next messages with 451, and records every RCPT it was as
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -22,6 +23,7 @@ class _Handler:
     refuse: dict[str, str] = field(default_factory=dict)  # address -> "550 ..." / "451 ..."
     data_refusals: int = 0  # refuse the DATA of this many next messages with 451
     refused_message_ids: list[str] = field(default_factory=list)
+    data_delay: float = 0.0  # hold DATA this long (a worker killed mid-send)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # aiosmtpd hook
         self.rcpts.append(address)
@@ -32,6 +34,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd hook
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         message: EmailMessage = message_from_bytes(  # type: ignore[assignment]
             envelope.original_content or envelope.content, policy=policy.default
         )

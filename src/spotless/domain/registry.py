@@ -113,6 +113,7 @@ def import_jobs() -> None:
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
     import spotless.domain.identity.actors
+    import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
     import spotless.domain.scheduling.actors

@@ -252,31 +252,46 @@ async def test_member_password_is_not_weakened_by_onboarding(client):
     assert me["permissions"] == ["bookings.status", "bookings.view", "core.view"]
 
 
-async def _emails(owner_engine, kind: str) -> list[dict]:
-    async with owner_engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT kwargs FROM job_outbox WHERE actor_name = 'messaging.send_email' AND kwargs->>'kind' = :k"),
-            {"k": kind},
-        )
-        return [r[0] for r in rows]
-
-
 async def _jobs(owner_engine, actor: str) -> list[list]:
     async with owner_engine.connect() as conn:
         rows = await conn.execute(text("SELECT args FROM job_outbox WHERE actor_name = :a ORDER BY id"), {"a": actor})
         return [r[0] for r in rows]
 
 
-async def test_by_default_a_reset_temp_password_is_shown_once_and_the_email_only_notifies(client, owner_engine):
+async def test_by_default_a_reset_temp_password_is_shown_once_and_the_email_only_notifies(
+    client, owner_engine, smtp_server
+):
+    from spotless.domain.messaging.actors import deliver_message
+    from spotless.lib.jobs.runtime import build_runtime, set_runtime
+    from tests.conftest import make_settings
+
     owner = await signup(client, name="Notify Co")
     member = await add_member(client, owner, "worker")
     response = await client.post(f"/v1/iam/users/{member.user_id}/reset-temp-password", headers=owner.headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["delivery"] == "response" and body["temp_password"]
-    [reset] = await _emails(owner_engine, "temp_password_reset")
-    assert reset["to"] == member.email and "signed you out" in reset["body"]
-    assert body["temp_password"] not in reset["body"]
+    # The notice goes through messaging's one delivery path: a delivery row and its job, no text at rest.
+    async with owner_engine.connect() as conn:
+        [delivery] = (
+            await conn.execute(
+                text("SELECT id, recipient_id, status FROM deliveries WHERE kind = 'identity.temp_password_reset'")
+            )
+        ).all()
+    assert delivery.recipient_id == member.user_id and delivery.status == "queued"
+    [[org_id, delivery_id]] = await _jobs(owner_engine, "messaging.deliver")
+    assert delivery_id == str(delivery.id)
+    runtime = build_runtime(make_settings(**smtp_server.env()), application_name="iam-notice-test")
+    set_runtime(runtime)
+    try:
+        await deliver_message(org_id, delivery_id)
+    finally:
+        set_runtime(None)
+        await runtime.close()
+    [reset] = smtp_server.messages
+    assert reset.rcpt_tos == [member.email] and "signed you out" in reset.body
+    assert reset.message["Subject"] == "Your Notify Co password was reset"
+    assert body["temp_password"] not in reset.body
     assert (await login(client, member.email, body["temp_password"])).status_code == 200
 
 

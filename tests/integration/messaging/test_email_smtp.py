@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -9,8 +11,10 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import text
 
+from spotless.domain.messaging.actors import deliver_message
 from spotless.domain.messaging.email import send_to
 from spotless.domain.messaging.public import Recipient, request_message
+from spotless.lib.metrics import EMAIL_JOBS
 from tests.conftest import make_settings
 from tests.support.factories.clients import new_client
 from tests.support.factories.db import AppSessions, arrange
@@ -47,12 +51,18 @@ def _email_row(rows):
     return row
 
 
+def _counted(status: str) -> float:
+    return EMAIL_JOBS.labels(job=NOTICE.name, status=status)._value.get()
+
+
 async def test_a_job_delivered_twice_sends_once(owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer):
     org_id, client_id = await _world(owner_engine)
     await _request(app_sessions, org_id, client_id)
+    sent_before = _counted("sent")
     async with job_runtime(**refusing_smtp.env()):
         await run_deliveries(owner_engine, twice=True)
         await run_deliveries(owner_engine)  # nothing left
+    assert _counted("sent") == sent_before + 1  # email_jobs_total{job,status}
     [received] = refusing_smtp.messages
     row = _email_row(await deliveries(owner_engine, org_id))
     assert row.status == "sent" and row.attempts == 1 and row.finished_at is not None
@@ -123,6 +133,31 @@ async def test_a_451_retries_with_backoff_then_dead_letters(
     row = _email_row(await deliveries(owner_engine, org_id))
     assert row.status == "failed" and row.attempts == 3 and "gave up after 3 attempts" in row.error
     assert refusing_smtp.rcpts == ["busy@example.com"] * 3 and refusing_smtp.messages == []
+
+
+async def test_a_worker_killed_mid_send_leaves_the_delivery_to_the_next_one(
+    owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer
+):
+    org_id, client_id = await _world(owner_engine)
+    await _request(app_sessions, org_id, client_id)
+    refusing_smtp.handler.data_delay = 30
+    async with job_runtime(**refusing_smtp.env()):
+        [email_job] = [j for j in await pending_deliveries(owner_engine)][:1]
+        attempt = asyncio.create_task(deliver_message(*email_job.args))
+        while not refusing_smtp.rcpts:  # it holds the row and is sending
+            await asyncio.sleep(0.05)
+        attempt.cancel()  # the worker dies: its transaction is rolled back
+        with contextlib.suppress(asyncio.CancelledError):
+            await attempt
+        row = _email_row(await deliveries(owner_engine, org_id))
+        assert row.status == "queued" and row.attempts == 0  # nothing recorded, the lock released
+        refusing_smtp.handler.data_delay = 0
+        await deliver_message(*email_job.args)  # the redelivery (the sweep, Dramatiq's requeue)
+    row = _email_row(await deliveries(owner_engine, org_id))
+    assert row.status == "sent" and row.attempts == 1
+    # Had the killed attempt's DATA gone through after all, the far end holds two copies with one
+    # Message-ID (at least once; receivers drop the duplicate).
+    assert {m.message["Message-ID"] for m in refusing_smtp.messages} == {row.message_id}
 
 
 async def test_the_message_id_is_the_same_on_a_retry(owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer):

@@ -14,7 +14,7 @@ from spotless.domain.messaging.public import Recipient, request_message
 from tests.support.factories.db import AppSessions
 from tests.support.factories.scheduling import api_booking_id
 from tests.support.identity import Member, add_member, signup
-from tests.support.messaging import DIGEST, NOTICE, deliveries, job_runtime, run_deliveries
+from tests.support.messaging import DIGEST, NOTICE, OFFICE_DIGEST, deliveries, job_runtime, run_deliveries
 from tests.support.smtp_refusing import RefusingSmtpServer
 
 pytestmark = pytest.mark.usefixtures("app_sessions")
@@ -226,6 +226,36 @@ async def test_one_click_unsubscribe(client, owner_engine, app_sessions, refusin
     assert len(refusing_smtp.messages) == 1
     latest = [r for r in await deliveries(owner_engine, owner.org_id) if r.send_key == "k2"]
     assert latest[0].status == "skipped" and latest[0].error == "preference: none"
+
+
+async def test_an_office_member_unsubscribes_from_a_digest(
+    client, owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer
+):
+    from spotless.domain.messaging.public import office_recipients
+
+    owner = await signup(client, name="Digest Co")
+    for key in ("march", "april"):
+        async with app_sessions.scoped(owner.org_id) as session:
+            [to] = await office_recipients(session, owner.org_id, "settings.manage")
+            await request_message(
+                session,
+                org_id=owner.org_id,
+                kind=OFFICE_DIGEST.name,
+                recipient=to,
+                subject_type="organization",
+                subject_id=owner.org_id,
+                send_key=key,
+            )
+        async with job_runtime(**refusing_smtp.env()):
+            await run_deliveries(owner_engine)
+        if key == "march":
+            [received] = refusing_smtp.messages
+            assert received.rcpt_tos == [owner.email]
+            path = urlsplit(received.message["List-Unsubscribe"].strip("<>")).path
+            assert (await client.post(path, content=b"List-Unsubscribe=One-Click")).json()["kind"] == OFFICE_DIGEST.name
+    assert len(refusing_smtp.messages) == 1
+    april = [r for r in await deliveries(owner_engine, owner.org_id) if r.send_key == "april"]
+    assert april[0].status == "skipped" and april[0].error == "preference: none"
 
 
 async def test_transactional_mail_has_no_unsubscribe(client, owner_engine, app_sessions, refusing_smtp):

@@ -14,18 +14,18 @@ from uuid import UUID
 from advanced_alchemy.service import OffsetPagination
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid_utils.compat import uuid7
 
 from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords
 from spotless.domain.identity.actors import deliver_temp_password
 from spotless.domain.identity.authn import IdentityRuntime
+from spotless.domain.identity.messages import TEMP_PASSWORD_RESET
 from spotless.domain.identity.models import Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant, rank
 from spotless.domain.identity.principal import Principal
 from spotless.domain.identity.schemas import MemberRead, SessionsRevoked, TempPassword
 from spotless.domain.identity.sessions import act_as_user, last_owner, revoke_sessions, session_changed
-from spotless.domain.messaging.public import OutgoingEmail, send_email
+from spotless.domain.messaging.public import OutgoingEmail, Recipient, request_message
 from spotless.lib.errors import Problem, not_found
 from spotless.lib.query import offset_page
 from spotless.settings import Settings
@@ -34,9 +34,18 @@ from spotless.settings import Settings
 _SET_PASSWORD = text("SELECT identity_admin_set_password(:user, :hash)")
 
 
-def _notify(db: AsyncSession, to: str, subject: str, body: str, kind: str) -> None:
-    """A notice without secrets (those are minted by their own delivery jobs at send time)."""
-    send_email.enqueue(db, to=to, subject=subject, body=body, kind=kind, dedupe_key=f"{kind}:{uuid7()}")
+async def _notify_reset(db: AsyncSession, principal: Principal, user_id: UUID, changed_at: datetime) -> None:
+    """A notice without secrets (those are minted by their own delivery jobs at send time),
+    through messaging's one delivery path: once per reset, whatever redelivers it."""
+    await request_message(
+        db,
+        org_id=principal.org_id,
+        kind=TEMP_PASSWORD_RESET.name,
+        recipient=Recipient(kind="user", id=user_id),
+        subject_type="user",
+        subject_id=user_id,
+        send_key=f"temp_password_reset:{changed_at.isoformat()}",
+    )
 
 
 def role_above_own(detail: str) -> Problem:
@@ -117,7 +126,7 @@ async def reset_temp_password(
     """Replace a member's password with a temporary one and end their sessions. Refused (by the
     database function) for an account shared with another organisation: the password is the
     person's, and an admin of one organisation must not take over their access to another."""
-    email, membership = await _load(db, principal, user_id, lock=True)
+    _, membership = await _load(db, principal, user_id, lock=True)
     _may_act_on(principal, membership)
     by_email = rt.settings.email.temp_passwords
     temp_password = passwords.temporary_password()
@@ -146,14 +155,7 @@ async def reset_temp_password(
     if by_email:
         deliver_temp_password.enqueue(db, principal.org_id, user_id, changed_at)
         return TempPassword(user_id=user_id, delivery="email", temp_password=None)
-    _notify(
-        db,
-        email,
-        "Your Spotless password was reset",
-        "An administrator reset your password and signed you out everywhere.\n"
-        "Your administrator will give you a temporary password; you will choose your own at sign-in.\n",
-        "temp_password_reset",
-    )
+    await _notify_reset(db, principal, user_id, changed_at)
     return TempPassword(user_id=user_id, delivery="response", temp_password=temp_password)
 
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
@@ -296,16 +296,12 @@ class UnsubscribeController(Controller):
     )
     async def unsubscribe(self, db_session: AsyncSession, settings: Settings, token: str) -> UnsubscribeRead:
         claim = read_token(settings, token)
-        if claim is None or claim.recipient_kind not in ("client", "worker"):
+        if claim is None:
             raise _bad_link()
         await apply_org_now(db_session, claim.org_id)
-        recipient_kind: Literal["client", "worker"] = "client" if claim.recipient_kind == "client" else "worker"
-        try:
-            kind = preferences.kind_for(recipient_kind, claim.kind)
-            await preferences.recipient_phone(db_session, recipient_kind, claim.recipient_id)
-        except Problem:
-            raise _bad_link() from None
-        await preferences.set_preference(db_session, claim.org_id, recipient_kind, claim.recipient_id, kind, "none")
+        kind = await preferences.unsubscribe(db_session, claim)
+        if kind is None:
+            raise _bad_link()
         return UnsubscribeRead(unsubscribed=True, kind=kind.name)
 
 

@@ -33,7 +33,7 @@ from uuid_utils.compat import uuid7
 from spotless.domain.clients.models import Client
 from spotless.domain.identity.models import Membership, Organization, User
 from spotless.domain.messaging.email import Answer, send_to
-from spotless.domain.messaging.kinds import MessageKind, UnknownKind, get_kind
+from spotless.domain.messaging.kinds import MessageKind, get_kind
 from spotless.domain.messaging.models import (
     FINAL_STATUSES,
     Delivery,
@@ -153,8 +153,6 @@ async def contact_of(session: AsyncSession, recipient_kind: str, recipient_id: u
 async def preferred_channel(
     session: AsyncSession, kind: MessageKind, recipient_kind: str, recipient_id: uuid.UUID
 ) -> str:
-    if recipient_kind not in ("client", "worker"):
-        return kind.default_channel
     stored = await session.scalar(
         select(Preference.channel).where(
             Preference.recipient_kind == recipient_kind,
@@ -297,11 +295,9 @@ async def attempt_delivery(
         return result  # a redelivered job: done already
     if row.not_before is not None and row.not_before > now:
         return result  # deferred: the job due at `not_before` comes then
-    try:
-        kind = get_kind(row.kind)
-    except UnknownKind:
-        _finish(row, "failed", now, "unknown message kind (no longer declared)")
-        return result
+    # Unknown here raises (UnknownKind), so the job is retried: during a rolling deploy a worker
+    # still on the old code may meet a kind only the new code declares.
+    kind = get_kind(row.kind)
     to = await contact_of(session, row.recipient_kind, row.recipient_id)
     if to is None:
         _finish(row, "skipped", now, "recipient no longer active")
@@ -341,7 +337,7 @@ async def attempt_delivery(
         _finish(row, "skipped", now, "no longer due")
         return result
     unsubscribe = None
-    if not kind.transactional and row.recipient_kind in ("client", "worker"):
+    if not kind.transactional:
         unsubscribe = unsubscribe_url(
             settings, UnsubscribeClaim(org_id, row.recipient_kind, row.recipient_id, kind.name)
         )

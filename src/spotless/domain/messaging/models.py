@@ -139,15 +139,18 @@ class Preference(UUIDv7AuditBase, TenantMixin):
     __table_args__ = (
         UniqueConstraint("org_id", "recipient_kind", "recipient_id", "kind", name="uq_message_preferences_kind"),
         CheckConstraint(_in("channel", PREFERENCES), name="channel_known"),
-        CheckConstraint("recipient_kind IN ('client', 'worker')", name="recipient_kind_known"),
+        CheckConstraint(_in("recipient_kind", RECIPIENT_KINDS), name="recipient_kind_known"),
         ForeignKeyConstraint(["client_id", "org_id"], ["client.id", "client.org_id"], ondelete="CASCADE"),
         ForeignKeyConstraint(["worker_id", "org_id"], ["worker.id", "worker.org_id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["org_id", "user_id"], ["memberships.org_id", "memberships.user_id"], ondelete="CASCADE"),
     )
 
     recipient_kind: Mapped[str] = mapped_column(String(10))
     recipient_id: Mapped[UUID] = mapped_column(GUID())
     client_id: Mapped[UUID | None] = _recipient_column("client")
     worker_id: Mapped[UUID | None] = _recipient_column("worker")
+    # A member's own choice (an office digest they unsubscribed from).
+    user_id: Mapped[UUID | None] = _recipient_column("user")
     kind: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(8))
 

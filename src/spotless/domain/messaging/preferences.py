@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from spotless.domain.clients.models import Client
+from spotless.domain.identity.models import Membership
 from spotless.domain.messaging.kinds import KINDS, MessageKind, UnknownKind, get_kind
 from spotless.domain.messaging.models import Preference, SmsConsent, SmsOptOut
+from spotless.domain.messaging.unsubscribe import UnsubscribeClaim
 from spotless.domain.workforce.models import Worker
 from spotless.lib.errors import FieldError, not_found
 
@@ -76,7 +78,7 @@ async def stored_preferences(
 async def set_preference(
     session: AsyncSession,
     org_id: uuid.UUID,
-    recipient_kind: RecipientKind,
+    recipient_kind: str,
     recipient_id: uuid.UUID,
     kind: MessageKind,
     channel: str,
@@ -175,3 +177,30 @@ async def handle_inbound_keyword(session: AsyncSession, from_number: str, body: 
         await session.execute(delete(SmsOptOut).where(SmsOptOut.phone == phone))
         return "start"
     return None
+
+
+AUDIENCE_OF = {"client": "client", "worker": "worker", "user": "office"}
+
+
+async def unsubscribe(session: AsyncSession, claim: UnsubscribeClaim) -> MessageKind | None:
+    """Honour a one-click unsubscribe (session bound to the claim's organisation): that kind is
+    no longer sent to that recipient. None when the kind or the recipient is not (or no longer) there."""
+    try:
+        kind = get_kind(claim.kind)
+    except UnknownKind:
+        return None
+    if AUDIENCE_OF.get(claim.recipient_kind) != kind.audience:
+        return None
+    if claim.recipient_kind == "user":
+        found = await session.scalar(
+            select(Membership.user_id).where(
+                Membership.org_id == claim.org_id, Membership.user_id == claim.recipient_id
+            )
+        )
+    else:
+        model = Client if claim.recipient_kind == "client" else Worker
+        found = await session.scalar(select(model.id).where(model.id == claim.recipient_id))
+    if found is None:
+        return None
+    await set_preference(session, claim.org_id, claim.recipient_kind, claim.recipient_id, kind, "none")
+    return kind

@@ -4,16 +4,23 @@
 - `request_message(session, org_id=..., kind=..., recipient=Recipient(...), subject_type=...,
   subject_id=..., send_key=..., params=...)` in the caller's transaction (True: newly requested);
 - `office_recipients(session, org_id, permission)`: the members to tell;
+- `Delivery` (table `deliveries`): the read model of what was requested and what became of it.
+  The office's log per booking lists `subject_type="booking"` rows of that booking id; per client,
+  rows whose recipient is that client. `request_message` channels: one row per channel of the
+  kind; the recipient's preference picks which one goes (the others end `skipped`);
 - `OutgoingEmail` / `deliver`: email whose secret is minted at send time by its own job (password
   resets, invitations): such mail never rests in `deliveries`, the outbox or the broker."""
 
 from spotless.domain.messaging.actors import deliver_message, send_email
 from spotless.domain.messaging.kinds import KINDS, MessageKind, Recipient, UnknownKind, get_kind, register_kind
+from spotless.domain.messaging.models import DELIVERY_STATUSES, Delivery
 from spotless.domain.messaging.requests import office_recipients, request_message
 from spotless.domain.messaging.services import OutgoingEmail, deliver
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "KINDS",
+    "Delivery",
     "MessageKind",
     "OutgoingEmail",
     "Recipient",
