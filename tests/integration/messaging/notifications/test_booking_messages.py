@@ -68,3 +68,19 @@ async def test_a_booking_cancelled_before_its_confirmation_went_out_is_not_confi
     assert by_kind[("booking.confirmed", "email")].status == "skipped"
     assert by_kind[("booking.confirmed", "email")].error == "no longer due"
     assert by_kind[("booking.cancelled", "email")].status == "sent"
+
+
+async def test_a_move_is_told_once_per_new_start(client, owner_engine, smtp_server) -> None:
+    owner, world, booking_id = await _confirmed_booking(client, owner_engine)
+    day = next_weekday(3, weeks_ahead=2)
+    moved = await client.post(
+        f"/v1/bookings/{booking_id}/reschedule",
+        json={"starts_at": world.at(day, 13, 0)},  # type: ignore[attr-defined]
+        headers=owner.headers,  # type: ignore[attr-defined]
+    )
+    assert moved.status_code == 200, moved.text
+    async with job_runtime(**smtp_server.env()):
+        assert await run_subscriber(owner_engine, "messaging.booking_rescheduled") == 1  # heard twice
+        await run_deliveries(owner_engine, twice=True)
+    [mail] = [m for m in await smtp_server.wait_for(1) if "moved" in str(m.message["Subject"])]
+    assert "13:00" in str(mail.message["Subject"]) and "09:00" in mail.body
