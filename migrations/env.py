@@ -20,10 +20,8 @@ config = context.config
 
 
 def _url() -> str:
-    url = (
-        config.attributes.get("database_url")
-        or os.environ.get("DATABASE_MIGRATION_URL")
-        or os.environ.get("DATABASE_URL")
+    url = config.attributes.get("database_url") or os.environ.get("DATABASE_MIGRATION_URL") or os.environ.get(
+        "DATABASE_URL"
     )
     if not url:
         raise RuntimeError("Set DATABASE_URL (or DATABASE_MIGRATION_URL) to run migrations")

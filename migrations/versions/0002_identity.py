@@ -9,7 +9,6 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-25
 """
-
 from __future__ import annotations
 
 import advanced_alchemy.types
@@ -98,192 +97,157 @@ FUNCTIONS = {
         END
         $$""",
 }
-CALLABLE_BY_APP = (
-    "auth_login_candidates(citext)",
-    "auth_revoke_user_sessions(uuid, uuid, text)",
-    "identity_purge_expired(integer)",
-)
+CALLABLE_BY_APP = ("auth_login_candidates(citext)", "auth_revoke_user_sessions(uuid, uuid, text)",
+                   "identity_purge_expired(integer)")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "organization",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("slug", sa.String(length=63), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("locale", sa.String(length=35), nullable=False),
-        sa.Column("business_hours", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("tax_rate_bps", sa.Integer(), nullable=False),
-        sa.Column("contact_email", sa.String(length=320), nullable=True),
-        sa.Column("contact_phone", sa.String(length=40), nullable=True),
-        sa.Column("address", sa.String(length=500), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name=op.f("ck_organization_currency_format")),
-        sa.CheckConstraint("slug ~ '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$'", name=op.f("ck_organization_slug_format")),
-        sa.CheckConstraint("tax_rate_bps BETWEEN 0 AND 10000", name=op.f("ck_organization_tax_rate_range")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_organization")),
-        sa.UniqueConstraint("slug", name="uq_organization_slug"),
+    op.create_table('organization',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('slug', sa.String(length=63), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('locale', sa.String(length=35), nullable=False),
+    sa.Column('business_hours', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('tax_rate_bps', sa.Integer(), nullable=False),
+    sa.Column('contact_email', sa.String(length=320), nullable=True),
+    sa.Column('contact_phone', sa.String(length=40), nullable=True),
+    sa.Column('address', sa.String(length=500), nullable=True),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.CheckConstraint("currency ~ '^[A-Z]{3}$'", name=op.f('ck_organization_currency_format')),
+    sa.CheckConstraint("slug ~ '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$'", name=op.f('ck_organization_slug_format')),
+    sa.CheckConstraint('tax_rate_bps BETWEEN 0 AND 10000', name=op.f('ck_organization_tax_rate_range')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organization')),
+    sa.UniqueConstraint('slug', name='uq_organization_slug')
     )
-    op.create_table(
-        "users",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("email", postgresql.CITEXT(), nullable=False),
-        sa.Column("full_name", sa.String(length=200), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=False),
-        sa.Column("must_change_password", sa.Boolean(), nullable=False),
-        sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("email", name="uq_users_email"),
+    op.create_table('users',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('email', postgresql.CITEXT(), nullable=False),
+    sa.Column('full_name', sa.String(length=200), nullable=False),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('must_change_password', sa.Boolean(), nullable=False),
+    sa.Column('password_changed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
+    sa.UniqueConstraint('email', name='uq_users_email')
     )
-    op.create_table(
-        "memberships",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("user_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("role", sa.String(length=20), nullable=False),
-        sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("deactivated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("org_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.CheckConstraint(
-            "role IN ('owner', 'admin', 'dispatcher', 'finance', 'viewer', 'worker')",
-            name=op.f("ck_memberships_role_known"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["organization.id"], name=op.f("fk_memberships_org_id_organization"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
-        sa.UniqueConstraint("org_id", "user_id", name="uq_memberships_org_user"),
+    op.create_table('memberships',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('user_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('role', sa.String(length=20), nullable=False),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('deactivated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('org_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.CheckConstraint("role IN ('owner', 'admin', 'dispatcher', 'finance', 'viewer', 'worker')", name=op.f('ck_memberships_role_known')),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_memberships_org_id_organization'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_memberships_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
+    sa.UniqueConstraint('org_id', 'user_id', name='uq_memberships_org_user')
     )
-    op.create_index(op.f("ix_memberships_org_id"), "memberships", ["org_id"], unique=False)
-    op.create_index("ix_memberships_user_id", "memberships", ["user_id"], unique=False)
-    op.create_table(
-        "auth_sessions",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("user_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("revoked_reason", sa.String(length=40), nullable=True),
-        sa.Column("ip", sa.String(length=64), nullable=True),
-        sa.Column("user_agent", sa.String(length=300), nullable=True),
-        sa.Column("org_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["organization.id"], name=op.f("fk_auth_sessions_org_id_organization"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_auth_sessions_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
+    op.create_index(op.f('ix_memberships_org_id'), 'memberships', ['org_id'], unique=False)
+    op.create_index('ix_memberships_user_id', 'memberships', ['user_id'], unique=False)
+    op.create_table('auth_sessions',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('user_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_reason', sa.String(length=40), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=300), nullable=True),
+    sa.Column('org_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_auth_sessions_org_id_organization'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_auth_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_sessions'))
     )
-    op.create_index(op.f("ix_auth_sessions_org_id"), "auth_sessions", ["org_id"], unique=False)
-    op.create_index("ix_auth_sessions_org_user", "auth_sessions", ["org_id", "user_id"], unique=False)
-    op.create_table(
-        "refresh_tokens",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("session_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("org_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["organization.id"], name=op.f("fk_refresh_tokens_org_id_organization"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            ["auth_sessions.id"],
-            name=op.f("fk_refresh_tokens_session_id_auth_sessions"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
-        sa.UniqueConstraint("org_id", "token_hash", name="uq_refresh_tokens_org_hash"),
+    op.create_index(op.f('ix_auth_sessions_org_id'), 'auth_sessions', ['org_id'], unique=False)
+    op.create_index('ix_auth_sessions_org_user', 'auth_sessions', ['org_id', 'user_id'], unique=False)
+    op.create_table('refresh_tokens',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('session_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('org_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_refresh_tokens_org_id_organization'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['session_id'], ['auth_sessions.id'], name=op.f('fk_refresh_tokens_session_id_auth_sessions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_refresh_tokens')),
+    sa.UniqueConstraint('org_id', 'token_hash', name='uq_refresh_tokens_org_hash')
     )
-    op.create_index(op.f("ix_refresh_tokens_org_id"), "refresh_tokens", ["org_id"], unique=False)
-    op.create_index("ix_refresh_tokens_session_id", "refresh_tokens", ["session_id"], unique=False)
-    op.create_table(
-        "password_reset_tokens",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("user_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("requested_ip", sa.String(length=64), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_password_reset_tokens_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_password_reset_tokens")),
-        sa.UniqueConstraint("token_hash", name="uq_password_reset_tokens_token_hash"),
+    op.create_index(op.f('ix_refresh_tokens_org_id'), 'refresh_tokens', ['org_id'], unique=False)
+    op.create_index('ix_refresh_tokens_session_id', 'refresh_tokens', ['session_id'], unique=False)
+    op.create_table('password_reset_tokens',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('user_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('requested_ip', sa.String(length=64), nullable=True),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_password_reset_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_password_reset_tokens')),
+    sa.UniqueConstraint('token_hash', name='uq_password_reset_tokens_token_hash')
     )
-    op.create_index("ix_password_reset_tokens_user_id", "password_reset_tokens", ["user_id"], unique=False)
-    op.create_table(
-        "admin_audit_logs",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("actor_user_id", advanced_alchemy.types.guid.GUID(length=16), nullable=True),
-        sa.Column("actor_email", sa.String(length=320), nullable=True),
-        sa.Column("admin_role", sa.String(length=20), nullable=True),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("resource_type", sa.String(length=64), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=True),
-        sa.Column("before", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("after", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("metadata", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column("client_ip", sa.String(length=64), nullable=True),
-        sa.Column("org_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["organization.id"], name=op.f("fk_admin_audit_logs_org_id_organization"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_admin_audit_logs")),
+    op.create_index('ix_password_reset_tokens_user_id', 'password_reset_tokens', ['user_id'], unique=False)
+    op.create_table('admin_audit_logs',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('actor_user_id', advanced_alchemy.types.guid.GUID(length=16), nullable=True),
+    sa.Column('actor_email', sa.String(length=320), nullable=True),
+    sa.Column('admin_role', sa.String(length=20), nullable=True),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('resource_type', sa.String(length=64), nullable=False),
+    sa.Column('resource_id', sa.String(length=64), nullable=True),
+    sa.Column('before', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('after', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('request_id', sa.String(length=128), nullable=True),
+    sa.Column('client_ip', sa.String(length=64), nullable=True),
+    sa.Column('org_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_admin_audit_logs_org_id_organization'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_audit_logs'))
     )
-    op.create_index("ix_admin_audit_logs_org_created", "admin_audit_logs", ["org_id", "created_at"], unique=False)
-    op.create_index(op.f("ix_admin_audit_logs_org_id"), "admin_audit_logs", ["org_id"], unique=False)
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("user_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("method", sa.String(length=10), nullable=False),
-        sa.Column("path", sa.String(length=500), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("locked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("response_status", sa.Integer(), nullable=True),
-        sa.Column("response_body", sa.LargeBinary(), nullable=True),
-        sa.Column("org_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.Column("updated_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
-        sa.CheckConstraint("status IN ('in_flight', 'done')", name=op.f("ck_idempotency_keys_status_known")),
-        sa.ForeignKeyConstraint(
-            ["org_id"], ["organization.id"], name=op.f("fk_idempotency_keys_org_id_organization"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
-        sa.UniqueConstraint("org_id", "user_id", "key", name="uq_idempotency_keys_org_user_key"),
+    op.create_index('ix_admin_audit_logs_org_created', 'admin_audit_logs', ['org_id', 'created_at'], unique=False)
+    op.create_index(op.f('ix_admin_audit_logs_org_id'), 'admin_audit_logs', ['org_id'], unique=False)
+    op.create_table('idempotency_keys',
+    sa.Column('id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('user_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('method', sa.String(length=10), nullable=False),
+    sa.Column('path', sa.String(length=500), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('locked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('response_status', sa.Integer(), nullable=True),
+    sa.Column('response_body', sa.LargeBinary(), nullable=True),
+    sa.Column('org_id', advanced_alchemy.types.guid.GUID(length=16), nullable=False),
+    sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
+    sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+    sa.CheckConstraint("status IN ('in_flight', 'done')", name=op.f('ck_idempotency_keys_status_known')),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_idempotency_keys_org_id_organization'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_keys')),
+    sa.UniqueConstraint('org_id', 'user_id', 'key', name='uq_idempotency_keys_org_user_key')
     )
-    op.create_index(op.f("ix_idempotency_keys_org_id"), "idempotency_keys", ["org_id"], unique=False)
+    op.create_index(op.f('ix_idempotency_keys_org_id'), 'idempotency_keys', ['org_id'], unique=False)
 
     op.execute(create_group_role_sql(DEFINER_ROLE))
     # The migrator hands the functions below to this role, which needs membership (PostgreSQL 16+
@@ -313,15 +277,8 @@ def upgrade() -> None:
         f"CREATE POLICY own_tokens ON password_reset_tokens USING (user_id = {_USER}) WITH CHECK (user_id = {_USER})"
     )
     # The definer role reads across organisations (only inside the functions below).
-    for table in (
-        "organization",
-        "users",
-        "memberships",
-        "auth_sessions",
-        "refresh_tokens",
-        "password_reset_tokens",
-        "idempotency_keys",
-    ):
+    for table in ("organization", "users", "memberships", "auth_sessions", "refresh_tokens",
+                  "password_reset_tokens", "idempotency_keys"):
         op.execute(f"CREATE POLICY definer_access ON {table} TO {DEFINER_ROLE} USING (true) WITH CHECK (true)")
 
     # --- audit rows are append-only for the application ----------------------------------------
@@ -346,15 +303,7 @@ def downgrade() -> None:
     op.execute("DROP POLICY IF EXISTS member_or_self ON users")
     for signature in FUNCTIONS:
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
-    for table in (
-        "idempotency_keys",
-        "admin_audit_logs",
-        "password_reset_tokens",
-        "refresh_tokens",
-        "auth_sessions",
-        "memberships",
-        "users",
-        "organization",
-    ):
+    for table in ("idempotency_keys", "admin_audit_logs", "password_reset_tokens", "refresh_tokens",
+                  "auth_sessions", "memberships", "users", "organization"):
         op.drop_table(table)
     op.execute(f"REVOKE ALL ON SCHEMA public FROM {DEFINER_ROLE}")

@@ -4,7 +4,6 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-25
 """
-
 from __future__ import annotations
 
 import advanced_alchemy.types
@@ -21,12 +20,7 @@ depends_on = None
 
 DUE_FUNCTION = "scheduling_due_series(date, integer)"
 TENANT_TABLES = (
-    "scheduling_settings",
-    "booking_series",
-    "booking",
-    "booking_assignment",
-    "time_entry",
-    "series_conflict",
+    "scheduling_settings", "booking_series", "booking", "booking_assignment", "time_entry", "series_conflict",
 )
 
 
@@ -54,9 +48,7 @@ def upgrade() -> None:
         *_audit_columns(),
         sa.Column("travel_buffer_minutes", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("slot_step_minutes", sa.Integer(), server_default=sa.text("30"), nullable=False),
-        sa.CheckConstraint(
-            "travel_buffer_minutes BETWEEN 0 AND 240", name=op.f("ck_scheduling_settings_travel_buffer_range")
-        ),
+        sa.CheckConstraint("travel_buffer_minutes BETWEEN 0 AND 240", name=op.f("ck_scheduling_settings_travel_buffer_range")),
         sa.CheckConstraint("slot_step_minutes BETWEEN 5 AND 240", name=op.f("ck_scheduling_settings_slot_step_range")),
         _tenant_fk("scheduling_settings"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_scheduling_settings")),
@@ -96,25 +88,15 @@ def upgrade() -> None:
             "until_date IS NULL OR until_date >= anchor_date", name=op.f("ck_booking_series_until_after_anchor")
         ),
         sa.CheckConstraint("status IN ('active', 'ended', 'cancelled')", name=op.f("ck_booking_series_status_known")),
+        sa.ForeignKeyConstraint(["client_id"], ["client.id"], name=op.f("fk_booking_series_client_id_client"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["client_id"], ["client.id"], name=op.f("fk_booking_series_client_id_client"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["address_id"],
-            ["client_address.id"],
-            name=op.f("fk_booking_series_address_id_client_address"),
+            ["address_id"], ["client_address.id"], name=op.f("fk_booking_series_address_id_client_address"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"], name=op.f("fk_booking_series_service_id_service"), ondelete="RESTRICT"),
+        sa.ForeignKeyConstraint(["team_id"], ["team.id"], name=op.f("fk_booking_series_team_id_team"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(
-            ["service_id"], ["service.id"], name=op.f("fk_booking_series_service_id_service"), ondelete="RESTRICT"
-        ),
-        sa.ForeignKeyConstraint(
-            ["team_id"], ["team.id"], name=op.f("fk_booking_series_team_id_team"), ondelete="SET NULL"
-        ),
-        sa.ForeignKeyConstraint(
-            ["parent_series_id"],
-            ["booking_series.id"],
-            name=op.f("fk_booking_series_parent_series_id_booking_series"),
+            ["parent_series_id"], ["booking_series.id"], name=op.f("fk_booking_series_parent_series_id_booking_series"),
             ondelete="SET NULL",
         ),
         _tenant_fk("booking_series"),
@@ -123,10 +105,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_booking_series_org_id"), "booking_series", ["org_id"], unique=False)
     op.create_index(op.f("ix_booking_series_client_id"), "booking_series", ["client_id"], unique=False)
     op.create_index(
-        "ix_booking_series_due",
-        "booking_series",
-        ["materialised_until"],
-        unique=False,
+        "ix_booking_series_due", "booking_series", ["materialised_until"], unique=False,
         postgresql_where=sa.text("status = 'active'"),
     )
 
@@ -166,15 +145,11 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "(series_id IS NULL) = (occurrence_date IS NULL)", name=op.f("ck_booking_occurrence_with_series")
         ),
-        sa.ForeignKeyConstraint(
-            ["client_id"], ["client.id"], name=op.f("fk_booking_client_id_client"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["client_id"], ["client.id"], name=op.f("fk_booking_client_id_client"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["address_id"], ["client_address.id"], name=op.f("fk_booking_address_id_client_address"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["service_id"], ["service.id"], name=op.f("fk_booking_service_id_service"), ondelete="RESTRICT"
-        ),
+        sa.ForeignKeyConstraint(["service_id"], ["service.id"], name=op.f("fk_booking_service_id_service"), ondelete="RESTRICT"),
         sa.ForeignKeyConstraint(["team_id"], ["team.id"], name=op.f("fk_booking_team_id_team"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(
             ["series_id"], ["booking_series.id"], name=op.f("fk_booking_series_id_booking_series"), ondelete="SET NULL"
@@ -213,20 +188,14 @@ def upgrade() -> None:
         # The no-double-booking rule: two active assignments of one worker never overlap (buffer
         # included in `during`). Only active rows are indexed, so history does not slow writes.
         postgresql.ExcludeConstraint(
-            (sa.column("org_id"), "="),
-            (sa.column("worker_id"), "="),
-            (sa.column("during"), "&&"),
-            using="gist",
-            where=sa.text("active"),
-            name="ex_booking_assignment_no_overlap",
+            (sa.column("org_id"), "="), (sa.column("worker_id"), "="), (sa.column("during"), "&&"),
+            using="gist", where=sa.text("active"), name="ex_booking_assignment_no_overlap",
         ),
     )
     op.create_index(op.f("ix_booking_assignment_org_id"), "booking_assignment", ["org_id"], unique=False)
     op.create_index(op.f("ix_booking_assignment_booking_id"), "booking_assignment", ["booking_id"], unique=False)
     op.create_index(
-        "ix_booking_assignment_org_id_worker_id_starts_at",
-        "booking_assignment",
-        ["org_id", "worker_id", "starts_at"],
+        "ix_booking_assignment_org_id_worker_id_starts_at", "booking_assignment", ["org_id", "worker_id", "starts_at"],
         unique=False,
     )
 
@@ -243,14 +212,10 @@ def upgrade() -> None:
             ["booking_id"], ["booking.id"], name=op.f("fk_time_entry_booking_id_booking"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["assignment_id"],
-            ["booking_assignment.id"],
-            name=op.f("fk_time_entry_assignment_id_booking_assignment"),
+            ["assignment_id"], ["booking_assignment.id"], name=op.f("fk_time_entry_assignment_id_booking_assignment"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["worker_id"], ["worker.id"], name=op.f("fk_time_entry_worker_id_worker"), ondelete="RESTRICT"
-        ),
+        sa.ForeignKeyConstraint(["worker_id"], ["worker.id"], name=op.f("fk_time_entry_worker_id_worker"), ondelete="RESTRICT"),
         _tenant_fk("time_entry"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_time_entry")),
     )
@@ -276,15 +241,10 @@ def upgrade() -> None:
             name=op.f("ck_series_conflict_reason_known"),
         ),
         sa.ForeignKeyConstraint(
-            ["series_id"],
-            ["booking_series.id"],
-            name=op.f("fk_series_conflict_series_id_booking_series"),
-            ondelete="CASCADE",
+            ["series_id"], ["booking_series.id"], name=op.f("fk_series_conflict_series_id_booking_series"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["conflicting_booking_id"],
-            ["booking.id"],
-            name=op.f("fk_series_conflict_conflicting_booking_id_booking"),
+            ["conflicting_booking_id"], ["booking.id"], name=op.f("fk_series_conflict_conflicting_booking_id_booking"),
             ondelete="SET NULL",
         ),
         _tenant_fk("series_conflict"),

@@ -14,7 +14,6 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 """
-
 from __future__ import annotations
 
 import advanced_alchemy.types
@@ -121,7 +120,9 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.add_column("memberships", sa.Column("display_name", sa.String(length=200), server_default="", nullable=False))
+    op.add_column(
+        "memberships", sa.Column("display_name", sa.String(length=200), server_default="", nullable=False)
+    )
     op.alter_column("password_reset_tokens", "token_hash", existing_type=sa.String(length=64), nullable=True)
 
     # --- row-level security -------------------------------------------------------------------
@@ -130,10 +131,8 @@ def upgrade() -> None:
     op.execute(f"CREATE POLICY invitee ON invitations USING (user_id = {_USER}) WITH CHECK (user_id = {_USER})")
     op.execute(f"GRANT SELECT ON invitations TO {DEFINER_ROLE}")
     op.execute(f"CREATE POLICY definer_access ON invitations TO {DEFINER_ROLE} USING (true) WITH CHECK (true)")
-    op.execute(
-        f"GRANT UPDATE (password_hash, must_change_password, password_changed_at, updated_at) "
-        f"ON users TO {DEFINER_ROLE}"
-    )
+    op.execute(f"GRANT UPDATE (password_hash, must_change_password, password_changed_at, updated_at) "
+               f"ON users TO {DEFINER_ROLE}")
 
     # users: organisations still read their members' rows; only the user itself writes its row.
     member_or_self = (

@@ -8,7 +8,6 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01
 """
-
 from __future__ import annotations
 
 from alembic import op
@@ -20,21 +19,11 @@ depends_on = None
 
 # (table, old index, old columns, new index, new columns)
 _INDEXES = (
-    (
-        "booking",
-        "ix_booking_org_id_starts_at",
-        ["org_id", "starts_at"],
-        "ix_booking_org_id_starts_at_id",
-        ["org_id", "starts_at", "id"],
-    ),
+    ("booking", "ix_booking_org_id_starts_at", ["org_id", "starts_at"], "ix_booking_org_id_starts_at_id",
+     ["org_id", "starts_at", "id"]),
     ("client", "ix_client_org_id_name", ["org_id", "name"], "ix_client_org_id_name_id", ["org_id", "name", "id"]),
-    (
-        "admin_audit_logs",
-        "ix_admin_audit_logs_org_created",
-        ["org_id", "created_at"],
-        "ix_admin_audit_logs_org_created_id",
-        ["org_id", "created_at", "id"],
-    ),
+    ("admin_audit_logs", "ix_admin_audit_logs_org_created", ["org_id", "created_at"],
+     "ix_admin_audit_logs_org_created_id", ["org_id", "created_at", "id"]),
 )
 
 

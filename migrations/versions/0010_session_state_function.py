@@ -10,7 +10,6 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-01
 """
-
 from __future__ import annotations
 
 from alembic import op
