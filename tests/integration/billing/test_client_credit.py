@@ -1,0 +1,138 @@
+"""A client's credit (an overpayment kept as credit, a credit note beyond what its invoice owed)
+pays that client's next invoices when they are issued: in the ledger (`credit_applied`), at most
+what is left and what the invoice owes, once per invoice, and never the same credit twice when
+invoices are issued at the same moment. Another client's credit is never touched."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spotless.domain.billing.ledger import Entry, apply_client_credit, client_credit_cents, post
+from spotless.domain.billing.models import Invoice, LedgerEntry
+from tests.support.factories import arrange
+from tests.support.factories.billing import api_draft
+from tests.support.identity import Member, signup
+
+
+async def _issue(client: Any, owner: Member, draft: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(f"/v1/invoices/{draft['id']}/issue", headers=owner.headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def _overpaid(client: Any, owner: Member, *, owed: int, paid: int) -> dict[str, Any]:
+    """An issued invoice paid `paid` (> `owed`), the excess kept as the client's credit."""
+    invoice = await _issue(
+        client, owner, await api_draft(client, owner, lines=[{"description": "A", "unit_cents": owed}])
+    )
+    kept = await client.post(
+        f"/v1/invoices/{invoice['id']}/payments",
+        json={"amount_cents": paid, "method": "cash", "keep_as_credit": True},
+        headers=owner.headers,
+    )
+    assert kept.status_code == 201, kept.text
+    return invoice
+
+
+async def _credit(owner_engine: AsyncEngine, org_id: Any, client_id: Any) -> int:
+    async with arrange(owner_engine) as db:
+        return await client_credit_cents(db, org_id, client_id)
+
+
+async def _applied(owner_engine: AsyncEngine, invoice_id: str) -> list[int]:
+    async with arrange(owner_engine) as db:
+        rows = await db.scalars(
+            select(LedgerEntry.amount_cents).where(
+                LedgerEntry.invoice_id == invoice_id, LedgerEntry.kind == "credit_applied"
+            )
+        )
+        return list(rows)
+
+
+async def test_credit_pays_the_clients_next_invoices_until_it_is_spent(client, owner_engine) -> None:
+    owner = await signup(client)
+    first = await _overpaid(client, owner, owed=10_000, paid=15_000)
+    client_id = first["client_id"]
+    assert await _credit(owner_engine, owner.org_id, client_id) == 5_000
+
+    lines = [{"description": "B", "unit_cents": 3_000}]
+    second = await _issue(client, owner, await api_draft(client, owner, client_id=client_id, lines=lines))
+    assert (second["status"], second["paid_cents"], second["open_cents"]) == ("paid", 3_000, 0)
+    assert await _credit(owner_engine, owner.org_id, client_id) == 2_000
+
+    lines = [{"description": "C", "unit_cents": 10_000}]
+    third = await _issue(client, owner, await api_draft(client, owner, client_id=client_id, lines=lines))
+    assert (third["status"], third["paid_cents"], third["open_cents"]) == ("partially_paid", 2_000, 8_000)
+    assert await _credit(owner_engine, owner.org_id, client_id) == 0
+    assert await _applied(owner_engine, third["id"]) == [2_000]
+
+    # Nothing left: the next invoice is owed in full, and another client never had the credit.
+    fourth = await _issue(client, owner, await api_draft(client, owner, client_id=client_id))
+    assert fourth["paid_cents"] == 0 and await _applied(owner_engine, fourth["id"]) == []
+    stranger = await _issue(client, owner, await api_draft(client, owner))
+    assert stranger["status"] == "issued" and stranger["paid_cents"] == 0
+
+    # New credit later: an invoice that already had its credit applied is not credited twice
+    # (the entry is keyed by the invoice); one that never had any takes it.
+    async with arrange(owner_engine) as db:
+        await post(
+            db,
+            Entry(org_id=owner.org_id, client_id=client_id, kind="credit_issued", amount_cents=1_000, source="system"),
+        )
+    async with arrange(owner_engine) as db:
+        third_row, fourth_row = await db.get(Invoice, third["id"]), await db.get(Invoice, fourth["id"])
+        assert third_row is not None and fourth_row is not None
+        assert await apply_client_credit(db, third_row) == 0
+        assert await apply_client_credit(db, fourth_row) == 1_000
+        assert await apply_client_credit(db, fourth_row) == 0
+    assert await _applied(owner_engine, third["id"]) == [2_000]
+    assert await _credit(owner_engine, owner.org_id, client_id) == 0
+
+
+async def test_a_credit_note_beyond_what_was_owed_pays_the_next_invoice(client, owner_engine) -> None:
+    owner = await signup(client)
+    paid = await _issue(
+        client, owner, await api_draft(client, owner, lines=[{"description": "A", "unit_cents": 8_000}])
+    )
+    url = f"/v1/invoices/{paid['id']}/payments"
+    assert (
+        await client.post(url, json={"amount_cents": 8_000, "method": "etransfer"}, headers=owner.headers)
+    ).is_success
+    note = await client.post(
+        f"/v1/invoices/{paid['id']}/credit-notes",
+        json={"lines": [{"description": "Missed room", "unit_cents": 2_500}], "reason": "complaint"},
+        headers=owner.headers,
+    )
+    assert note.status_code == 201, note.text
+    assert await _credit(owner_engine, owner.org_id, paid["client_id"]) == 2_500
+    lines = [{"description": "Next visit", "unit_cents": 9_000}]
+    nxt = await _issue(client, owner, await api_draft(client, owner, client_id=paid["client_id"], lines=lines))
+    assert (nxt["paid_cents"], nxt["open_cents"]) == (2_500, 6_500)
+    assert await _credit(owner_engine, owner.org_id, paid["client_id"]) == 0
+
+
+async def test_invoices_issued_at_once_never_spend_the_same_credit(client, owner_engine) -> None:
+    owner = await signup(client)
+    first = await _overpaid(client, owner, owed=1_000, paid=6_000)
+    client_id = first["client_id"]
+    lines = [{"description": "Visit", "unit_cents": 4_000}]
+    drafts = [await api_draft(client, owner, client_id=client_id, lines=lines) for _ in range(4)]
+    start = asyncio.Event()
+
+    async def issue(draft: dict[str, Any]) -> Any:
+        await start.wait()
+        return await client.post(f"/v1/invoices/{draft['id']}/issue", headers=owner.headers)
+
+    tasks = [asyncio.create_task(issue(d)) for d in drafts]
+    await asyncio.sleep(0.05)
+    start.set()
+    responses = await asyncio.gather(*tasks)
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    paid = sorted(r.json()["paid_cents"] for r in responses)
+    # 5 000 of credit over four invoices of 4 000: spent exactly, in at most two of them.
+    assert sum(paid) == 5_000 and paid == [0, 0, 1_000, 4_000]
+    assert await _credit(owner_engine, owner.org_id, client_id) == 0
