@@ -4,13 +4,15 @@ A failed automatic charge (`PaymentFailed`) or an invoice gone overdue (`Invoice
 a follow-up (at most one active per invoice: a second trigger joins the first). Its steps run on
 the days the organisation set (`billing_settings.followup_days`, e.g. 1, 3, 7, 14 days after the
 start). Each step, once (`followup_steps` is unique per step), sends the client a fresh pay link
-and a card-update link and tells the office (`billing.send_followup_step`, after commit; until
-messaging lands the sender only logs what it would send: kind, invoice, step, never a link).
+and a card-update link and tells the office (`billing.send_followup_step`, after commit). Both
+links carry one token minted when the step is sent (`StepNotice.pay_url`, `card_update_url`, on
+the app's page `BILLING_PAY_LINK_URL`; only its hash is stored, never in the outbox); until
+messaging lands the sender only logs what it would send: kind, invoice, step, never a link.
 After step `followup_hold_after_step` the client's future visits go on payment hold
 (`PaymentHoldRequested`, heard by scheduling: kept in the schedule, no cleaner sent).
 
-The follow-up resolves when the invoice is paid (`InvoicePaid`), voided (`InvoiceVoided`) or
-found settled or uncollectible when a step comes due, and the office may stop it; either way a
+The follow-up resolves when the invoice is paid (`InvoicePaid`), voided (`InvoiceVoided`),
+written off (`issuing.mark_uncollectible`, in its transaction) or found settled when a step comes due, and the office may stop it; either way a
 hold it applied is released (`PaymentHoldReleased`).
 
 `billing.followup_due` runs every few minutes: a SECURITY DEFINER function lists the due
@@ -20,9 +22,7 @@ unique step row is the backstop). Every function takes `now`, so tests drive the
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -44,6 +44,7 @@ from spotless.domain.billing.events import (
     PaymentHoldRequested,
 )
 from spotless.domain.billing.ledger import open_cents
+from spotless.domain.billing.links import mint
 from spotless.domain.billing.models import BillingSettings, Followup, FollowupStep, Invoice, InvoiceLink
 from spotless.domain.billing.settings import get_settings
 from spotless.domain.identity.public import Principal
@@ -310,8 +311,10 @@ async def followup_due(slot: str | None = None, now: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class StepNotice:
-    """What one step sends. `token` opens the fresh pay link (and its card-update page): it lives
-    only in memory, never in the outbox, a log or Redis."""
+    """What one step sends. `token` opens the fresh link minted for this send: `pay_url` (view
+    and pay the invoice) and `card_update_url` (put a new card on file, the page behind
+    POST /v1/pay/{token}/card-setup) both carry it. They live only in memory, never in the
+    outbox, a log or Redis; only the token's hash is stored (`invoice_links`)."""
 
     org_id: UUID
     invoice_id: UUID
@@ -324,6 +327,17 @@ class StepNotice:
     currency: str
     token: str
     link_expires_at: datetime
+    pay_url: str
+    card_update_url: str
+
+    def __repr__(self) -> str:  # a notice that reaches a log line or a traceback shows no link
+        return f"StepNotice(invoice_id={self.invoice_id}, step={self.step}/{self.steps})"
+
+
+def link_urls(pay_link_url: str, token: str) -> tuple[str, str]:
+    """(pay link, card-update link) of a token on the app's pay page (`BILLING_PAY_LINK_URL`)."""
+    base = pay_link_url.rstrip("/")
+    return f"{base}/{token}", f"{base}/{token}/card"
 
 
 class FollowupSender(Protocol):
@@ -360,13 +374,13 @@ SENDER: FollowupSender = LoggingSender()
 
 async def _fresh_link(session: AsyncSession, org_id: UUID, invoice_id: UUID, now: datetime) -> tuple[str, datetime]:
     """A new public link to the invoice (a system one: no creator); only its hash is stored."""
-    token = secrets.token_urlsafe(32)
+    token, digest = mint()
     expires_at = now + timedelta(days=LINK_DAYS)
     session.add(
         InvoiceLink(
             org_id=org_id,
             invoice_id=invoice_id,
-            token_hash=hashlib.sha256(token.encode()).digest(),
+            token_hash=digest,
             expires_at=expires_at,
             created_by=None,
         )
@@ -376,9 +390,10 @@ async def _fresh_link(session: AsyncSession, org_id: UUID, invoice_id: UUID, now
 
 
 async def prepare_step(
-    session: AsyncSession, org_id: UUID, followup_id: UUID, step: int, now: datetime
+    session: AsyncSession, org_id: UUID, followup_id: UUID, step: int, now: datetime, *, pay_link_url: str
 ) -> StepNotice | None:
-    """A fresh pay link for the step, unless the chase is over meanwhile (paid, stopped)."""
+    """A fresh link for the step (its pay and card-update URLs), unless the chase is over
+    meanwhile (paid, stopped, written off)."""
     followup = await session.scalar(select(Followup).where(Followup.id == followup_id))
     if followup is None or followup.status != "active":
         return None
@@ -387,6 +402,7 @@ async def prepare_step(
         return None
     settings = await get_settings(session, org_id)
     token, expires_at = await _fresh_link(session, org_id, invoice.id, now)
+    pay_url, card_update_url = link_urls(pay_link_url, token)
     return StepNotice(
         org_id=org_id,
         invoice_id=invoice.id,
@@ -399,6 +415,8 @@ async def prepare_step(
         currency=invoice.currency,
         token=token,
         link_expires_at=expires_at,
+        pay_url=pay_url,
+        card_update_url=card_update_url,
     )
 
 
@@ -407,7 +425,9 @@ async def send_followup_step(org_id: UUID, followup_id: UUID, step: int) -> None
     """Send one step's messages (at least once: a redelivery mints another link, harmlessly)."""
     rt = get_runtime()
     async with rt.session(org_id) as s:
-        notice = await prepare_step(s, org_id, followup_id, step, datetime.now(UTC))
+        notice = await prepare_step(
+            s, org_id, followup_id, step, datetime.now(UTC), pay_link_url=rt.settings.stripe.pay_link_url
+        )
     if notice is not None:
         await SENDER.send(notice)
 
