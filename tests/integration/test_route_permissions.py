@@ -22,6 +22,7 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/pay/{token:str}"),
     ("GET", "/v1/pay/{token:str}/pdf"),
     ("POST", "/v1/pay/{token:str}/checkout"),
+    ("POST", "/v1/pay/{token:str}/card-setup"),  # the card-update link of a follow-up step
     ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
 }
 # Litestar's OpenAPI document and its UIs.

@@ -219,6 +219,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/pay/{token:str}/pdf"): PUBLIC,
     # (409 payments-not-enabled: the matrix organisation has no Stripe account)
     ("POST", "/v1/pay/{token:str}/checkout"): PUBLIC,
+    ("POST", "/v1/pay/{token:str}/card-setup"): PUBLIC,
     # billing: Stripe's webhook (signed, not authenticated), refunds and disputes (finance.view / finance.manage).
     # The factory's invoice is issued but unpaid: nothing can be refunded on it yet.
     ("POST", "/v1/payments/stripe/webhook"): PUBLIC,
