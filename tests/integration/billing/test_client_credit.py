@@ -15,7 +15,7 @@ from spotless.domain.billing.ledger import Entry, apply_client_credit, client_cr
 from spotless.domain.billing.models import Invoice, LedgerEntry
 from tests.support.factories import arrange
 from tests.support.factories.billing import api_draft
-from tests.support.identity import Member, signup
+from tests.support.identity import Member, add_member, signup
 
 
 async def _issue(client: Any, owner: Member, draft: dict[str, Any]) -> dict[str, Any]:
@@ -76,21 +76,32 @@ async def test_credit_pays_the_clients_next_invoices_until_it_is_spent(client, o
     stranger = await _issue(client, owner, await api_draft(client, owner))
     assert stranger["status"] == "issued" and stranger["paid_cents"] == 0
 
-    # New credit later: an invoice that already had its credit applied is not credited twice
-    # (the entry is keyed by the invoice); one that never had any takes it.
+    # Credit that arises while an invoice is open is applied to it on request (finance.manage).
     async with arrange(owner_engine) as db:
         await post(
             db,
             Entry(org_id=owner.org_id, client_id=client_id, kind="credit_issued", amount_cents=1_000, source="system"),
         )
-    async with arrange(owner_engine) as db:
-        third_row, fourth_row = await db.get(Invoice, third["id"]), await db.get(Invoice, fourth["id"])
-        assert third_row is not None and fourth_row is not None
-        assert await apply_client_credit(db, third_row) == 0
-        assert await apply_client_credit(db, fourth_row) == 1_000
-        assert await apply_client_credit(db, fourth_row) == 0
-    assert await _applied(owner_engine, third["id"]) == [2_000]
+    url = f"/v1/invoices/{third['id']}/apply-credit"
+    viewer = await add_member(client, owner, "viewer")
+    assert (await client.post(url, headers=viewer.headers)).status_code == 403
+    stranger = await signup(client)
+    assert (await client.post(url, headers=stranger.headers)).status_code == 404
+    applied = await client.post(url, headers=owner.headers)
+    assert applied.status_code == 200, applied.text
+    body = applied.json()
+    assert (body["applied_cents"], body["client_credit_cents"]) == (1_000, 0)
+    assert (body["invoice"]["paid_cents"], body["invoice"]["open_cents"]) == (3_000, 7_000)
+    again = await client.post(url, headers=owner.headers)
+    assert again.status_code == 409 and again.json()["type"] == "/problems/no-client-credit"
+    settled = await client.post(f"/v1/invoices/{second['id']}/apply-credit", headers=owner.headers)
+    assert settled.status_code == 409 and settled.json()["type"] == "/problems/invoice-not-payable"
+    assert await _applied(owner_engine, third["id"]) == [2_000, 1_000]
     assert await _credit(owner_engine, owner.org_id, client_id) == 0
+    # The service never applies more than there is, whoever calls it.
+    async with arrange(owner_engine) as db:
+        row = await db.get(Invoice, fourth["id"])
+        assert row is not None and await apply_client_credit(db, row) == 0
 
 
 async def test_a_credit_note_beyond_what_was_owed_pays_the_next_invoice(client, owner_engine) -> None:
@@ -135,4 +146,34 @@ async def test_invoices_issued_at_once_never_spend_the_same_credit(client, owner
     paid = sorted(r.json()["paid_cents"] for r in responses)
     # 5 000 of credit over four invoices of 4 000: spent exactly, in at most two of them.
     assert sum(paid) == 5_000 and paid == [0, 0, 1_000, 4_000]
+    assert await _credit(owner_engine, owner.org_id, client_id) == 0
+
+
+async def test_credit_applied_to_open_invoices_at_once_is_spent_once(client, owner_engine) -> None:
+    owner = await signup(client)
+    lines = [{"description": "Visit", "unit_cents": 4_000}]
+    first = await _issue(client, owner, await api_draft(client, owner, lines=lines))
+    client_id = first["client_id"]
+    others = [
+        await _issue(client, owner, await api_draft(client, owner, client_id=client_id, lines=lines)) for _ in range(3)
+    ]
+    kept = await client.post(
+        f"/v1/invoices/{first['id']}/payments",
+        json={"amount_cents": 9_000, "method": "cheque", "keep_as_credit": True},
+        headers=owner.headers,
+    )
+    assert kept.status_code == 201 and kept.json()["client_credit_cents"] == 5_000
+    start = asyncio.Event()
+
+    async def apply(invoice: dict[str, Any]) -> Any:
+        await start.wait()
+        return await client.post(f"/v1/invoices/{invoice['id']}/apply-credit", headers=owner.headers)
+
+    tasks = [asyncio.create_task(apply(i)) for i in others]
+    await asyncio.sleep(0.05)
+    start.set()
+    responses = await asyncio.gather(*tasks)
+    applied = sorted(r.json()["applied_cents"] for r in responses if r.status_code == 200)
+    assert applied == [1_000, 4_000], [r.text for r in responses]
+    assert sorted(r.status_code for r in responses) == [200, 200, 409]
     assert await _credit(owner_engine, owner.org_id, client_id) == 0

@@ -14,7 +14,8 @@ A client's credit (overpayments kept as credit, credit notes beyond what their i
 calls it, as Stripe applies a customer's balance to the next invoice it finalises): it locks the
 client's `client_credit_accounts` row first, so concurrent spenders take turns and none spends
 credit another already spent, applies at most what is left and what the invoice owes (never below
-zero), and keys the entry by the invoice (never twice).
+zero), so no credit is ever spent twice. `POST /v1/invoices/{id}/apply-credit` spends it on an
+invoice issued before the credit arose.
 """
 
 from __future__ import annotations
@@ -190,7 +191,8 @@ async def client_credit_cents(session: AsyncSession, org_id: UUID, client_id: UU
 
 async def apply_client_credit(session: AsyncSession, invoice: Invoice) -> int:
     """Spend the client's credit on what the invoice owes; answers the cents applied (0 when
-    there is no credit, nothing owed, or this invoice already had its credit)."""
+    there is no credit or nothing owed). The caller holds the invoice's row lock (issuing, the
+    apply-credit route); the credit account's lock is taken after it, always in that order."""
     if invoice.kind != "invoice" or open_cents(invoice) <= 0:
         return 0
     now = datetime.now(UTC)
@@ -209,6 +211,17 @@ async def apply_client_credit(session: AsyncSession, invoice: Invoice) -> int:
     applied = min(available, open_cents(invoice))
     if applied <= 0:
         return 0
+    # The n-th application to this invoice, counted under both locks: a key no other can take.
+    earlier = await session.scalar(
+        select(func.count())
+        .select_from(LedgerEntry)
+        .where(
+            LedgerEntry.org_id == invoice.org_id,
+            LedgerEntry.invoice_id == invoice.id,
+            LedgerEntry.kind == "credit_applied",
+            LedgerEntry.external_id.like(f"client-credit:{invoice.id}:%"),
+        )
+    )
     new = await post(
         session,
         Entry(
@@ -219,7 +232,7 @@ async def apply_client_credit(session: AsyncSession, invoice: Invoice) -> int:
             amount_cents=applied,
             method="credit",
             source="system",
-            external_id=f"client-credit:{invoice.id}",
+            external_id=f"client-credit:{invoice.id}:{int(earlier or 0) + 1}",
         ),
     )
     return applied if new else 0

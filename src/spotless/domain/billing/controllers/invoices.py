@@ -210,3 +210,15 @@ class InvoiceController(Controller):
             return await manual_payments.record_payment(db_session, principal, invoice_id, data)
 
         return await idempotent(request, db_session, principal, produce, status_code=201)
+
+    @post(
+        "/{invoice_id:uuid}/apply-credit",
+        operation_id="applyClientCredit",
+        opt=MANAGE,
+        status_code=200,
+        responses=problems(404, 409),
+        summary="Pay what an open invoice owes from the client's credit (an overpayment kept, a credit note's "
+        "rest), as far as it goes; issuing applies it to new invoices by itself. 409 no-client-credit when none",
+    )
+    async def apply_credit(self, db_session: AsyncSession, principal: Principal, invoice_id: UUID) -> PaymentRead:
+        return await manual_payments.apply_credit(db_session, principal, invoice_id)
