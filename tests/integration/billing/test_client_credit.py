@@ -177,3 +177,25 @@ async def test_credit_applied_to_open_invoices_at_once_is_spent_once(client, own
     assert applied == [1_000, 4_000], [r.text for r in responses]
     assert sorted(r.status_code for r in responses) == [200, 200, 409]
     assert await _credit(owner_engine, owner.org_id, client_id) == 0
+
+
+async def test_crediting_a_written_off_invoice_gives_credit_only_for_what_was_paid(client, owner_engine) -> None:
+    owner = await signup(client)
+    invoice = await _issue(
+        client, owner, await api_draft(client, owner, lines=[{"description": "A", "unit_cents": 10_000}])
+    )
+    url = f"/v1/invoices/{invoice['id']}"
+    paid = await client.post(f"{url}/payments", json={"amount_cents": 3_000, "method": "cash"}, headers=owner.headers)
+    assert paid.status_code == 201, paid.text
+    off = await client.post(f"{url}/uncollectible", json={"reason": "gone"}, headers=owner.headers)
+    assert off.status_code == 200, off.text
+    note = await client.post(
+        f"{url}/credit-notes",
+        json={"lines": [{"description": "All of it", "unit_cents": 10_000}], "reason": "settlement"},
+        headers=owner.headers,
+    )
+    assert note.status_code == 201, note.text
+    # The 7 000 never paid absorbs the credit first; only the 3 000 paid is the client's credit.
+    assert await _credit(owner_engine, owner.org_id, invoice["client_id"]) == 3_000
+    after = (await client.get(url, headers=owner.headers)).json()
+    assert after["status"] == "uncollectible"

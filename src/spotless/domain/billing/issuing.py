@@ -278,7 +278,10 @@ async def credit_note(
         "external_id": key,
     }
     await post(session, Entry(kind="credit_issued", amount_cents=total, invoice_id=note.id, **common))
-    applied = min(total, open_cents(original))
+    # What the client never paid absorbs the credit first; only the rest is the client's to spend.
+    # A written-off invoice's unpaid part counts too (else crediting it would mint spendable credit).
+    unpaid = original.total_cents - original.paid_cents if original.status == "uncollectible" else open_cents(original)
+    applied = min(total, max(unpaid, 0))
     if applied > 0:
         await post(
             session,
