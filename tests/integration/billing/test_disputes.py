@@ -193,6 +193,13 @@ async def test_a_won_dispute_whose_fee_stripe_returns_reverses_the_fee_once(api,
         ("payment", 8_000),
     ]
     assert await _invoice(owner_engine, invoice_id) == {"status": "paid", "paid_cents": 8_000, "disputed": False}
+    audit = await rows(
+        owner_engine,
+        "SELECT action, after FROM admin_audit_logs WHERE resource_id = :id AND action LIKE 'billing.dispute.%'",
+        id=str(invoice_id),
+    )
+    reversed_ = [a["after"]["amount_cents"] for a in audit if a["action"] == "billing.dispute.fee_reversed"]
+    assert reversed_ == [1_500]
 
 
 async def test_a_won_dispute_whose_fee_stripe_keeps_reverses_nothing(api, fake_stripe, owner_engine, jobs):

@@ -130,20 +130,31 @@ async def sync_dispute(
         ("dispute_reinstatement", reinstated),
         ("fee_reversal", fee_returned),
     ):
-        if amount > 0:
-            await post_entry(
+        if amount <= 0:
+            continue
+        posted = await post_entry(
+            session,
+            Entry(
+                org_id=org_id,
+                client_id=invoice.client_id,
+                invoice_id=invoice.id,
+                kind=kind,
+                amount_cents=amount,
+                source=SOURCE,
+                method="card",
+                reference=dispute.get("charge") if isinstance(dispute.get("charge"), str) else None,
+                external_id=dispute["id"],
+            ),
+        )
+        if posted and kind == "fee_reversal":
+            record_audit(
                 session,
-                Entry(
-                    org_id=org_id,
-                    client_id=invoice.client_id,
-                    invoice_id=invoice.id,
-                    kind=kind,
-                    amount_cents=amount,
-                    source=SOURCE,
-                    method="card",
-                    reference=dispute.get("charge") if isinstance(dispute.get("charge"), str) else None,
-                    external_id=dispute["id"],
-                ),
+                None,
+                "billing.dispute.fee_reversed",
+                "invoice",
+                invoice.id,
+                after={"dispute_id": str(row.id), "amount_cents": amount},
+                org_id=org_id,
             )
 
     if status in CLOSED_STATUSES and row.closed_at is None:
