@@ -43,6 +43,12 @@ class StripeSettings(msgspec.Struct, frozen=True, kw_only=True):
     connect_refresh_url: Annotated[str, _var("STRIPE_CONNECT_REFRESH_URL", pattern=r"^https?://[^\s]+$")] = (
         "http://localhost:3000/settings/payments/refresh"
     )
+    # The app's page a client opens from a pay link (`<url>/<token>`) and from a card-update link
+    # (`<url>/<token>/card`); it calls /v1/pay/{token} and /v1/pay/{token}/card-setup. Follow-up
+    # steps send both (billing.followup).
+    pay_link_url: Annotated[str, _var("BILLING_PAY_LINK_URL", pattern=r"^https?://[^\s]+$")] = (
+        "http://localhost:3000/pay"
+    )
     # Lifetime of a Checkout Session (Stripe accepts 30 minutes to 24 hours).
     checkout_expires_minutes: Annotated[int, _var("STRIPE_CHECKOUT_EXPIRES_MINUTES", ge=30, le=1_440)] = 1_440
 
@@ -66,6 +72,7 @@ def load_stripe_settings(env: Any, is_prod: bool) -> StripeSettings:
         connect_return_url=env.str("STRIPE_CONNECT_RETURN_URL") or defaults.connect_return_url,
         connect_refresh_url=env.str("STRIPE_CONNECT_REFRESH_URL") or defaults.connect_refresh_url,
         checkout_expires_minutes=env.int("STRIPE_CHECKOUT_EXPIRES_MINUTES", defaults.checkout_expires_minutes),
+        pay_link_url=(env.str("BILLING_PAY_LINK_URL") or defaults.pay_link_url).rstrip("/"),
     )
 
 
@@ -90,4 +97,5 @@ def stripe_urls(stripe: StripeSettings) -> dict[str, str]:
         "STRIPE_CHECKOUT_CANCEL_URL": stripe.checkout_cancel_url,
         "STRIPE_CONNECT_RETURN_URL": stripe.connect_return_url,
         "STRIPE_CONNECT_REFRESH_URL": stripe.connect_refresh_url,
+        "BILLING_PAY_LINK_URL": stripe.pay_link_url,
     }

@@ -22,6 +22,7 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/pay/{token:str}"),
     ("GET", "/v1/pay/{token:str}/pdf"),
     ("POST", "/v1/pay/{token:str}/checkout"),
+    ("POST", "/v1/pay/{token:str}/card-setup"),  # the card-update link of a follow-up step
     ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
     # RFC 8058 one-click unsubscribe: the signed token in the path is the credential (messaging/unsubscribe.py).
     ("POST", "/v1/messaging/unsubscribe/{token:str}"),

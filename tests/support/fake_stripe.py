@@ -402,14 +402,22 @@ class FakeStripe:
             self._event("charge.dispute.updated", dispute, account)
             return self._public(dispute)
 
-    def close_dispute(self, dispute_id: str, outcome: str = "won") -> Json:
+    def close_dispute(self, dispute_id: str, outcome: str = "won", *, fee_returned: int = 0) -> Json:
+        """`fee_returned`: the dispute fee Stripe gives back with the reinstated funds (a negative
+        `fee` on the reinstating balance transaction, as Stripe shows a returned fee)."""
         with self.lock:
             account = self._owner(dispute_id)
             dispute = self._space(account).objects[dispute_id]
             dispute["status"] = outcome
             if outcome == "won":
+                amount = dispute["amount"]
                 dispute["balance_transactions"].append(
-                    {"object": "balance_transaction", "amount": dispute["amount"], "fee": 0, "net": dispute["amount"]}
+                    {
+                        "object": "balance_transaction",
+                        "amount": amount,
+                        "fee": -fee_returned,
+                        "net": amount + fee_returned,
+                    }
                 )
                 self._event("charge.dispute.funds_reinstated", dispute, account)
             self._event("charge.dispute.closed", dispute, account)

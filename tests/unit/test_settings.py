@@ -34,6 +34,7 @@ PROD = {
     "STRIPE_CHECKOUT_CANCEL_URL": "https://app.spotless.example/pay/cancel",
     "STRIPE_CONNECT_RETURN_URL": "https://app.spotless.example/settings/payments",
     "STRIPE_CONNECT_REFRESH_URL": "https://app.spotless.example/settings/payments/refresh",
+    "BILLING_PAY_LINK_URL": "https://app.spotless.example/pay",
 }
 
 

@@ -50,6 +50,7 @@ def test_compose_environment_starts_in_prod():
         "STRIPE_CHECKOUT_CANCEL_URL": "https://app.cleaning.example/pay/cancel",
         "STRIPE_CONNECT_RETURN_URL": "https://app.cleaning.example/settings/payments",
         "STRIPE_CONNECT_REFRESH_URL": "https://app.cleaning.example/settings/payments/refresh",
+        "BILLING_PAY_LINK_URL": "https://app.cleaning.example/pay",
         "SMTP_HOST": "smtp.mail.example",
     }
     settings = load_settings(compose_environment(operator))

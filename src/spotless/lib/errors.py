@@ -457,6 +457,7 @@ _DOCUMENTED = {
     403: "Authenticated but lacking the permission (`/problems/forbidden`)",
     404: "Not found, or belongs to another organisation (`/problems/not-found`)",
     409: "Conflicts with the current state (see `type`)",
+    412: "`If-Match` names a version that is no longer current (`/problems/precondition-failed`)",
     413: "Request body too large (`/problems/payload-too-large`)",
     415: "The body is not JSON (`/problems/unsupported-media-type`)",
     429: "Rate limited (`/problems/rate-limited`, with `Retry-After`)",

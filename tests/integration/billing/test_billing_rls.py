@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spotless.domain.billing.models import (
     BillingSettings,
     CheckoutSession,
+    ClientCreditAccount,
     Dispute,
     Followup,
     FollowupStep,
@@ -45,6 +46,7 @@ BILLING_TENANT_TABLES = (
     "invoice_links",
     "followups",
     "followup_steps",
+    "client_credit_accounts",
 )
 
 
@@ -97,6 +99,7 @@ async def _fill(owner_engine: AsyncEngine):
             db, Followup(org_id=o, invoice_id=invoice.id, client_id=c, reason="overdue", next_run_at=now)
         )
         await add(db, FollowupStep(org_id=o, followup_id=followup.id, step=1, ran_at=now))
+        await add(db, ClientCreditAccount(org_id=o, client_id=c))
     return world, invoice
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from spotless.domain.billing.disputes import notify_dispute_opened
+from spotless.domain.billing.disputes import movements, notify_dispute_opened
 from spotless.domain.messaging.actors import deliver_message
 from spotless.lib.events import decode
 from tests.support.identity import add_member, signup
@@ -167,3 +167,67 @@ async def test_disputes_are_listed_only_to_their_organisation_and_to_finance_rol
     assert (await api.get("/v1/disputes", headers=viewer.headers)).status_code == 403
     bad = await api.get("/v1/disputes?state=maybe", headers=shop.owner.headers)
     assert bad.status_code == 400
+
+
+async def test_a_won_dispute_whose_fee_stripe_returns_reverses_the_fee_once(api, fake_stripe, owner_engine, jobs):
+    shop = await connect_shop(api, owner_engine, fake_stripe)
+    invoice_id = await issued_invoice(owner_engine, shop, total_cents=8_000)
+    fake_stripe.complete_session(await open_checkout(fake_stripe, shop, invoice_id, amount_cents=8_000))
+    pi = fake_stripe.last_event("payment_intent.succeeded", shop.account)["data"]["object"]["id"]
+    dispute = fake_stripe.open_dispute(pi, fee=1_500)
+    fake_stripe.close_dispute(dispute["id"], outcome="won", fee_returned=1_500)
+    # Every event twice, the close and reinstatement first: the re-read dispute decides, once.
+    await _deliver_all(
+        api,
+        fake_stripe,
+        shop.account,
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.closed",
+        "payment_intent.succeeded",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        times=2,
+    )
+    await jobs.run()
+    await _deliver_all(api, fake_stripe, shop.account, "charge.dispute.funds_reinstated", "charge.dispute.closed")
+    await jobs.run(reverse=True)
+    assert await _movements(owner_engine, invoice_id) == [
+        ("dispute_reinstatement", 8_000),
+        ("dispute_withdrawal", 8_000),
+        ("fee", 1_500),
+        ("fee_reversal", 1_500),
+        ("payment", 8_000),
+    ]
+    assert await _invoice(owner_engine, invoice_id) == {"status": "paid", "paid_cents": 8_000, "disputed": False}
+    audit = await rows(
+        owner_engine,
+        "SELECT action, after FROM admin_audit_logs WHERE resource_id = :id AND action LIKE 'billing.dispute.%'",
+        id=str(invoice_id),
+    )
+    reversed_ = [a["after"]["amount_cents"] for a in audit if a["action"] == "billing.dispute.fee_reversed"]
+    assert reversed_ == [1_500]
+
+
+async def test_a_won_dispute_whose_fee_stripe_keeps_reverses_nothing(api, fake_stripe, owner_engine, jobs):
+    shop = await connect_shop(api, owner_engine, fake_stripe)
+    invoice_id = await issued_invoice(owner_engine, shop, total_cents=5_000)
+    fake_stripe.complete_session(await open_checkout(fake_stripe, shop, invoice_id, amount_cents=5_000))
+    pi = fake_stripe.last_event("payment_intent.succeeded", shop.account)["data"]["object"]["id"]
+    dispute = fake_stripe.open_dispute(pi, fee=1_500)
+    fake_stripe.close_dispute(dispute["id"], outcome="won")
+    await _deliver_all(api, fake_stripe, shop.account, "payment_intent.succeeded", "charge.dispute.closed")
+    await jobs.run()
+    kinds = [kind for kind, _ in await _movements(owner_engine, invoice_id)]
+    assert "fee" in kinds and "fee_reversal" not in kinds
+
+
+def test_movements_never_give_back_more_fee_than_was_taken():
+    dispute = {
+        "balance_transactions": [
+            {"amount": -5_000, "fee": 1_500},
+            {"amount": 5_000, "fee": -9_999},
+            "not a transaction",
+        ]
+    }
+    assert movements(dispute) == (5_000, 1_500, 5_000, 1_500)
+    assert movements({"balance_transactions": [{"amount": -5_000, "fee": 1_500}]}) == (5_000, 1_500, 0, 0)

@@ -372,13 +372,25 @@ async def test_an_invoice_written_off_or_voided_ends_the_chase_and_frees_the_vis
     )
     assert await outbox.deliver("scheduling.release_client_visits") == 1
     assert await _held(client, w) == [True, True]
-    # The other is written off (no event): the next due step finds it settled and ends the chase.
-    async with owner_engine.begin() as conn:
-        await conn.execute(text("UPDATE invoices SET status = 'uncollectible' WHERE id = :i"), {"i": written_off})
-    await _run_twice_at(started + timedelta(days=5, minutes=1))
+    # The other is written off through the API: its chase ends in that same transaction (no
+    # further step, not even the one due next), and the visits are released.
+    response = await client.post(
+        f"/v1/invoices/{written_off}/uncollectible", json={"reason": "moved away"}, headers=owner.headers
+    )
+    assert response.status_code == 200, response.text
+    state = (await client.get(f"/v1/invoices/{written_off}/followup", headers=owner.headers)).json()["followup"]
+    assert state["status"] == "resolved" and state["next_run_at"] is None
     assert await outbox.deliver("scheduling.release_client_visits") == 1
     assert await _held(client, w) == [False, False]
+    await _run_twice_at(started + timedelta(days=5, minutes=1))
     assert await _steps(owner_engine, written_off) == [1]
+    assert await outbox.deliver("billing.send_followup_step") == 2  # the two step-1 notices only
+    async with owner_engine.connect() as conn:
+        why = await conn.scalar(
+            text("SELECT after->>'why' FROM admin_audit_logs WHERE resource_id = :i AND action = 'followup.resolve'"),
+            {"i": str(written_off)},
+        )
+    assert why == "uncollectible"
     for invoice_id in (written_off, voided):
         state = (await client.get(f"/v1/invoices/{invoice_id}/followup", headers=owner.headers)).json()["followup"]
         assert state["status"] == "resolved" and state["hold_applied"] is True

@@ -187,7 +187,7 @@ def test_every_operation_documents_its_problems_and_its_credentials(app):
     public = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/v1/status")}
     # An invoice's public link (the token is the credential) and Stripe's signed webhook.
     public |= {("GET", "/v1/pay/{token}"), ("GET", "/v1/pay/{token}/pdf"), ("POST", "/v1/pay/{token}/checkout")}
-    public |= {("POST", "/v1/payments/stripe/webhook")}
+    public |= {("POST", "/v1/pay/{token}/card-setup"), ("POST", "/v1/payments/stripe/webhook")}
     # One-click unsubscribe (the signed token is the credential) and Twilio's signed webhook.
     public |= {("POST", "/v1/messaging/unsubscribe/{token}"), ("POST", "/v1/messaging/twilio/inbound")}
     for path, item in spec["paths"].items():

@@ -211,6 +211,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/invoices/{invoice_id:uuid}/uncollectible"): Expect(default=(409, "/problems/invoice-not-open")),
     ("POST", "/v1/invoices/{invoice_id:uuid}/credit-notes"): Expect(default=(409, "/problems/invoice-not-issued")),
     ("POST", "/v1/invoices/{invoice_id:uuid}/payments"): Expect(default=(409, "/problems/invoice-not-payable")),
+    ("POST", "/v1/invoices/{invoice_id:uuid}/apply-credit"): Expect(default=(409, "/problems/invoice-not-payable")),
     # billing: the chase of an unpaid invoice (finance.view to see it, finance.manage to stop it);
     # (the invoice factory makes a draft, which nobody chases: 409 for the roles admitted)
     ("GET", "/v1/invoices/{invoice_id:uuid}/followup"): OK,
@@ -226,6 +227,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/pay/{token:str}/pdf"): PUBLIC,
     # (409 payments-not-enabled: the matrix organisation has no Stripe account)
     ("POST", "/v1/pay/{token:str}/checkout"): PUBLIC,
+    ("POST", "/v1/pay/{token:str}/card-setup"): PUBLIC,
     # billing: Stripe's webhook (signed, not authenticated), refunds and disputes (finance.view / finance.manage).
     # The factory's invoice is issued but unpaid: nothing can be refunded on it yet.
     ("POST", "/v1/payments/stripe/webhook"): PUBLIC,

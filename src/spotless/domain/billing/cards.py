@@ -36,8 +36,9 @@ from spotless.domain.billing.events import PaymentFailed
 from spotless.domain.billing.models import CheckoutSession, Invoice, PaymentMethod, StripeCustomer
 from spotless.domain.billing.public import get_settings
 from spotless.domain.billing.stripe_client import StripeGateway, StripeRejected, stripe_gateway
-from spotless.domain.identity.public import Principal
-from spotless.lib.errors import Problem, not_found
+from spotless.domain.clients.public import client_contact
+from spotless.domain.identity.public import Principal, org_letterhead
+from spotless.lib.errors import Problem, conflict, not_found
 from spotless.lib.events import emit
 from spotless.settings import StripeSettings
 
@@ -114,7 +115,55 @@ async def start_card_setup(
 ) -> SetupLink:
     """A setup-mode Checkout Session for the client to save a card (the client must exist:
     the caller checked it)."""
-    org_id = principal.org_id
+    return await _open_setup(
+        session,
+        principal.org_id,
+        client_id,
+        settings,
+        business=business,
+        client_name=client_name,
+        client_email=client_email,
+        actor=principal,
+        requested_by=str(principal.user_id),
+    )
+
+
+async def start_card_setup_by_link(session: AsyncSession, invoice: Invoice, settings: StripeSettings) -> SetupLink:
+    """The card-update link of a follow-up step (POST /v1/pay/{token}/card-setup): the invoice's
+    client puts a new card on file. The link's token is the credential; the card is the invoice
+    client's, whoever holds the link (as paying through it would pay that client's invoice)."""
+    if invoice.kind != "invoice" or invoice.status in ("draft", "void"):
+        raise conflict("card-setup-not-available", "A card can be saved from the link of an issued invoice only.")
+    letterhead = await org_letterhead(session, invoice.org_id)
+    contact = await client_contact(session, invoice.client_id)
+    name, email = contact if contact is not None else (invoice.client_name or None, invoice.client_email)
+    return await _open_setup(
+        session,
+        invoice.org_id,
+        invoice.client_id,
+        settings,
+        business=letterhead.name,
+        client_name=name,
+        client_email=email,
+        actor=None,
+        requested_by="pay_link",
+        invoice_id=invoice.id,
+    )
+
+
+async def _open_setup(
+    session: AsyncSession,
+    org_id: UUID,
+    client_id: UUID,
+    settings: StripeSettings,
+    *,
+    business: str,
+    client_name: str | None,
+    client_email: str | None,
+    actor: Principal | None,
+    requested_by: str,
+    invoice_id: UUID | None = None,
+) -> SetupLink:
     account = await payable_account(session, org_id, settings)
     gateway = stripe_gateway(settings)
     customer_id = await ensure_customer(
@@ -131,12 +180,15 @@ async def start_card_setup(
     ) + 1
     consent = consent_text(business)
     ids = {"org_id": str(org_id), "client_id": str(client_id)}
+    metadata = {**ids, "purpose": "card_setup", "consent_text": consent, "requested_by": requested_by}
+    if invoice_id is not None:
+        metadata["invoice_id"] = str(invoice_id)
     params: dict[str, Any] = {
         "mode": "setup",
         "customer": customer_id,
         "currency": billing.currency.lower(),
         "client_reference_id": str(client_id),
-        "metadata": {**ids, "purpose": "card_setup", "consent_text": consent, "requested_by": str(principal.user_id)},
+        "metadata": metadata,
         "setup_intent_data": {"metadata": {**ids, "purpose": "card_setup"}},
         "custom_text": {"submit": {"message": consent}},
         "success_url": settings.checkout_success_url,
@@ -165,7 +217,13 @@ async def start_card_setup(
         .on_conflict_do_nothing(index_elements=["stripe_session_id"])
     )
     record_audit(
-        session, principal, "billing.card_setup.start", "client", client_id, after={"stripe_session_id": created.id}
+        session,
+        actor,
+        "billing.card_setup.start",
+        "client",
+        client_id,
+        after={"stripe_session_id": created.id, "via": "office" if actor is not None else "pay_link"},
+        org_id=org_id,
     )
     return SetupLink(url=str(created.url), stripe_session_id=created.id, expires_at=expires_at)
 

@@ -8,7 +8,9 @@ so the five event types, in any order and any number of times, converge:
   `billing.notify_dispute_opened` tells the office through messaging;
 - money follows the dispute's balance transactions, each kind posted once per dispute (ledger
   external id = the dispute id): the withdrawal (`dispute_withdrawal`) and Stripe's fee (`fee`)
-  when funds were withdrawn, the reinstatement (`dispute_reinstatement`) when they came back;
+  when funds were withdrawn, the reinstatement (`dispute_reinstatement`) when they came back, and
+  Stripe's fee given back (`fee_reversal`) when the reinstating transaction returns it (a won
+  dispute: its `fee` is negative). Where Stripe keeps the fee, nothing is reversed;
 - a closing status (won, lost, warning_closed, ...) records the outcome and `closed_at` once,
   clears the invoice's flag and emits `DisputeClosed`.
 """
@@ -49,19 +51,25 @@ def _ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if isinstance(value, int | float) and value else None
 
 
-def movements(dispute: dict[str, Any]) -> tuple[int, int, int]:
-    """(withdrawn, fee, reinstated) in cents from the dispute's balance transactions."""
-    withdrawn = fee = reinstated = 0
+def movements(dispute: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(withdrawn, fee, reinstated, fee returned) in cents from the dispute's balance
+    transactions. A transaction's `fee` is what Stripe took with it: positive on the withdrawal,
+    negative on a reinstatement that gives the dispute fee back."""
+    withdrawn = fee = reinstated = returned = 0
     for bt in dispute.get("balance_transactions") or []:
         if not isinstance(bt, dict):
             continue
-        amount = int(bt.get("amount") or 0)
+        amount, bt_fee = int(bt.get("amount") or 0), int(bt.get("fee") or 0)
         if amount < 0:
             withdrawn += -amount
-            fee += int(bt.get("fee") or 0)
         elif amount > 0:
             reinstated += amount
-    return withdrawn, fee, reinstated
+        if bt_fee > 0:
+            fee += bt_fee
+        elif bt_fee < 0:
+            returned += -bt_fee
+    # Never more given back than was taken (a malformed object cannot mint money in the ledger).
+    return withdrawn, fee, reinstated, min(returned, fee)
 
 
 async def sync_dispute(
@@ -116,22 +124,38 @@ async def sync_dispute(
         row.amount_cents = int(dispute.get("amount") or row.amount_cents)
         row.updated_at = now
 
-    withdrawn, fee, reinstated = movements(dispute)
-    for kind, amount in (("dispute_withdrawal", withdrawn), ("fee", fee), ("dispute_reinstatement", reinstated)):
-        if amount > 0:
-            await post_entry(
+    withdrawn, fee, reinstated, fee_returned = movements(dispute)
+    for kind, amount in (
+        ("dispute_withdrawal", withdrawn),
+        ("fee", fee),
+        ("dispute_reinstatement", reinstated),
+        ("fee_reversal", fee_returned),
+    ):
+        if amount <= 0:
+            continue
+        posted = await post_entry(
+            session,
+            Entry(
+                org_id=org_id,
+                client_id=invoice.client_id,
+                invoice_id=invoice.id,
+                kind=kind,
+                amount_cents=amount,
+                source=SOURCE,
+                method="card",
+                reference=dispute.get("charge") if isinstance(dispute.get("charge"), str) else None,
+                external_id=dispute["id"],
+            ),
+        )
+        if posted and kind == "fee_reversal":
+            record_audit(
                 session,
-                Entry(
-                    org_id=org_id,
-                    client_id=invoice.client_id,
-                    invoice_id=invoice.id,
-                    kind=kind,
-                    amount_cents=amount,
-                    source=SOURCE,
-                    method="card",
-                    reference=dispute.get("charge") if isinstance(dispute.get("charge"), str) else None,
-                    external_id=dispute["id"],
-                ),
+                None,
+                "billing.dispute.fee_reversed",
+                "invoice",
+                invoice.id,
+                after={"dispute_id": str(row.id), "amount_cents": amount},
+                org_id=org_id,
             )
 
     if status in CLOSED_STATUSES and row.closed_at is None:

@@ -23,6 +23,7 @@ from spotless.domain.audit.public import record_audit
 from spotless.domain.billing.models import INVOICE_STATUSES, Invoice, InvoicedBooking, InvoiceLine
 from spotless.domain.billing.schemas import InvoiceCreate, InvoiceRead, InvoiceSummary, InvoiceUpdate, LineInput
 from spotless.domain.billing.settings import get_settings
+from spotless.domain.billing.versions import require_version
 from spotless.domain.clients.public import billing_contact
 from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling.public import BillableVisit, visits_by_id
@@ -237,8 +238,11 @@ async def lines_of(session: AsyncSession, invoice_id: UUID) -> list[InvoiceLine]
     )
 
 
-async def update_draft(session: AsyncSession, principal: Principal, invoice_id: UUID, data: InvoiceUpdate) -> Invoice:
+async def update_draft(
+    session: AsyncSession, principal: Principal, invoice_id: UUID, data: InvoiceUpdate, *, if_match: str | None = None
+) -> Invoice:
     invoice = await locked(session, invoice_id)
+    require_version(if_match, invoice.version)  # under the row lock: a racing editor has finished
     if invoice.status != "draft":
         raise not_draft(invoice)
     before = {"total_cents": invoice.total_cents, "notes": invoice.notes}

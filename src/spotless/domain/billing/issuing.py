@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.audit.public import record_audit
 from spotless.domain.billing.events import InvoiceIssued, InvoiceVoided
+from spotless.domain.billing.followup import resolve_followup
 from spotless.domain.billing.invoices import LineSpec, free_lines, lines_of, locked, not_draft
-from spotless.domain.billing.ledger import Entry, open_cents, post
+from spotless.domain.billing.ledger import Entry, apply_client_credit, open_cents, post
 from spotless.domain.billing.models import Invoice, InvoicedBooking, InvoiceLine
 from spotless.domain.billing.numbering import CREDIT_NOTE_SERIES, display_number, take_number
 from spotless.domain.billing.schemas import CreditNoteCreate
@@ -101,6 +102,8 @@ async def issue(
     invoice.total_cents = subtotal + invoice.tax_cents
     invoice.version += 1
     await session.flush()
+    # Credit the client holds (an overpayment, a credit note) pays this invoice first.
+    credit_applied = await apply_client_credit(session, invoice)
     emit(
         session,
         InvoiceIssued(
@@ -113,7 +116,12 @@ async def issue(
         "invoice.issue",
         "invoice",
         invoice.id,
-        after={"number": invoice.display_number, "total_cents": invoice.total_cents, "tax_region": region},
+        after={
+            "number": invoice.display_number,
+            "total_cents": invoice.total_cents,
+            "tax_region": region,
+            "credit_applied_cents": credit_applied,
+        },
         org_id=org_id,
     )
     return invoice
@@ -163,8 +171,11 @@ async def mark_uncollectible(session: AsyncSession, actor: Principal, invoice_id
         )
     before = invoice.status
     invoice.status = "uncollectible"
+    invoice.overdue = False
     invoice.version += 1
     await session.flush()
+    # Written off: the chase ends now (no further step, visits released), not at the next due step.
+    await resolve_followup(session, invoice.org_id, invoice.id, "uncollectible")
     record_audit(
         session, actor, "invoice.uncollectible", "invoice", invoice.id, before={"status": before},
         after={"status": "uncollectible"}, meta={"reason": reason},
@@ -267,7 +278,10 @@ async def credit_note(
         "external_id": key,
     }
     await post(session, Entry(kind="credit_issued", amount_cents=total, invoice_id=note.id, **common))
-    applied = min(total, open_cents(original))
+    # What the client never paid absorbs the credit first; only the rest is the client's to spend.
+    # A written-off invoice's unpaid part counts too (else crediting it would mint spendable credit).
+    unpaid = original.total_cents - original.paid_cents if original.status == "uncollectible" else open_cents(original)
+    applied = min(total, max(unpaid, 0))
     if applied > 0:
         await post(
             session,

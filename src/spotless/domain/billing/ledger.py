@@ -8,6 +8,14 @@
 3. recomputes the invoice's amounts from all its entries and derives its status, emitting
    `InvoicePaid` when it becomes paid.
 It returns whether the entry was new (False: already posted, nothing changed).
+
+A client's credit (overpayments kept as credit, credit notes beyond what their invoice owed) is
+`credit_issued` less `credit_applied`. `apply_client_credit` spends it on an invoice (issuing
+calls it, as Stripe applies a customer's balance to the next invoice it finalises): it locks the
+client's `client_credit_accounts` row first, so concurrent spenders take turns and none spends
+credit another already spent, applies at most what is left and what the invoice owes (never below
+zero), so no credit is ever spent twice. `POST /v1/invoices/{id}/apply-credit` spends it on an
+invoice issued before the credit arose.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from spotless.domain.billing.events import InvoicePaid
-from spotless.domain.billing.models import LEDGER_KINDS, Invoice, LedgerEntry
+from spotless.domain.billing.models import LEDGER_KINDS, ClientCreditAccount, Invoice, LedgerEntry
 from spotless.lib.events import emit
 
 # Kinds that add to / take from what the client has paid on an invoice.
@@ -179,3 +187,52 @@ async def client_credit_cents(session: AsyncSession, org_id: UUID, client_id: UU
         ).where(LedgerEntry.org_id == org_id, LedgerEntry.client_id == client_id)
     )
     return int(value or 0)
+
+
+async def apply_client_credit(session: AsyncSession, invoice: Invoice) -> int:
+    """Spend the client's credit on what the invoice owes; answers the cents applied (0 when
+    there is no credit or nothing owed). The caller holds the invoice's row lock (issuing, the
+    apply-credit route); the credit account's lock is taken after it, always in that order."""
+    if invoice.kind != "invoice" or open_cents(invoice) <= 0:
+        return 0
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(ClientCreditAccount)
+        .values(org_id=invoice.org_id, client_id=invoice.client_id, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["org_id", "client_id"])
+    )
+    await session.execute(
+        select(ClientCreditAccount.client_id)
+        .where(ClientCreditAccount.org_id == invoice.org_id, ClientCreditAccount.client_id == invoice.client_id)
+        .with_for_update()
+    )
+    # Read after the lock: what an earlier holder spent is committed and counted.
+    available = await client_credit_cents(session, invoice.org_id, invoice.client_id)
+    applied = min(available, open_cents(invoice))
+    if applied <= 0:
+        return 0
+    # The n-th application to this invoice, counted under both locks: a key no other can take.
+    earlier = await session.scalar(
+        select(func.count())
+        .select_from(LedgerEntry)
+        .where(
+            LedgerEntry.org_id == invoice.org_id,
+            LedgerEntry.invoice_id == invoice.id,
+            LedgerEntry.kind == "credit_applied",
+            LedgerEntry.external_id.like(f"client-credit:{invoice.id}:%"),
+        )
+    )
+    new = await post(
+        session,
+        Entry(
+            org_id=invoice.org_id,
+            client_id=invoice.client_id,
+            invoice_id=invoice.id,
+            kind="credit_applied",
+            amount_cents=applied,
+            method="credit",
+            source="system",
+            external_id=f"client-credit:{invoice.id}:{int(earlier or 0) + 1}",
+        ),
+    )
+    return applied if new else 0

@@ -67,6 +67,13 @@ class InvoiceLinkCreated(InvoiceLinkRead):
     ]
 
 
+def page_urls(pay_link_url: str, token: str) -> tuple[str, str]:
+    """(pay link, card-update link) of a token on the app's pay page (`BILLING_PAY_LINK_URL`): the
+    page pays through GET/POST /v1/pay/{token}... and updates the card through .../card-setup."""
+    base = pay_link_url.rstrip("/")
+    return f"{base}/{token}", f"{base}/{token}/card"
+
+
 def mint() -> tuple[str, bytes]:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     return token, token_hash(token)

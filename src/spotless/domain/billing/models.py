@@ -56,6 +56,7 @@ LEDGER_KINDS = (
     "dispute_reinstatement",
     "credit_issued",
     "credit_applied",
+    "fee_reversal",
 )
 LEDGER_METHODS = ("card", "etransfer", "cash", "cheque", "credit")
 LEDGER_SOURCES = ("stripe", "manual", "system")
@@ -260,6 +261,17 @@ class LedgerEntry(UUIDv7AuditBase, TenantMixin):
     external_id: Mapped[str | None] = mapped_column(Text, default=None)
     created_by: Mapped[UUID | None] = mapped_column(GUID(), default=None)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClientCreditAccount(DefaultBase, AuditColumns):
+    """The row that serialises spending one client's credit (migration 0018): whoever applies
+    credit locks it first. The balance is not kept here: it is derived from the ledger."""
+
+    __tablename__ = "client_credit_accounts"
+    __table_args__ = (tenant_fk("client_id", "client", ondelete="CASCADE"),)
+
+    org_id: Mapped[UUID] = _org_pk()
+    client_id: Mapped[UUID] = mapped_column(GUID(), primary_key=True)
 
 
 class Refund(UUIDv7AuditBase, TenantMixin):

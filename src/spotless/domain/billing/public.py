@@ -6,6 +6,7 @@
 - taxes: `rates_for`, `line_tax`, `tax_lines`, `normalise_region`;
 - settings: `get_settings` (defaults when none saved);
 - follow-ups: `payment_hold_wanted` (does an active follow-up still hold the client's visits?);
+- the app's pay page for a link's token: `page_urls` (pay, card update; `BILLING_PAY_LINK_URL`);
 - what messaging tells of money (`notices`): `invoice_notice`, `mint_message_link` (a pay link minted
   at send time), `invoice_pdf`, `dispute_notice`, `money_totals` (digests).
 Events are in `billing.events`."""
@@ -13,6 +14,7 @@ Events are in `billing.events`."""
 from spotless.domain.billing.followup import payment_hold_wanted
 from spotless.domain.billing.ledger import Entry, client_credit_cents, derive_status, open_cents
 from spotless.domain.billing.ledger import post as post_entry
+from spotless.domain.billing.links import page_urls
 from spotless.domain.billing.notices import (
     DisputeNotice,
     InvoiceNotice,
@@ -47,6 +49,7 @@ __all__ = [
     "money_totals",
     "normalise_region",
     "open_cents",
+    "page_urls",
     "payment_hold_wanted",
     "post_entry",
     "rates_for",

@@ -22,6 +22,7 @@ from spotless.domain.billing.schemas import (
     PaymentCreate,
     PaymentRead,
 )
+from spotless.domain.billing.versions import IfMatch, etag
 from spotless.domain.identity.public import OrgProfile, Principal
 from spotless.lib.errors import problems
 from spotless.lib.idempotency import idempotent
@@ -88,22 +89,36 @@ class InvoiceController(Controller):
         filters = invoices.InvoiceFilters(status=status, client_id=client_id, overdue=overdue, kind=kind)
         return await invoices.list_invoices(db_session, principal.org_id, filters, limit=limit, cursor=cursor)
 
-    @get("/{invoice_id:uuid}", operation_id="getInvoice", opt=VIEW, responses=problems(404), summary="One invoice")
-    async def get_invoice(self, db_session: AsyncSession, invoice_id: UUID) -> InvoiceRead:
-        return await invoices.invoice_read(db_session, invoice_id)
+    @get(
+        "/{invoice_id:uuid}",
+        operation_id="getInvoice",
+        opt=VIEW,
+        responses=problems(404),
+        summary="One invoice; its `ETag` header (its version) is what `If-Match` on a change names",
+    )
+    async def get_invoice(self, db_session: AsyncSession, invoice_id: UUID) -> Response[InvoiceRead]:
+        read = await invoices.invoice_read(db_session, invoice_id)
+        return Response(read, headers={"ETag": etag(read.version)})
 
     @patch(
         "/{invoice_id:uuid}",
         operation_id="updateInvoice",
         opt=EDIT,
-        responses=problems(400, 404, 409),
-        summary="Change a draft's lines (replaced whole) or notes; 409 invoice-not-draft once issued",
+        responses=problems(400, 404, 409, 412),
+        summary="Change a draft's lines (replaced whole) or notes; 409 invoice-not-draft once issued. Send "
+        "If-Match with the ETag you read: 412 precondition-failed if the invoice changed since",
     )
     async def update_invoice(
-        self, db_session: AsyncSession, principal: Principal, invoice_id: UUID, data: InvoiceUpdate
-    ) -> InvoiceRead:
-        invoice = await invoices.update_draft(db_session, principal, invoice_id, data)
-        return await invoices.invoice_read(db_session, invoice.id, invoice)
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        invoice_id: UUID,
+        data: InvoiceUpdate,
+        if_match: IfMatch = None,
+    ) -> Response[InvoiceRead]:
+        invoice = await invoices.update_draft(db_session, principal, invoice_id, data, if_match=if_match)
+        read = await invoices.invoice_read(db_session, invoice.id, invoice)
+        return Response(read, headers={"ETag": etag(read.version)})
 
     @delete(
         "/{invoice_id:uuid}",
@@ -195,3 +210,15 @@ class InvoiceController(Controller):
             return await manual_payments.record_payment(db_session, principal, invoice_id, data)
 
         return await idempotent(request, db_session, principal, produce, status_code=201)
+
+    @post(
+        "/{invoice_id:uuid}/apply-credit",
+        operation_id="applyClientCredit",
+        opt=MANAGE,
+        status_code=200,
+        responses=problems(404, 409),
+        summary="Pay what an open invoice owes from the client's credit (an overpayment kept, a credit note's "
+        "rest), as far as it goes; issuing applies it to new invoices by itself. 409 no-client-credit when none",
+    )
+    async def apply_credit(self, db_session: AsyncSession, principal: Principal, invoice_id: UUID) -> PaymentRead:
+        return await manual_payments.apply_credit(db_session, principal, invoice_id)

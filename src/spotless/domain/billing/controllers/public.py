@@ -5,7 +5,9 @@ The token is the only credential: it resolves to one invoice of one organisation
 another invoice). Unknown, expired and revoked tokens answer the same 404. The token never
 reaches a log line (the access log names the route template, `/v1/pay/{token:str}`, never the
 path) nor the audit trail, and answers are marked not to be cached, indexed or referred from.
-Paying goes through `billing.checkout.open_checkout`, as the office's own checkout route does."""
+Paying goes through `billing.checkout.open_checkout`, as the office's own checkout route does;
+putting a new card on file (the card-update link a follow-up step sends) through
+`billing.cards.start_card_setup_by_link`, a setup-mode Checkout for the invoice's client."""
 
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ from litestar import Controller, Response, get, post
 from litestar.exceptions import HTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.billing import checkout, documents, links
+from spotless.domain.billing import cards, checkout, documents, links
 from spotless.domain.billing.controllers.documents import PAY_PATH, pdf_response
 from spotless.domain.billing.documents import PayInvoice
 from spotless.domain.billing.models import Invoice
-from spotless.domain.billing.stripe_schemas import CheckoutRead
+from spotless.domain.billing.stripe_schemas import CardSetupRead, CheckoutRead
 from spotless.lib.errors import problems
 from spotless.lib.query import get_or_404
 from spotless.settings import Settings
@@ -102,3 +104,20 @@ class PayLinkController(Controller):
             reused=opened.reused,
         )
         return Response(read, headers=PRIVATE_HEADERS)
+
+    @post(
+        "/{token:str}/card-setup",
+        operation_id="startCardSetupByLink",
+        opt=PUBLIC_PAY,
+        status_code=200,
+        responses=problems(404, 409, 503),
+        summary="Put a new card on file from the link a follow-up step sent: a Stripe Checkout page (setup mode) "
+        "where the invoice's client saves a card and consents to automatic charges. 404 as for the link; 409 when "
+        "card payments are not set up.",
+    )
+    async def card_setup(self, db_session: AsyncSession, settings: Settings, token: str) -> Response[CardSetupRead]:
+        with _token_kept_out():
+            invoice_id = await links.resolve(db_session, token)
+            invoice = await get_or_404(db_session, Invoice, invoice_id, "invoice")
+            link = await cards.start_card_setup_by_link(db_session, invoice, settings.stripe)
+        return Response(CardSetupRead(url=link.url, expires_at=link.expires_at), headers=PRIVATE_HEADERS)

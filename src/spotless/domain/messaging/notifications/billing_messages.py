@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.billing.events import InvoiceIssued, PaymentRecorded
-from spotless.domain.billing.public import dispute_notice, invoice_notice, invoice_pdf, mint_message_link
+from spotless.domain.billing.public import dispute_notice, invoice_notice, invoice_pdf, mint_message_link, page_urls
 from spotless.domain.clients.public import billing_contact
 from spotless.domain.messaging.notifications.context import (
     TEMPLATES,
@@ -36,13 +36,12 @@ RECEIPT = "payment.receipt"
 FOLLOWUP = "payment.followup"
 OFFICE_FOLLOWUP = "office.followup_step"
 OFFICE_DISPUTE = "office.dispute_opened"
-PAY_PATH = "/v1/pay"
 OWED = ("issued", "partially_paid")
 
 
-def pay_url(token: str) -> str:
-    base = get_runtime().settings.messaging.public_base_url.rstrip("/")
-    return f"{base}{PAY_PATH}/{token}"
+def link_urls(token: str) -> tuple[str, str]:
+    """The pay link and the card-update link of a token, on the app's pay page."""
+    return page_urls(get_runtime().settings.stripe.pay_link_url, token)
 
 
 async def _invoice_facts(session: AsyncSession, org_id: UUID, invoice_id: UUID) -> dict[str, Any] | None:
@@ -64,7 +63,13 @@ async def _invoice_facts(session: AsyncSession, org_id: UUID, invoice_id: UUID) 
 async def _with_link(session: AsyncSession, org_id: UUID, invoice_id: UUID, facts: dict[str, Any]) -> dict[str, Any]:
     token, expires_at = await mint_message_link(session, org_id, invoice_id, datetime.now(UTC))
     zone = await zone_of(session, org_id)
-    return {**facts, "pay_url": pay_url(token), "link_expires": local_when(expires_at, zone)["date"]}
+    pay_url, card_update_url = link_urls(token)
+    return {
+        **facts,
+        "pay_url": pay_url,
+        "card_update_url": card_update_url,
+        "link_expires": local_when(expires_at, zone)["date"],
+    }
 
 
 async def _issued_context(session: AsyncSession, org_id: UUID, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -135,7 +140,8 @@ def _sample_invoice() -> dict[str, Any]:
         "open": "169.50 CAD",
         "due_on": "2026-03-23",
         "status": "issued",
-        "pay_url": "https://api.example/v1/pay/sample-token",
+        "pay_url": "https://app.example/pay/sample-token",
+        "card_update_url": "https://app.example/pay/sample-token/card",
         "link_expires": "Wednesday 8 April 2026",
     }
 
