@@ -33,7 +33,7 @@ class StorageDownloadController(Controller):
         expires: int,
         signature: Annotated[str, Parameter(max_length=128, pattern=r"^[0-9a-f]+$")],
         filename: Annotated[str, Parameter(max_length=200, pattern=NO_NUL)],
-        type: Annotated[str, Parameter(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")],
+        type: Annotated[str, Parameter(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+(; ?charset=[\w-]+)?$")],
     ) -> File:
         if settings.storage.backend != "local":
             raise not_found("file")
