@@ -23,6 +23,8 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/pay/{token:str}/pdf"),
     ("POST", "/v1/pay/{token:str}/checkout"),
     ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
+    # The local storage backend's downloads: the signed, expiring link is the credential (lib/storage/local.py).
+    ("GET", "/v1/storage/{key:path}"),
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

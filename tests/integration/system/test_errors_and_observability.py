@@ -188,6 +188,8 @@ def test_every_operation_documents_its_problems_and_its_credentials(app):
     # An invoice's public link (the token is the credential) and Stripe's signed webhook.
     public |= {("GET", "/v1/pay/{token}"), ("GET", "/v1/pay/{token}/pdf"), ("POST", "/v1/pay/{token}/checkout")}
     public |= {("POST", "/v1/payments/stripe/webhook")}
+    # The local storage backend's signed downloads (the signed link is the credential).
+    public |= {("GET", "/v1/storage/{key}")}
     for path, item in spec["paths"].items():
         for method, op in item.items():
             statuses = set(op["responses"])

@@ -225,6 +225,15 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/invoices/{invoice_id:uuid}/refunds"): OK,
     ("POST", "/v1/invoices/{invoice_id:uuid}/refunds"): Expect(default=(409, "/problems/refund-exceeds-paid")),
     ("GET", "/v1/disputes"): OK,
+    # exports (exports.run; the tax export finance.view), dead jobs (jobs.manage: admins), and the
+    # local storage's signed downloads (public: without a valid signature, 400/403, never a file).
+    ("POST", "/v1/exports"): OK,
+    ("GET", "/v1/exports"): OK,
+    ("GET", "/v1/exports/{export_id:uuid}"): OK,
+    ("GET", "/v1/admin/finance/taxes/export"): Expect(default=202),
+    ("GET", "/v1/admin/queue/dlq"): OK,
+    ("POST", "/v1/admin/queue/dlq/replay"): OK,
+    ("GET", "/v1/storage/{key:path}"): PUBLIC,
 }
 
 
@@ -312,6 +321,10 @@ async def _someone_elses_invitation(call: Call) -> dict[str, Any]:
     return {"json": {"invitation_id": await create("invitation_id", call.client, call.owner, {})}}
 
 
+async def _tax_period(call: Call) -> dict[str, Any]:
+    return {"params": {"from": "2026-01-01", "to": "2026-03-31"}}
+
+
 def _json(make: Callable[[Call], dict[str, Any]]) -> Prepare:
     async def prepare(call: Call) -> dict[str, Any]:
         return {"json": make(call)}
@@ -367,6 +380,8 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("PUT", "/v1/scheduling/settings"): _json(lambda c: {"travel_buffer_minutes": 15}),
     ("PUT", "/v1/billing/settings"): _json(lambda c: {"payment_terms_days": 30}),
     ("POST", "/v1/invoices"): _invoice_body,
+    ("POST", "/v1/exports"): _json(lambda c: {"kind": "clients"}),
+    ("GET", "/v1/admin/finance/taxes/export"): _tax_period,
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(
         lambda c: {"scope": "this", "reason": "matrix"}

@@ -18,3 +18,9 @@ async def api_export_id(client: Any, member: Any) -> str:
     response = await client.post("/v1/exports", json={"kind": "clients"}, headers=member.headers)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
+
+
+@register("key")
+async def storage_key(client: Any, member: Any) -> str:
+    """A storage key (GET /v1/storage/{key:path}): any plain one; the route wants a signature."""
+    return "exports/none/file.csv"

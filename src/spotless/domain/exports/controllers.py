@@ -19,9 +19,9 @@ from spotless.domain.exports.schemas import (
     DlqReplay,
     DlqReplayed,
     ExportCreate,
+    ExportPeriod,
     ExportRead,
     ExportStatus,
-    Period,
 )
 from spotless.domain.identity.public import Principal
 from spotless.lib.errors import FieldError, problems
@@ -145,7 +145,7 @@ class TaxExportController(Controller):
             if link:
                 return Redirect(path=link["download_url"], status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
         if found is None or found.status not in ("queued", "running"):
-            data = ExportCreate(kind="taxes", period=Period(start=start, end=end), format="zip")
+            data = ExportCreate(kind="taxes", period=ExportPeriod(start=start, end=end), format="zip")
             found, _ = await services.request_export(db_session, principal, settings, data)
         return Response(
             ExportRead.from_model(found),

@@ -16,7 +16,7 @@ ExportKind = Literal["bookings", "clients", "invoices", "payments", "taxes"]
 ExportStatus = Literal["queued", "running", "succeeded", "failed", "expired"]
 
 
-class Period(Input, rename={"start": "from", "end": "to"}):
+class ExportPeriod(Input, rename={"start": "from", "end": "to"}):
     """Inclusive local dates of the organisation (`{"from": "2026-01-01", "to": "2026-03-31"}`)."""
 
     start: Day
@@ -26,12 +26,12 @@ class Period(Input, rename={"start": "from", "end": "to"}):
 class ExportCreate(Input):
     kind: ExportKind
     # Every kind but `clients` (all clients when omitted, else those created in it) needs one.
-    period: Period | None = None
+    period: ExportPeriod | None = None
     # `csv` for the ledgers; the tax export is a `zip` of CSVs (the default for it).
     format: Literal["csv", "zip"] | None = None
 
 
-class Progress(Output):
+class ExportProgress(Output):
     done: int
     total: int | None
 
@@ -42,7 +42,7 @@ class ExportRead(Output):
     format: Literal["csv", "zip"]
     period: dict[str, str] | None
     status: ExportStatus
-    progress: Progress
+    progress: ExportProgress
     filename: str
     size_bytes: int | None
     attempts: int
@@ -67,7 +67,7 @@ class ExportRead(Output):
                 else None
             ),
             status=row.status,  # type: ignore[arg-type]
-            progress=Progress(done=row.progress_done, total=row.progress_total),
+            progress=ExportProgress(done=row.progress_done, total=row.progress_total),
             filename=row.filename,
             size_bytes=row.size_bytes,
             attempts=row.attempts,
