@@ -105,12 +105,20 @@ class DeadLetters(Output):
     items: list[DeadJob] = msgspec.field(default_factory=list)
 
 
+DeadJobId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z-]+$",
+        description="a dead-letter id or an export id: letters, digits and dashes",
+    ),
+]
+
+
 class DlqReplay(Input):
     kind: Literal["outbox", "export"]
-    ids: Annotated[
-        list[Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]],
-        Meta(min_length=1, max_length=100),
-    ]
+    ids: Annotated[list[DeadJobId], Meta(min_length=1, max_length=100)]
 
 
 class DlqReplayed(Output):
