@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
+from spotless import storage_settings as storage_config
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 
 AppEnv = Literal["dev", "test", "prod"]
@@ -210,6 +211,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     scheduling: SchedulingConfig = msgspec.field(default_factory=SchedulingConfig)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
     messaging: MessagingConfig = msgspec.field(default_factory=MessagingConfig)
+    storage: storage_config.StorageSettings = msgspec.field(default_factory=storage_config.StorageSettings)
+    exports: storage_config.ExportSettings = msgspec.field(default_factory=storage_config.ExportSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -404,6 +407,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             strict_cors=env.bool("STRICT_CORS", is_prod),
         ),
     }
+    values["storage"], values["exports"] = storage_config.load_storage_settings(env), storage_config.load_export(env)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
@@ -583,6 +587,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
                 f"{name} points at this machine (localhost, loopback or a local socket); in prod it must name "
                 f"the service's host (list {name} in ALLOW_LOOPBACK_URLS if a local sidecar proxy is intended)"
             )
+    problems.extend(storage_config.prod_problems(settings.storage, secret_weakness, _is_local_url, allow_loopback))
     if "*" in settings.http.allowed_hosts:
         problems.append("ALLOWED_HOSTS must list the API's host names in prod, not '*'")
     return problems

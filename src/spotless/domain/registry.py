@@ -21,6 +21,7 @@ def controllers() -> list[Any]:
     from spotless.domain.billing.controllers.webhooks import StripeWebhookController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
+    from spotless.domain.exports.controllers import DeadLetterController, ExportController, TaxExportController
     from spotless.domain.identity.controllers import (
         AuthController,
         IamUsersController,
@@ -46,6 +47,7 @@ def controllers() -> list[Any]:
     )
     from spotless.domain.system.controllers import HealthController, MetricsController, StatusController
     from spotless.domain.workforce.controllers import TeamController, WorkerController
+    from spotless.lib.storage.controller import StorageDownloadController
 
     return [
         HealthController,
@@ -86,6 +88,10 @@ def controllers() -> list[Any]:
         UnsubscribeController,
         TwilioInboundController,
         NotificationSettingsController,
+        ExportController,
+        TaxExportController,
+        DeadLetterController,
+        StorageDownloadController,
     ]
 
 
@@ -94,6 +100,7 @@ def import_models() -> None:
     import spotless.domain.billing.models
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
+    import spotless.domain.exports.models
     import spotless.domain.identity.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
@@ -112,6 +119,7 @@ def import_jobs() -> None:
     import spotless.domain.billing.followup
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
+    import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.messaging.actors

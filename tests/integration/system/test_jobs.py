@@ -184,6 +184,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("billing.invoice_period", 3600),
         ("billing.mark_overdue", 3600),
         ("billing.recover_stripe_events", 1800),
+        ("exports.sweep", 300),
         ("identity.purge_expired", 3600),
         ("messaging.digest_daily", 900),
         ("messaging.digest_monthly", 900),

@@ -255,6 +255,15 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/bookings/{booking_id:uuid}/messages"): OK,
     ("POST", "/v1/messaging/unsubscribe/{token:str}"): PUBLIC,
     ("POST", "/v1/messaging/twilio/inbound"): PUBLIC,
+    # exports (exports.run; the tax export finance.view), dead jobs (jobs.manage: admins), and the
+    # local storage's signed downloads (public: without a valid signature, 400/403, never a file).
+    ("POST", "/v1/exports"): OK,
+    ("GET", "/v1/exports"): OK,
+    ("GET", "/v1/exports/{export_id:uuid}"): OK,
+    ("GET", "/v1/admin/finance/taxes/export"): Expect(default=202),
+    ("GET", "/v1/admin/queue/dlq"): OK,
+    ("POST", "/v1/admin/queue/dlq/replay"): OK,
+    ("GET", "/v1/storage/{key:path}"): PUBLIC,
 }
 
 
@@ -342,6 +351,10 @@ async def _someone_elses_invitation(call: Call) -> dict[str, Any]:
     return {"json": {"invitation_id": await create("invitation_id", call.client, call.owner, {})}}
 
 
+async def _tax_period(call: Call) -> dict[str, Any]:
+    return {"params": {"from": "2026-01-01", "to": "2026-03-31"}}
+
+
 def _json(make: Callable[[Call], dict[str, Any]]) -> Prepare:
     async def prepare(call: Call) -> dict[str, Any]:
         return {"json": make(call)}
@@ -406,6 +419,8 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("PUT", "/v1/clients/{client_id:uuid}/sms-consent"): _json(lambda c: {"consented": False}),
     ("PUT", "/v1/workers/{worker_id:uuid}/sms-consent"): _json(lambda c: {"consented": False}),
     ("POST", "/v1/invoices"): _invoice_body,
+    ("POST", "/v1/exports"): _json(lambda c: {"kind": "clients"}),
+    ("GET", "/v1/admin/finance/taxes/export"): _tax_period,
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(
         lambda c: {"scope": "this", "reason": "matrix"}

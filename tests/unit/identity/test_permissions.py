@@ -46,3 +46,5 @@ def test_lower_roles_hold_subsets_and_unknown_roles_hold_nothing():
     assert "bookings.edit" not in ROLE_PERMISSIONS["finance"]
     assert "finance.view" not in ROLE_PERMISSIONS["dispatcher"]
     assert permissions_for("ghost") == frozenset()
+    # Dead jobs (and their replay) are the admins' only.
+    assert {role for role, keys in ROLE_PERMISSIONS.items() if "jobs.manage" in keys} == {"owner", "admin"}
