@@ -36,6 +36,7 @@ def controllers() -> list[Any]:
         WorkerJobsController,
     )
     from spotless.domain.system.controllers import HealthController, MetricsController, StatusController
+    from spotless.domain.webhooks.controllers import WebhooksController
     from spotless.domain.workforce.controllers import TeamController, WorkerController
 
     return [
@@ -70,6 +71,7 @@ def controllers() -> list[Any]:
         InvoiceCheckoutController,
         ClientCardController,
         FollowupController,
+        WebhooksController,
     ]
 
 
@@ -81,6 +83,7 @@ def import_models() -> None:
     import spotless.domain.identity.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
+    import spotless.domain.webhooks.models
     import spotless.domain.workforce.models
     import spotless.lib.idempotency
     import spotless.lib.inbox
@@ -98,6 +101,7 @@ def import_jobs() -> None:
     import spotless.domain.messaging.actors
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
+    import spotless.domain.webhooks.actors
     import spotless.lib.inbox  # noqa: F401  (system.process_inbox_event)
     from spotless.lib.events import mark_subscriptions_loaded
 
@@ -109,7 +113,8 @@ def import_events() -> None:
     import spotless.domain.billing.events
     import spotless.domain.clients.events
     import spotless.domain.scheduling.events
-    import spotless.domain.system.events  # noqa: F401
+    import spotless.domain.system.events
+    import spotless.domain.webhooks.events  # noqa: F401
 
 
 def event_subscribers() -> dict[str, list[str]]:
