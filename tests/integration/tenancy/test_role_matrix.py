@@ -225,6 +225,19 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/invoices/{invoice_id:uuid}/refunds"): OK,
     ("POST", "/v1/invoices/{invoice_id:uuid}/refunds"): Expect(default=(409, "/problems/refund-exceeds-paid")),
     ("GET", "/v1/disputes"): OK,
+    # outgoing webhooks (integrations.manage: owner and admin)
+    ("GET", "/v1/webhooks/event-types"): OK,
+    ("GET", "/v1/webhooks/endpoints"): OK,
+    ("POST", "/v1/webhooks/endpoints"): OK,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id:uuid}"): OK,
+    ("PATCH", "/v1/webhooks/endpoints/{endpoint_id:uuid}"): OK,
+    ("DELETE", "/v1/webhooks/endpoints/{endpoint_id:uuid}"): OK,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id:uuid}/rotate-secret"): OK,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id:uuid}/messages"): OK,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id:uuid}/replay"): OK,
+    ("GET", "/v1/webhooks/messages/{message_id:uuid}"): OK,
+    ("GET", "/v1/webhooks/messages/{message_id:uuid}/attempts"): OK,
+    ("POST", "/v1/webhooks/messages/{message_id:uuid}/replay"): OK,
 }
 
 
@@ -367,6 +380,9 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("PUT", "/v1/scheduling/settings"): _json(lambda c: {"travel_buffer_minutes": 15}),
     ("PUT", "/v1/billing/settings"): _json(lambda c: {"payment_terms_days": 30}),
     ("POST", "/v1/invoices"): _invoice_body,
+    ("POST", "/v1/webhooks/endpoints"): _json(
+        lambda c: {"url": "https://93.184.215.14/matrix", "event_types": ["booking.created"]}
+    ),
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(
         lambda c: {"scope": "this", "reason": "matrix"}

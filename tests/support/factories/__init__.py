@@ -15,6 +15,7 @@ importing this package registers them."""
 
 from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
+from tests.support.factories import webhooks as _webhooks  # noqa: F401 (registers endpoint_id, message_id)
 from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
 from tests.support.factories.clients import api_address_id, api_client_id, new_address, new_client

@@ -85,7 +85,10 @@ def unwrap(address: IPAddress) -> IPAddress:
 def refusal(address: IPAddress, *, allow_loopback: bool = False) -> str | None:
     """Why `address` may not receive webhooks, or None when it is a public address."""
     inner = unwrap(address)
-    for candidate in {address, inner}:
+    # A mapped or NAT64 form is only a spelling of its IPv4 address (the outer form is never
+    # "global" by itself); 6to4 and Teredo must pass both as the outer and the inner address.
+    translated = isinstance(address, ipaddress.IPv6Address) and (address.ipv4_mapped is not None or address in _NAT64)
+    for candidate in {inner} if translated else {address, inner}:
         if allow_loopback and any(candidate in net for net in _LOOPBACK if net.version == candidate.version):
             continue
         if any(candidate in net for net in _BLOCKED if net.version == candidate.version):

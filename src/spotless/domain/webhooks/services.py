@@ -227,11 +227,11 @@ async def replay_message(session: AsyncSession, message_id: UUID) -> WebhookMess
 
 
 async def replay_range(session: AsyncSession, endpoint_id: UUID, data: ReplayRange) -> int:
+    endpoint = await _endpoint(session, endpoint_id)
     if data.until <= data.since:
         raise FieldError("until", "must be after since")
     if data.until - data.since > timedelta(days=MAX_REPLAY_DAYS):
         raise FieldError("until", f"the window is at most {MAX_REPLAY_DAYS} days; replay it in parts")
-    endpoint = await _endpoint(session, endpoint_id)
     _endpoint_must_be_enabled(endpoint)
     statuses = ("failed",) if data.only_failed else ("failed", "delivered")
     rows = (
