@@ -24,6 +24,7 @@ from spotless.domain.webhooks.models import WebhookEndpoint, WebhookMessage
 from spotless.lib.events import Event, subscriber
 from spotless.lib.jobs import job
 from spotless.lib.jobs.runtime import get_runtime
+from spotless.lib.metrics import WEBHOOK_DELIVERIES
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.webhooks")
@@ -114,6 +115,17 @@ async def deliver(org_id: UUID, message_id: UUID, token: UUID) -> None:
     )
     async with rt.session(org_id) as session:
         await delivery.record(session, claimed, outcome, started_at, settings, datetime.now(UTC))
+    WEBHOOK_DELIVERIES.labels(outcome=_outcome_label(outcome)).inc()
+
+
+def _outcome_label(outcome: delivery.Outcome) -> str:
+    if outcome.delivered:
+        return "delivered"
+    if outcome.status_code == 410:
+        return "gone"
+    if outcome.error and outcome.error.startswith("address refused"):
+        return "refused"
+    return "failed"
 
 
 def _sweep_every(settings: Settings) -> timedelta:
