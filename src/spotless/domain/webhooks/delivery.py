@@ -151,10 +151,14 @@ async def send(
             response = await client.send(request, stream=True)
             try:
                 kept = bytearray()
-                async for chunk in response.aiter_raw():
-                    kept.extend(chunk)
-                    if len(kept) >= limit:
-                        break
+                if response.is_stream_consumed:  # a transport that answered with the body in memory
+                    kept.extend(response.content[:limit])
+                else:
+                    # Only the start of the answer is read: a receiver cannot make us hold more.
+                    async for chunk in response.aiter_raw():
+                        kept.extend(chunk)
+                        if len(kept) >= limit:
+                            break
             finally:
                 await response.aclose()
     except TimeoutError:
