@@ -429,3 +429,45 @@ async def test_only_owners_and_admins_manage_webhooks(client, integrator) -> Non
             assert response.status_code == 403, (role, method, path)
     admin = await add_member(client, owner, "admin")
     assert (await client.get(f"/v1/webhooks/endpoints/{created['id']}", headers=admin.headers)).status_code == 200
+
+
+async def test_a_message_is_sent_once_however_its_jobs_race_and_a_lost_job_is_queued_again(
+    client, runtime, jobs, receiver: Receiver, integrator, owner_engine: AsyncEngine
+) -> None:
+    from spotless.domain.webhooks.actors import deliver
+
+    owner, created = integrator
+    # An endpoint of the same organisation that asked for other types hears nothing of this one.
+    other = await endpoint(client, owner, receiver.url("/bookings", host=NAME), ["booking.created"])
+    await archive_client(runtime, owner.org_id)
+    await jobs.run("webhooks.fan_out")
+    assert await messages(owner_engine, other["id"]) == []
+    [message] = await messages(owner_engine, created["id"])
+    # The same delivery job twice at once (a redelivery racing the first): one POST.
+    await asyncio.gather(
+        deliver(owner.org_id, message.id, message.lease_token), deliver(owner.org_id, message.id, message.lease_token)
+    )
+    assert len(receiver.received) == 1
+
+    # A second event whose delivery job is lost (the worker died with it): once its lease runs
+    # out, the sweep queues it again, and the lost job, if it ever comes back, sends nothing.
+    await archive_client(runtime, owner.org_id)
+    await jobs.run("webhooks.fan_out")
+    async with owner_engine.connect() as conn:
+        pending = (
+            await conn.execute(
+                text("SELECT id, lease_token FROM webhook_messages WHERE endpoint_id = :e AND status = 'pending'"),
+                {"e": created["id"]},
+            )
+        ).one()
+    assert await queue_due() == 0  # still leased to its (lost) job
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE webhook_messages SET leased_until = now() - interval '1 second' WHERE id = :m"),
+            {"m": pending.id},
+        )
+    assert await queue_due() == 1
+    await jobs.run("webhooks.deliver")
+    await deliver(owner.org_id, pending.id, pending.lease_token)  # the lost job comes back late
+    assert len(receiver.received) == 2
+    assert {m.status for m in await messages(owner_engine, created["id"])} == {"delivered"}
