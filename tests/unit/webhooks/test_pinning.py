@@ -56,3 +56,13 @@ async def test_nothing_is_sent_when_the_name_resolves_inside() -> None:
 async def test_http_is_refused_unless_allowed() -> None:
     outcome = await delivery.send("http://93.184.215.14/in", {}, b"{}", WebhookSettings())
     assert outcome.status_code is None and "https" in (outcome.error or "")
+
+
+def test_an_ipv6_literal_keeps_its_brackets_in_the_host_header() -> None:
+    from spotless.domain.webhooks.addresses import Target
+
+    url, headers, _extensions = delivery.pinned_request(
+        Target(scheme="https", host="2606:4700:4700::1111", port=8443, address="2606:4700:4700::1111"),
+        "https://[2606:4700:4700::1111]:8443/in",
+    )
+    assert headers["Host"] == "[2606:4700:4700::1111]:8443" and url.host == "2606:4700:4700::1111"

@@ -100,7 +100,8 @@ def pinned_request(target: addresses.Target, url: str) -> tuple[httpx.URL, dict[
     original = httpx.URL(url)
     pinned = original.copy_with(host=target.address)
     default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    name = f"[{target.host}]" if ":" in target.host else target.host
+    host_header = name if target.port == default_port else f"{name}:{target.port}"
     extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
     return pinned, {"Host": host_header}, extensions
 
