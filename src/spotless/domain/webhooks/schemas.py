@@ -16,7 +16,16 @@ from spotless.lib.schema import NO_NUL, Input, Output
 
 EventTypeName = Literal[EVENT_TYPE_NAMES]  # type: ignore[valid-type]
 EventTypes = Annotated[list[EventTypeName], Meta(min_length=1, max_length=len(EVENT_TYPE_NAMES))]
-Url = Annotated[str, Meta(min_length=8, max_length=2_000, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00]+$")]
+Url = Annotated[
+    str,
+    Meta(
+        min_length=8,
+        max_length=2_000,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00]+$",
+        description="the receiver's https:// URL, on a public address",
+        examples=["https://hooks.example.com/spotless"],
+    ),
+]
 Description = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
 
 
