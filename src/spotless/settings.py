@@ -18,6 +18,7 @@ from msgspec import Meta
 from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless import storage_settings as storage_config
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
+from spotless.webhook_settings import WebhookSettings, load_webhook_settings, webhook_prod_problems
 
 AppEnv = Literal["dev", "test", "prod"]
 
@@ -32,6 +33,7 @@ _WEAK_SECRETS = {
     "test",
     "sk_test_spotless_placeholder",
     "whsec_spotless_placeholder",
+    "dev-insecure-webhook-key-change-me-0123456789",
 }
 _MIN_SECRET_LENGTH = 32
 
@@ -213,6 +215,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     messaging: MessagingConfig = msgspec.field(default_factory=MessagingConfig)
     storage: storage_config.StorageSettings = msgspec.field(default_factory=storage_config.StorageSettings)
     exports: storage_config.ExportSettings = msgspec.field(default_factory=storage_config.ExportSettings)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -394,6 +397,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             overrun_percent=env.int("SCHEDULING_OVERRUN_PERCENT", 20),
         ),
         "stripe": load_stripe_settings(env, is_prod),
+        "webhooks": load_webhook_settings(env, is_prod),
         "http": HttpSettings(
             host=env.str("HOST", "127.0.0.1") or "127.0.0.1",
             port=env.int("PORT", 8000),
@@ -549,6 +553,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
 
     secret("AUTH_SECRET_KEY", settings.auth.secret_key)
     problems.extend(stripe_prod_problems(settings.stripe, secret_weakness))
+    problems.extend(webhook_prod_problems(settings.webhooks, secret_weakness))
     if settings.metrics.enabled:
         if not settings.metrics.token:
             problems.append("METRICS_TOKEN is required in prod while METRICS_ENABLED=true (/metrics would be public)")

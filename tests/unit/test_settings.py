@@ -30,6 +30,7 @@ PROD = {
     "AUTH_INVITATION_URL": "https://app.spotless.example/invitations",
     "STRIPE_SECRET_KEY": "sk_live_51Hx9qT2eZvKYlo2C8mN4pR7sW3uV6bF",
     "STRIPE_WEBHOOK_SECRET": "whsec_Qx7mK2pL9vR4tN8wZc3bHs6yDf1gJk5a",
+    "WEBHOOK_SECRET_KEY": "Vq3nR8tY2mK7pL4wZ9cB6hD1fG5jS0aX",
     "STRIPE_CHECKOUT_SUCCESS_URL": "https://app.spotless.example/pay/success",
     "STRIPE_CHECKOUT_CANCEL_URL": "https://app.spotless.example/pay/cancel",
     "STRIPE_CONNECT_RETURN_URL": "https://app.spotless.example/settings/payments",

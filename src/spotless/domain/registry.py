@@ -46,6 +46,7 @@ def controllers() -> list[Any]:
         WorkerJobsController,
     )
     from spotless.domain.system.controllers import HealthController, MetricsController, StatusController
+    from spotless.domain.webhooks.controllers import WebhooksController
     from spotless.domain.workforce.controllers import TeamController, WorkerController
     from spotless.lib.storage.controller import StorageDownloadController
 
@@ -92,6 +93,7 @@ def controllers() -> list[Any]:
         TaxExportController,
         DeadLetterController,
         StorageDownloadController,
+        WebhooksController,
     ]
 
 
@@ -106,6 +108,7 @@ def import_models() -> None:
     import spotless.domain.messaging.notifications.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
+    import spotless.domain.webhooks.models
     import spotless.domain.workforce.models
     import spotless.lib.idempotency
     import spotless.lib.inbox
@@ -126,6 +129,7 @@ def import_jobs() -> None:
     import spotless.domain.messaging.notifications.actors
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
+    import spotless.domain.webhooks.actors
     import spotless.lib.inbox  # noqa: F401  (system.process_inbox_event)
     from spotless.lib.events import mark_subscriptions_loaded
 
@@ -137,7 +141,8 @@ def import_events() -> None:
     import spotless.domain.billing.events
     import spotless.domain.clients.events
     import spotless.domain.scheduling.events
-    import spotless.domain.system.events  # noqa: F401
+    import spotless.domain.system.events
+    import spotless.domain.webhooks.events  # noqa: F401
 
 
 def event_subscribers() -> dict[str, list[str]]:

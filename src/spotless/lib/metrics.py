@@ -78,6 +78,8 @@ DB_COMMIT_FAILURES = Counter(
 
 WEBHOOK_EVENTS = Counter("webhook_events_total", "Incoming webhook events by result", ["result"])
 WEBHOOK_ERRORS = Counter("webhook_errors_total", "Incoming webhook events refused or failed")
+# Outgoing (integrators' endpoints): delivered | failed | gone (410) | refused (address not public)
+WEBHOOK_DELIVERIES = Counter("webhook_deliveries_total", "Outgoing webhook attempts by outcome", ["outcome"])
 EMAIL_JOBS = Counter("email_jobs_total", "Emails handled by kind and outcome", ["job", "status"])
 
 # The label values the operations guides document (and alerts select on).

@@ -195,6 +195,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("scheduling.materialise_series", 120),
         ("system.purge_outbox", 3600),
         ("system.tick", 7),
+        ("webhooks.retry_due", 10),
     }
 
 

@@ -264,6 +264,19 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/admin/queue/dlq"): OK,
     ("POST", "/v1/admin/queue/dlq/replay"): OK,
     ("GET", "/v1/storage/{key:path}"): PUBLIC,
+    # outgoing webhooks (integrations.manage: owner and admin)
+    ("GET", "/v1/webhooks/event-types"): OK,
+    ("GET", "/v1/webhooks/endpoints"): OK,
+    ("POST", "/v1/webhooks/endpoints"): OK,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id:uuid}"): OK,
+    ("PATCH", "/v1/webhooks/endpoints/{endpoint_id:uuid}"): OK,
+    ("DELETE", "/v1/webhooks/endpoints/{endpoint_id:uuid}"): OK,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id:uuid}/rotate-secret"): OK,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id:uuid}/messages"): OK,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id:uuid}/replay"): OK,
+    ("GET", "/v1/webhooks/messages/{message_id:uuid}"): OK,
+    ("GET", "/v1/webhooks/messages/{message_id:uuid}/attempts"): OK,
+    ("POST", "/v1/webhooks/messages/{message_id:uuid}/replay"): OK,
 }
 
 
@@ -421,6 +434,9 @@ REQUESTS: dict[tuple[str, str], Prepare] = {
     ("POST", "/v1/invoices"): _invoice_body,
     ("POST", "/v1/exports"): _json(lambda c: {"kind": "clients"}),
     ("GET", "/v1/admin/finance/taxes/export"): _tax_period,
+    ("POST", "/v1/webhooks/endpoints"): _json(
+        lambda c: {"url": "https://93.184.215.14/matrix", "event_types": ["booking.created"]}
+    ),
     ("POST", "/v1/series"): _series_body,
     ("POST", "/v1/series/{series_id:uuid}/occurrences/{occurrence_date:date}/cancel"): _json(
         lambda c: {"scope": "this", "reason": "matrix"}

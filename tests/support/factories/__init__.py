@@ -18,6 +18,7 @@ from tests.support.factories import messaging as _messaging  # noqa: F401 (regis
 from tests.support.factories import notifications as _notifications  # noqa: F401 (registers digest_key)
 from tests.support.factories import exports as _exports  # noqa: F401 (registers export_id)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
+from tests.support.factories import webhooks as _webhooks  # noqa: F401 (registers endpoint_id, message_id)
 from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
 from tests.support.factories.clients import api_address_id, api_client_id, new_address, new_client
