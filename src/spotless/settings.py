@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import ipaddress
 import math
 import os
@@ -224,6 +225,32 @@ class ExportSettings(msgspec.Struct, frozen=True, kw_only=True):
     sweep_interval_seconds: Annotated[int, _var("EXPORT_SWEEP_INTERVAL_SECONDS", ge=10, le=86_400)] = 300
 
 
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
+
+
+class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Field photos (before/after a job) as the operations guides name them: ORDER_PHOTO_MAX_BYTES,
+    the MIME allowlist, the upload and read link TTLs, a per-organisation quota and a retention."""
+
+    max_bytes: Annotated[int, _var("ORDER_PHOTO_MAX_BYTES", ge=1_024, le=100 * 1_048_576)] = 10 * 1_048_576
+    # What a photo's bytes may be (sniffed, never the declared type). HEIC needs a decoder Pillow
+    # lacks, so it is refused by the settings unless pillow-heif is installed.
+    allowed_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
+    # A presigned upload is usable this long; an upload not confirmed by then (+ the janitor's
+    # grace) is deleted.
+    upload_ttl_seconds: Annotated[int, _var("ORDER_PHOTO_UPLOAD_TTL_SECONDS", ge=30, le=3_600)] = 300
+    url_ttl_seconds: Annotated[int, _var("ORDER_PHOTO_URL_TTL_SECONDS", ge=10, le=86_400)] = 300
+    quota_bytes: Annotated[int, _var("ORDER_PHOTO_QUOTA_BYTES", ge=0)] = 5 * 1_073_741_824
+    quota_count: Annotated[int, _var("ORDER_PHOTO_QUOTA_COUNT", ge=0)] = 50_000
+    # Longest side of a thumbnail, in pixels; photos larger than max_pixels are refused (bombs).
+    thumb_px: Annotated[int, _var("ORDER_PHOTO_THUMB_PX", ge=32, le=2_048)] = 320
+    max_pixels: Annotated[int, _var("ORDER_PHOTO_MAX_PIXELS", ge=1_000_000, le=400_000_000)] = 60_000_000
+    # Default retention of confirmed photos (the retention work makes it per organisation).
+    retention_days: Annotated[int, _var("ORDER_PHOTO_RETENTION_DAYS", ge=1, le=36_500)] = 730
+    janitor_grace_seconds: Annotated[int, _var("STORAGE_JANITOR_GRACE_SECONDS", ge=0, le=7 * 86_400)] = 3_600
+    janitor_interval_seconds: Annotated[int, _var("STORAGE_JANITOR_INTERVAL_SECONDS", ge=10, le=86_400)] = 3_600
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_env: AppEnv = "dev"
     log_level: str = "INFO"
@@ -239,6 +266,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
+    photos: PhotoSettings = msgspec.field(default_factory=PhotoSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -436,6 +464,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_period_days=env.int("EXPORT_MAX_PERIOD_DAYS", 731),
         sweep_interval_seconds=env.int("EXPORT_SWEEP_INTERVAL_SECONDS", 300),
     )
+    values["photos"] = _photo_settings(env)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
@@ -447,6 +476,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             # All at once: an operator fixes the whole list in one deploy, not one per restart.
             raise ConfigError("refusing to start in prod:\n- " + "\n- ".join(problems))
     return settings
+
+
+def _photo_settings(env: _Env) -> PhotoSettings:
+    allowed = tuple(t.strip().lower() for t in env.csv("ORDER_PHOTO_ALLOWED_MIME_TYPES", PhotoSettings.allowed_types))
+    unknown = sorted(set(allowed) - set(PHOTO_TYPES))
+    if unknown or not allowed:
+        raise ConfigError(f"ORDER_PHOTO_ALLOWED_MIME_TYPES may list {', '.join(PHOTO_TYPES)}; got {unknown or 'none'}")
+    if "image/heic" in allowed and importlib.util.find_spec("pillow_heif") is None:
+        raise ConfigError("ORDER_PHOTO_ALLOWED_MIME_TYPES has image/heic but pillow-heif is not installed")
+    return PhotoSettings(
+        max_bytes=env.int("ORDER_PHOTO_MAX_BYTES", 10 * 1_048_576),
+        allowed_types=allowed,
+        upload_ttl_seconds=env.int("ORDER_PHOTO_UPLOAD_TTL_SECONDS", 300),
+        url_ttl_seconds=env.int("ORDER_PHOTO_URL_TTL_SECONDS", 300),
+        quota_bytes=env.int("ORDER_PHOTO_QUOTA_BYTES", 5 * 1_073_741_824),
+        quota_count=env.int("ORDER_PHOTO_QUOTA_COUNT", 50_000),
+        thumb_px=env.int("ORDER_PHOTO_THUMB_PX", 320),
+        max_pixels=env.int("ORDER_PHOTO_MAX_PIXELS", 60_000_000),
+        retention_days=env.int("ORDER_PHOTO_RETENTION_DAYS", 730),
+        janitor_grace_seconds=env.int("STORAGE_JANITOR_GRACE_SECONDS", 3_600),
+        janitor_interval_seconds=env.int("STORAGE_JANITOR_INTERVAL_SECONDS", 3_600),
+    )
 
 
 def _storage_settings(env: _Env) -> StorageSettings:

@@ -236,7 +236,6 @@ NOT_BUILT_YET: dict[str, str] = {
     "email-scan": "the messaging domain (reminder scan)",
     "gcal-sync": "the Google Calendar integration",
     "qbo-sync": "the QuickBooks integration",
-    "storage-janitor": "the files domain (storage janitor)",
     "retention-cleanup": "the data-retention policy",
     "export-dead-letter": "the exports domain (dead export retries)",
 }
