@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
         sa.Column("upload_key", sa.Text(), nullable=True),
         sa.Column("upload_expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("declared_type", sa.String(length=100), nullable=False),
         sa.Column("object_key", sa.Text(), nullable=True),
         sa.Column("thumb_key", sa.Text(), nullable=True),
         sa.Column("content_type", sa.String(length=32), nullable=True),

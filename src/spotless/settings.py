@@ -226,6 +226,7 @@ class ExportSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
+DEFAULT_PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -235,7 +236,7 @@ class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_bytes: Annotated[int, _var("ORDER_PHOTO_MAX_BYTES", ge=1_024, le=100 * 1_048_576)] = 10 * 1_048_576
     # What a photo's bytes may be (sniffed, never the declared type). HEIC needs a decoder Pillow
     # lacks, so it is refused by the settings unless pillow-heif is installed.
-    allowed_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
+    allowed_types: tuple[str, ...] = DEFAULT_PHOTO_TYPES
     # A presigned upload is usable this long; an upload not confirmed by then (+ the janitor's
     # grace) is deleted.
     upload_ttl_seconds: Annotated[int, _var("ORDER_PHOTO_UPLOAD_TTL_SECONDS", ge=30, le=3_600)] = 300
@@ -479,7 +480,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _photo_settings(env: _Env) -> PhotoSettings:
-    allowed = tuple(t.strip().lower() for t in env.csv("ORDER_PHOTO_ALLOWED_MIME_TYPES", PhotoSettings.allowed_types))
+    allowed = tuple(t.strip().lower() for t in env.csv("ORDER_PHOTO_ALLOWED_MIME_TYPES", DEFAULT_PHOTO_TYPES))
     unknown = sorted(set(allowed) - set(PHOTO_TYPES))
     if unknown or not allowed:
         raise ConfigError(f"ORDER_PHOTO_ALLOWED_MIME_TYPES may list {', '.join(PHOTO_TYPES)}; got {unknown or 'none'}")

@@ -76,6 +76,8 @@ class JobPhoto(UUIDv7AuditBase, TenantMixin):
     # Where the app's presigned POST writes; deleted once the cleaned copy is stored.
     upload_key: Mapped[str | None] = mapped_column(Text)
     upload_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What the app said it would send (signed into the form); the sniffed type must match it.
+    declared_type: Mapped[str] = mapped_column(String(100))
     object_key: Mapped[str | None] = mapped_column(Text, default=None)
     thumb_key: Mapped[str | None] = mapped_column(Text, default=None)
     content_type: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -67,7 +67,7 @@ async def _lock_quota(session: AsyncSession, org_id: UUID) -> None:
 
 async def _usage(session: AsyncSession) -> tuple[int, int]:
     row = (await session.execute(select(func.count(), func.coalesce(func.sum(JobPhoto.size_bytes), 0)))).one()
-    return int(row[0]), int(row[1])
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 async def request_upload(
@@ -100,6 +100,7 @@ async def request_upload(
         kind=body.kind,
         upload_key="",
         upload_expires_at=expires_at,
+        declared_type=declared,
         uploaded_by_user_id=user_id,
         worker_id=worker_id,
     )
@@ -159,6 +160,10 @@ async def confirm(
             + " (its declared type is not trusted).",
             detected=sniffed or "unknown",
         )
+    if sniffed != photo.declared_type:
+        # A PNG sent as a .jpg: the object would be served under a type it is not.
+        await _discard(storage, key)
+        raise _refused(f"The file is {sniffed}, not the {photo.declared_type} it was declared as.", detected=sniffed)
     try:
         data = await storage.read(key, max_bytes=photos.max_bytes)
     except ObjectTooLarge:
