@@ -100,7 +100,7 @@ async def run_janitor(rt: JobRuntime, storage: Storage | None = None, *, now: da
                     text(
                         "UPDATE storage_deletion SET attempts = attempts + 1, last_error = left(:error, 500),"
                         # Backoff 2, 4, 8 ... minutes, at most 6 hours: a storage outage is not hammered.
-                        " not_before = :now + least(interval '6 hours',"
+                        " not_before = CAST(:now AS timestamptz) + least(interval '6 hours',"
                         " make_interval(mins => power(2, least(attempts + 1, 12))::int)), updated_at = now()"
                         " WHERE id = :id AND org_id = :org"
                     ),
