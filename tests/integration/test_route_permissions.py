@@ -25,6 +25,8 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
     # The local storage backend's downloads: the signed, expiring link is the credential (lib/storage/local.py).
     ("GET", "/v1/storage/{key:path}"),
+    # ... and its presigned-POST uploads: the signed form is the credential.
+    ("POST", "/v1/storage/uploads"),
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

@@ -14,6 +14,7 @@ tests/support/tenancy.py calls to make another organisation's resources for each
 importing this package registers them."""
 
 from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
+from tests.support.factories import evidence as _evidence  # noqa: F401 (registers item_id, photo_id)
 from tests.support.factories import exports as _exports  # noqa: F401 (registers export_id)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
 from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice
