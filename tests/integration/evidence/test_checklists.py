@@ -57,11 +57,17 @@ async def test_other_cleaners_and_organisations_cannot_touch_a_jobs_checklist(cl
     await api_worker(client, owner, name="Kim", user_id=colleague.user_id, hours=("00:00", "23:59"))
     job_url = f"/v1/worker/jobs/{booking['id']}/checklist"
     assert (await client.get(job_url, headers=colleague.headers)).status_code == 404
-    assert (await client.put(f"{job_url}/{items[0]['id']}", json={"done": True}, headers=colleague.headers)).status_code == 404
-    stranger = await signup(client, name="Other org")
-    assert (await client.get(f"/v1/services/{booking['service_id']}/checklist", headers=stranger.headers)).status_code == 404
     assert (
-        await client.put(f"/v1/services/{booking['service_id']}/checklist", json={"items": ["x"]}, headers=stranger.headers)
+        await client.put(f"{job_url}/{items[0]['id']}", json={"done": True}, headers=colleague.headers)
+    ).status_code == 404
+    stranger = await signup(client, name="Other org")
+    assert (
+        await client.get(f"/v1/services/{booking['service_id']}/checklist", headers=stranger.headers)
+    ).status_code == 404
+    assert (
+        await client.put(
+            f"/v1/services/{booking['service_id']}/checklist", json={"items": ["x"]}, headers=stranger.headers
+        )
     ).status_code == 404
     async with app_sessions.scoped(stranger.org_id) as session:
         assert await session.scalar(select(func.count()).select_from(JobChecklistItem)) == 0

@@ -28,7 +28,9 @@ async def _uploaded(api, *, confirm: bool) -> tuple[dict, dict, object]:
     ).json()
     await upload(api, form, jpeg_with_gps())
     if confirm:
-        done = await api.post(f"/v1/worker/jobs/{booking['id']}/photos/{form['photo_id']}/confirm", headers=cleaner.headers)
+        done = await api.post(
+            f"/v1/worker/jobs/{booking['id']}/photos/{form['photo_id']}/confirm", headers=cleaner.headers
+        )
         assert done.status_code == 200, done.text
     return form, booking, cleaner
 
@@ -47,8 +49,10 @@ async def test_unconfirmed_uploads_are_removed_after_expiry_and_grace(api, runti
     # Within the form's lifetime nothing is touched.
     early = await run_janitor(runtime)
     assert early["unconfirmed"] == 0 and await storage.size(key)
-    later = datetime.now(UTC) + timedelta(seconds=runtime.settings.photos.upload_ttl_seconds) + timedelta(
-        seconds=runtime.settings.photos.janitor_grace_seconds + 5
+    later = (
+        datetime.now(UTC)
+        + timedelta(seconds=runtime.settings.photos.upload_ttl_seconds)
+        + timedelta(seconds=runtime.settings.photos.janitor_grace_seconds + 5)
     )
     report = await run_janitor(runtime, now=later)
     assert report["unconfirmed"] == 1 and report["delete_failed"] == 0
@@ -60,17 +64,18 @@ async def test_unconfirmed_uploads_are_removed_after_expiry_and_grace(api, runti
     assert await _count(owner_engine, f"SELECT count(*) FROM job_photo WHERE id = '{kept['photo_id']}'") == 1
     assert await _count(owner_engine, "SELECT count(*) FROM storage_deletion") == 0
     # Past retention it goes too.
-    aged = await run_janitor(runtime, now=datetime.now(UTC) + timedelta(days=runtime.settings.photos.retention_days + 1))
+    aged = await run_janitor(
+        runtime, now=datetime.now(UTC) + timedelta(days=runtime.settings.photos.retention_days + 1)
+    )
     assert aged["retention"] == 1 and aged["deleted"] == 2  # photo and thumbnail
     assert await _count(owner_engine, f"SELECT count(*) FROM job_photo WHERE id = '{kept['photo_id']}'") == 0
 
 
 async def test_a_failed_delete_stays_queued_and_is_retried(s3_server, bucket, owner_engine):
+    from spotless.app import create_app
     from spotless.lib.jobs.runtime import build_runtime
     from tests.conftest import make_settings
     from tests.support.client import app_client
-
-    from spotless.app import create_app
 
     settings = make_settings(**s3_server.env(bucket))
     rt = build_runtime(settings, application_name="spotless-tests-janitor")
@@ -97,9 +102,15 @@ async def test_a_failed_delete_stays_queued_and_is_retried(s3_server, bucket, ow
         await rt.close()
 
 
-async def test_photo_rows_are_under_rls(client, app_sessions):
-    form, booking, cleaner = await _uploaded(client, confirm=False)
-    stranger = await signup(client, name="Other org")
+async def test_photo_rows_are_under_rls(tmp_path, app_sessions):
+    from spotless.app import create_app
+    from tests.conftest import make_settings
+    from tests.support.client import app_client
+
+    settings = make_settings(ORDER_STORAGE_BACKEND="local", ORDER_UPLOAD_ROOT=str(tmp_path / "u"))
+    async with app_client(create_app(settings)) as client:
+        _form, _booking, cleaner = await _uploaded(client, confirm=False)
+        stranger = await signup(client, name="Other org")
     async with app_sessions.scoped(stranger.org_id) as session:
         assert await session.scalar(select(func.count()).select_from(JobPhoto)) == 0
     async with app_sessions.scoped(cleaner.org_id) as session:

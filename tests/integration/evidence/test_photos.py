@@ -175,7 +175,10 @@ async def test_a_cleaner_reaches_only_their_own_jobs(api):
     owner, world, cleaner, booking = await arrange(api)
     other = await api.post(
         "/v1/bookings",
-        json={**world.booking(datetime.now(UTC).date(), 0, override={"reason": "x"}), "starts_at": booking["starts_at"]},
+        json={
+            **world.booking(datetime.now(UTC).date(), 0, override={"reason": "x"}),
+            "starts_at": booking["starts_at"],
+        },
         headers=owner.headers,
     )
     assert other.status_code == 201, other.text
