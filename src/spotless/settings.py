@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import ipaddress
 import math
 import os
@@ -16,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from msgspec import Meta
 
+from spotless import photo_settings as photo_config
+from spotless import storage_settings as storage_config
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 
 AppEnv = Literal["dev", "test", "prod"]
@@ -187,71 +188,6 @@ class SchedulingConfig(msgspec.Struct, frozen=True, kw_only=True):
     overrun_percent: Annotated[int, _var("SCHEDULING_OVERRUN_PERCENT", ge=0, le=1_000)] = 20
 
 
-class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Where files (exports, later photos) rest: ORDER_STORAGE_BACKEND as the operations guides name it.
-    `s3` and `r2` are the S3 API (R2 with its account endpoint); `local` is a directory under
-    ORDER_UPLOAD_ROOT whose files are downloaded through a signed, expiring URL served by the API."""
-
-    backend: Literal["s3", "r2", "local"] = "local"
-    upload_root: Annotated[str, _var("ORDER_UPLOAD_ROOT", min_length=1)] = "var/uploads"
-    bucket: str | None = None
-    region: str = "us-east-1"
-    # S3-compatible endpoints (MinIO, moto in tests, R2's https://<account>.r2.cloudflarestorage.com).
-    endpoint_url: str | None = None
-    access_key: str | None = None
-    secret_key: str | None = None
-    # Signs the local backend's download links (HMAC-SHA256); AUTH_SECRET_KEY's derivation when unset.
-    signing_secret: str | None = None
-    # Presigned GET links live this long: a download starts within it, a leaked link dies soon.
-    download_ttl_seconds: Annotated[int, _var("STORAGE_DOWNLOAD_TTL_SECONDS", ge=10, le=7 * 86_400)] = 300
-    # Multipart parts: the memory an upload holds at most. S3 and R2 refuse parts under 5 MiB (but
-    # the last), so prod refuses less for them; tests use small parts against a local S3.
-    multipart_part_bytes: Annotated[int, _var("STORAGE_MULTIPART_PART_BYTES", ge=65_536, le=512 * 1_048_576)] = (
-        8 * 1_048_576
-    )
-
-
-class ExportSettings(msgspec.Struct, frozen=True, kw_only=True):
-    # A finished export can be downloaded for this long; then it is `expired` and its object deleted.
-    ttl_hours: Annotated[int, _var("EXPORT_TTL_HOURS", ge=1, le=24 * 90)] = 72
-    # Rows between two progress updates (and lease renewals) of a running export.
-    progress_batch_rows: Annotated[int, _var("EXPORT_PROGRESS_BATCH_ROWS", ge=1, le=1_000_000)] = 1_000
-    # A running export whose worker has not renewed its lease for this long is taken over.
-    lease_seconds: Annotated[int, _var("EXPORT_LEASE_SECONDS", ge=10, le=86_400)] = 300
-    # Attempts before an export is dead-lettered (status failed, with its reason).
-    max_attempts: Annotated[int, _var("EXPORT_MAX_ATTEMPTS", ge=1, le=20)] = 3
-    # The longest period one export may cover.
-    max_period_days: Annotated[int, _var("EXPORT_MAX_PERIOD_DAYS", ge=1, le=3_660)] = 731
-    sweep_interval_seconds: Annotated[int, _var("EXPORT_SWEEP_INTERVAL_SECONDS", ge=10, le=86_400)] = 300
-
-
-PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
-DEFAULT_PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-
-class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Field photos (before/after a job) as the operations guides name them: ORDER_PHOTO_MAX_BYTES,
-    the MIME allowlist, the upload and read link TTLs, a per-organisation quota and a retention."""
-
-    max_bytes: Annotated[int, _var("ORDER_PHOTO_MAX_BYTES", ge=1_024, le=100 * 1_048_576)] = 10 * 1_048_576
-    # What a photo's bytes may be (sniffed, never the declared type). HEIC needs a decoder Pillow
-    # lacks, so it is refused by the settings unless pillow-heif is installed.
-    allowed_types: tuple[str, ...] = DEFAULT_PHOTO_TYPES
-    # A presigned upload is usable this long; an upload not confirmed by then (+ the janitor's
-    # grace) is deleted.
-    upload_ttl_seconds: Annotated[int, _var("ORDER_PHOTO_UPLOAD_TTL_SECONDS", ge=30, le=3_600)] = 300
-    url_ttl_seconds: Annotated[int, _var("ORDER_PHOTO_URL_TTL_SECONDS", ge=10, le=86_400)] = 300
-    quota_bytes: Annotated[int, _var("ORDER_PHOTO_QUOTA_BYTES", ge=0)] = 5 * 1_073_741_824
-    quota_count: Annotated[int, _var("ORDER_PHOTO_QUOTA_COUNT", ge=0)] = 50_000
-    # Longest side of a thumbnail, in pixels; photos larger than max_pixels are refused (bombs).
-    thumb_px: Annotated[int, _var("ORDER_PHOTO_THUMB_PX", ge=32, le=2_048)] = 320
-    max_pixels: Annotated[int, _var("ORDER_PHOTO_MAX_PIXELS", ge=1_000_000, le=400_000_000)] = 60_000_000
-    # Default retention of confirmed photos (the retention work makes it per organisation).
-    retention_days: Annotated[int, _var("ORDER_PHOTO_RETENTION_DAYS", ge=1, le=36_500)] = 730
-    janitor_grace_seconds: Annotated[int, _var("STORAGE_JANITOR_GRACE_SECONDS", ge=0, le=7 * 86_400)] = 3_600
-    janitor_interval_seconds: Annotated[int, _var("STORAGE_JANITOR_INTERVAL_SECONDS", ge=10, le=86_400)] = 3_600
-
-
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_env: AppEnv = "dev"
     log_level: str = "INFO"
@@ -265,9 +201,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     scheduling: SchedulingConfig = msgspec.field(default_factory=SchedulingConfig)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
-    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
-    exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
-    photos: PhotoSettings = msgspec.field(default_factory=PhotoSettings)
+    storage: storage_config.StorageSettings = msgspec.field(default_factory=storage_config.StorageSettings)
+    exports: storage_config.ExportSettings = msgspec.field(default_factory=storage_config.ExportSettings)
+    photos: photo_config.PhotoSettings = msgspec.field(default_factory=photo_config.PhotoSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -341,7 +277,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if app_env not in ("dev", "test", "prod"):
         raise ConfigError(f"APP_ENV must be one of dev, test, prod, got {app_env!r}")
     is_prod = app_env == "prod"
-
     database_url = env.str("DATABASE_URL")
     if not database_url:
         raise ConfigError("DATABASE_URL is required (postgresql://user:pass@host:5432/db)")
@@ -349,7 +284,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not redis_url:
         raise ConfigError("REDIS_URL is required (redis://host:6379/0)")
     secret = env.str("AUTH_SECRET_KEY", "" if is_prod else "dev-insecure-secret-change-me-0123456789") or ""
-
     app_url = normalize_database_url(database_url)
     values: dict[str, Any] = {
         "app_env": app_env,
@@ -456,20 +390,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             strict_cors=env.bool("STRICT_CORS", is_prod),
         ),
     }
-    values["storage"] = _storage_settings(env)
-    values["exports"] = ExportSettings(
-        ttl_hours=env.int("EXPORT_TTL_HOURS", 72),
-        progress_batch_rows=env.int("EXPORT_PROGRESS_BATCH_ROWS", 1_000),
-        lease_seconds=env.int("EXPORT_LEASE_SECONDS", 300),
-        max_attempts=env.int("EXPORT_MAX_ATTEMPTS", 3),
-        max_period_days=env.int("EXPORT_MAX_PERIOD_DAYS", 731),
-        sweep_interval_seconds=env.int("EXPORT_SWEEP_INTERVAL_SECONDS", 300),
-    )
-    values["photos"] = _photo_settings(env)
+    values["storage"], values["exports"] = storage_config.load_storage_settings(env), storage_config.load_export(env)
+    values["photos"] = photo_config.load_photo_settings(env)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
-    _check_storage(values["storage"])
     settings = _validated(Settings(**values))
     if is_prod:
         problems = prod_problems(settings, allow_loopback=set(env.csv("ALLOW_LOOPBACK_URLS")))
@@ -477,73 +402,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             # All at once: an operator fixes the whole list in one deploy, not one per restart.
             raise ConfigError("refusing to start in prod:\n- " + "\n- ".join(problems))
     return settings
-
-
-def _photo_settings(env: _Env) -> PhotoSettings:
-    allowed = tuple(t.strip().lower() for t in env.csv("ORDER_PHOTO_ALLOWED_MIME_TYPES", DEFAULT_PHOTO_TYPES))
-    unknown = sorted(set(allowed) - set(PHOTO_TYPES))
-    if unknown or not allowed:
-        raise ConfigError(f"ORDER_PHOTO_ALLOWED_MIME_TYPES may list {', '.join(PHOTO_TYPES)}; got {unknown or 'none'}")
-    if "image/heic" in allowed and importlib.util.find_spec("pillow_heif") is None:
-        raise ConfigError("ORDER_PHOTO_ALLOWED_MIME_TYPES has image/heic but pillow-heif is not installed")
-    return PhotoSettings(
-        max_bytes=env.int("ORDER_PHOTO_MAX_BYTES", 10 * 1_048_576),
-        allowed_types=allowed,
-        upload_ttl_seconds=env.int("ORDER_PHOTO_UPLOAD_TTL_SECONDS", 300),
-        url_ttl_seconds=env.int("ORDER_PHOTO_URL_TTL_SECONDS", 300),
-        quota_bytes=env.int("ORDER_PHOTO_QUOTA_BYTES", 5 * 1_073_741_824),
-        quota_count=env.int("ORDER_PHOTO_QUOTA_COUNT", 50_000),
-        thumb_px=env.int("ORDER_PHOTO_THUMB_PX", 320),
-        max_pixels=env.int("ORDER_PHOTO_MAX_PIXELS", 60_000_000),
-        retention_days=env.int("ORDER_PHOTO_RETENTION_DAYS", 730),
-        janitor_grace_seconds=env.int("STORAGE_JANITOR_GRACE_SECONDS", 3_600),
-        janitor_interval_seconds=env.int("STORAGE_JANITOR_INTERVAL_SECONDS", 3_600),
-    )
-
-
-def _storage_settings(env: _Env) -> StorageSettings:
-    """S3_* for AWS S3 (or any S3 API), R2_* for Cloudflare R2 (the guides' R2_BUCKET, R2_ACCESS_KEY,
-    R2_SECRET_KEY; the endpoint from R2_ENDPOINT_URL or R2_ACCOUNT_ID)."""
-    backend = (env.str("ORDER_STORAGE_BACKEND", "local") or "local").strip().lower()
-    if backend not in ("s3", "r2", "local"):
-        raise ConfigError(f"ORDER_STORAGE_BACKEND must be one of s3, r2, local, got {backend!r}")
-    common: dict[str, Any] = {
-        "upload_root": env.str("ORDER_UPLOAD_ROOT", "var/uploads") or "var/uploads",
-        "signing_secret": env.str("STORAGE_SIGNING_SECRET"),
-        "download_ttl_seconds": env.int("STORAGE_DOWNLOAD_TTL_SECONDS", 300),
-        "multipart_part_bytes": env.int("STORAGE_MULTIPART_PART_BYTES", 8 * 1_048_576),
-    }
-    if backend == "r2":
-        account = env.str("R2_ACCOUNT_ID")
-        endpoint = env.str("R2_ENDPOINT_URL") or (f"https://{account}.r2.cloudflarestorage.com" if account else None)
-        if not endpoint:
-            raise ConfigError("ORDER_STORAGE_BACKEND=r2 needs R2_ENDPOINT_URL or R2_ACCOUNT_ID")
-        return StorageSettings(
-            backend="r2",
-            bucket=env.str("R2_BUCKET"),
-            region=env.str("R2_REGION", "auto") or "auto",
-            endpoint_url=endpoint,
-            access_key=env.str("R2_ACCESS_KEY"),
-            secret_key=env.str("R2_SECRET_KEY"),
-            **common,
-        )
-    if backend == "s3":
-        return StorageSettings(
-            backend="s3",
-            bucket=env.str("S3_BUCKET"),
-            region=env.str("S3_REGION", "us-east-1") or "us-east-1",
-            endpoint_url=env.str("S3_ENDPOINT_URL"),
-            access_key=env.str("S3_ACCESS_KEY"),
-            secret_key=env.str("S3_SECRET_KEY"),
-            **common,
-        )
-    return StorageSettings(backend="local", **common)
-
-
-def _check_storage(storage: StorageSettings) -> None:
-    if storage.backend in ("s3", "r2") and not storage.bucket:
-        prefix = "R2" if storage.backend == "r2" else "S3"
-        raise ConfigError(f"ORDER_STORAGE_BACKEND={storage.backend} needs {prefix}_BUCKET")
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -705,14 +563,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
                 f"{name} points at this machine (localhost, loopback or a local socket); in prod it must name "
                 f"the service's host (list {name} in ALLOW_LOOPBACK_URLS if a local sidecar proxy is intended)"
             )
-    storage = settings.storage
-    if storage.backend == "local" and storage.signing_secret is not None:
-        secret("STORAGE_SIGNING_SECRET", storage.signing_secret)
-    if storage.backend in ("s3", "r2") and storage.multipart_part_bytes < 5 * 1_048_576:
-        problems.append("STORAGE_MULTIPART_PART_BYTES must be at least 5 MiB (5242880) for S3 and R2")
-    endpoint_var = f"{storage.backend.upper()}_ENDPOINT_URL"
-    if storage.endpoint_url and endpoint_var not in allow_loopback and _is_local_url(storage.endpoint_url):
-        problems.append(f"{endpoint_var} points at this machine; name the storage service")
+    problems.extend(storage_config.prod_problems(settings.storage, secret_weakness, _is_local_url, allow_loopback))
     if "*" in settings.http.allowed_hosts:
         problems.append("ALLOWED_HOSTS must list the API's host names in prod, not '*'")
     return problems

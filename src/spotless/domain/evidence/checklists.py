@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.catalog.models import Service
+from spotless.domain.catalog.public import require_service
 from spotless.domain.evidence.models import ChecklistTemplateItem, JobChecklistItem
 from spotless.domain.evidence.schemas import (
     ChecklistItemRead,
@@ -24,13 +24,12 @@ from spotless.domain.evidence.schemas import (
     ChecklistTemplateRead,
     JobChecklistRead,
 )
-from spotless.domain.scheduling.models import Booking
+from spotless.domain.scheduling.public import FieldJob
 from spotless.lib.errors import not_found
-from spotless.lib.query import get_or_404
 
 
 async def template(session: AsyncSession, service_id: UUID) -> ChecklistTemplateRead:
-    await get_or_404(session, Service, service_id, "service")
+    await require_service(session, service_id)
     items = await session.scalars(
         select(ChecklistTemplateItem)
         .where(ChecklistTemplateItem.service_id == service_id)
@@ -46,7 +45,7 @@ async def replace_template(
     session: AsyncSession, org_id: UUID, service_id: UUID, labels: list[str]
 ) -> ChecklistTemplateRead:
     # The service row's lock orders two concurrent replacements; the second sees the first's items.
-    await get_or_404(session, Service, service_id, "service", with_for_update=True)
+    await require_service(session, service_id, for_update=True)
     await session.execute(delete(ChecklistTemplateItem).where(ChecklistTemplateItem.service_id == service_id))
     session.add_all(
         ChecklistTemplateItem(org_id=org_id, service_id=service_id, position=n, label=label)
@@ -56,7 +55,7 @@ async def replace_template(
     return await template(session, service_id)
 
 
-async def open_job_checklist(session: AsyncSession, booking: Booking) -> JobChecklistRead:
+async def open_job_checklist(session: AsyncSession, booking: FieldJob) -> JobChecklistRead:
     exists = await session.scalar(select(JobChecklistItem.id).where(JobChecklistItem.booking_id == booking.id).limit(1))
     if exists is None:
         now = datetime.now(UTC)
@@ -102,7 +101,7 @@ async def job_checklist(session: AsyncSession, booking_id: UUID) -> JobChecklist
 
 
 async def tick(
-    session: AsyncSession, booking: Booking, item_id: UUID, done: bool, *, user_id: UUID, worker_id: UUID
+    session: AsyncSession, booking: FieldJob, item_id: UUID, done: bool, *, user_id: UUID, worker_id: UUID
 ) -> JobChecklistRead:
     item = await session.scalar(
         select(JobChecklistItem)

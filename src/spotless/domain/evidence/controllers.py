@@ -7,7 +7,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, Response, get, post, put
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.evidence import checklists, photos
@@ -22,11 +21,8 @@ from spotless.domain.evidence.schemas import (
     PhotoUploadCreate,
 )
 from spotless.domain.identity.public import Principal
-from spotless.domain.scheduling.bookings import get_booking, worker_id_for
-from spotless.domain.scheduling.field import no_worker_profile
-from spotless.domain.scheduling.models import Booking, BookingAssignment
-from spotless.lib.errors import not_found, problems
-from spotless.lib.query import get_or_404
+from spotless.domain.scheduling.public import job_for_office, own_field_job
+from spotless.lib.errors import problems
 from spotless.lib.storage import Storage, build_storage
 from spotless.settings import Settings
 
@@ -35,22 +31,6 @@ CATALOG_MANAGE = {"permission": "pricing.manage"}
 BOOKINGS_VIEW = {"permission": "bookings.view"}
 FIELD = {"permission": "bookings.status"}
 NO_STORE = {"Cache-Control": "private, no-store"}
-
-
-async def _own_job(session: AsyncSession, principal: Principal, booking_id: UUID) -> tuple[Booking, UUID]:
-    """The booking when the caller's worker profile is assigned to it."""
-    booking = await get_or_404(session, Booking, booking_id, "job")
-    worker_id = await worker_id_for(session, principal)
-    if worker_id is None:
-        raise no_worker_profile()
-    assigned = await session.scalar(
-        select(BookingAssignment.id).where(
-            BookingAssignment.booking_id == booking_id, BookingAssignment.worker_id == worker_id
-        )
-    )
-    if assigned is None or booking.status == "cancelled":
-        raise not_found("job")
-    return booking, worker_id
 
 
 def _storage(settings: Settings) -> Storage:
@@ -90,7 +70,7 @@ class BookingEvidenceController(Controller):
     async def show(
         self, db_session: AsyncSession, principal: Principal, settings: Settings, booking_id: UUID
     ) -> Response[JobEvidenceRead]:
-        booking = await get_booking(db_session, principal, booking_id)
+        booking = await job_for_office(db_session, principal, booking_id)
         storage = _storage(settings)
         checklist = await checklists.open_job_checklist(db_session, booking)
         rows = await photos.list_photos(db_session, booking.id)
@@ -114,7 +94,7 @@ class WorkerJobEvidenceController(Controller):
         responses=problems(403, 404),
     )
     async def checklist(self, db_session: AsyncSession, principal: Principal, booking_id: UUID) -> JobChecklistRead:
-        booking, _ = await _own_job(db_session, principal, booking_id)
+        booking, _ = await own_field_job(db_session, principal, booking_id)
         return await checklists.open_job_checklist(db_session, booking)
 
     @put(
@@ -127,7 +107,7 @@ class WorkerJobEvidenceController(Controller):
     async def tick(
         self, db_session: AsyncSession, principal: Principal, booking_id: UUID, item_id: UUID, data: ChecklistTick
     ) -> JobChecklistRead:
-        booking, worker_id = await _own_job(db_session, principal, booking_id)
+        booking, worker_id = await own_field_job(db_session, principal, booking_id)
         await checklists.open_job_checklist(db_session, booking)
         return await checklists.tick(
             db_session, booking, item_id, data.done, user_id=principal.user_id, worker_id=worker_id
@@ -137,7 +117,7 @@ class WorkerJobEvidenceController(Controller):
     async def list_photos(
         self, db_session: AsyncSession, principal: Principal, settings: Settings, booking_id: UUID
     ) -> Response[list[PhotoRead]]:
-        booking, _ = await _own_job(db_session, principal, booking_id)
+        booking, _ = await own_field_job(db_session, principal, booking_id)
         storage = _storage(settings)
         rows = await photos.list_photos(db_session, booking.id)
         return Response([await photos.to_read(p, storage, settings.photos) for p in rows], headers=NO_STORE)
@@ -159,7 +139,7 @@ class WorkerJobEvidenceController(Controller):
         booking_id: UUID,
         data: PhotoUploadCreate,
     ) -> Response[PhotoUpload]:
-        booking, worker_id = await _own_job(db_session, principal, booking_id)
+        booking, worker_id = await own_field_job(db_session, principal, booking_id)
         upload = await photos.request_upload(
             db_session,
             _storage(settings),
@@ -184,7 +164,7 @@ class WorkerJobEvidenceController(Controller):
     async def confirm(
         self, db_session: AsyncSession, principal: Principal, settings: Settings, booking_id: UUID, photo_id: UUID
     ) -> Response[PhotoRead]:
-        booking, _ = await _own_job(db_session, principal, booking_id)
+        booking, _ = await own_field_job(db_session, principal, booking_id)
         storage = _storage(settings)
         photo = await photos.confirm(db_session, storage, settings.photos, booking, photo_id)
         return Response(await photos.to_read(photo, storage, settings.photos), headers=NO_STORE)

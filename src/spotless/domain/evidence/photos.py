@@ -26,10 +26,10 @@ from spotless.domain.evidence.images import EXTENSIONS, UnreadableImage, clean
 from spotless.domain.evidence.models import JobPhoto, StorageDeletion
 from spotless.domain.evidence.schemas import PhotoRead, PhotoUpload, PhotoUploadCreate
 from spotless.domain.evidence.sniff import SNIFF_BYTES, sniff
-from spotless.domain.scheduling.models import Booking
+from spotless.domain.scheduling.public import FieldJob
 from spotless.lib.errors import FieldError, Problem, not_found
 from spotless.lib.storage import ObjectTooLarge, Storage
-from spotless.settings import PhotoSettings
+from spotless.photo_settings import PhotoSettings
 
 logger = logging.getLogger("spotless.evidence")
 
@@ -74,7 +74,7 @@ async def request_upload(
     session: AsyncSession,
     storage: Storage,
     photos: PhotoSettings,
-    booking: Booking,
+    booking: FieldJob,
     body: PhotoUploadCreate,
     *,
     user_id: UUID,
@@ -131,7 +131,7 @@ async def _discard(storage: Storage, key: str) -> None:
 
 
 async def confirm(
-    session: AsyncSession, storage: Storage, photos: PhotoSettings, booking: Booking, photo_id: UUID
+    session: AsyncSession, storage: Storage, photos: PhotoSettings, booking: FieldJob, photo_id: UUID
 ) -> JobPhoto:
     photo = await session.scalar(
         select(JobPhoto).where(JobPhoto.id == photo_id, JobPhoto.booking_id == booking.id).with_for_update()

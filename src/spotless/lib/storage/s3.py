@@ -16,7 +16,7 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
 from spotless.lib.storage import ObjectTooLarge, PresignedPost
-from spotless.settings import StorageSettings
+from spotless.storage_settings import StorageSettings
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 
