@@ -41,11 +41,9 @@ class StorageDownloadController(Controller):
         storage = LocalStorage.from_settings(settings)
         form = await request.form()
         policy_text, signature = form.get("policy"), form.get("signature")
-        policy = (
-            storage.verify_post(policy_text, signature)
-            if isinstance(policy_text, str) and isinstance(signature, str)
-            else None
-        )
+        if not isinstance(policy_text, str) or not isinstance(signature, str):
+            raise Problem(400, "upload-conditions-unmet", "The form has no policy or signature")
+        policy = storage.verify_post(policy_text, signature)
         if policy is None:
             raise Problem(403, "invalid-upload-form", "Invalid or expired upload form")
         # The conditions S3 enforces on its presigned POST, enforced here the same way.
