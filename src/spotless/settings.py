@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
+from spotless import photo_settings as photo_config
 from spotless import storage_settings as storage_config
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 from spotless.webhook_settings import WebhookSettings, load_webhook_settings, webhook_prod_problems
@@ -216,6 +217,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     storage: storage_config.StorageSettings = msgspec.field(default_factory=storage_config.StorageSettings)
     exports: storage_config.ExportSettings = msgspec.field(default_factory=storage_config.ExportSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    photos: photo_config.PhotoSettings = msgspec.field(default_factory=photo_config.PhotoSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -289,7 +291,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if app_env not in ("dev", "test", "prod"):
         raise ConfigError(f"APP_ENV must be one of dev, test, prod, got {app_env!r}")
     is_prod = app_env == "prod"
-
     database_url = env.str("DATABASE_URL")
     if not database_url:
         raise ConfigError("DATABASE_URL is required (postgresql://user:pass@host:5432/db)")
@@ -297,7 +298,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not redis_url:
         raise ConfigError("REDIS_URL is required (redis://host:6379/0)")
     secret = env.str("AUTH_SECRET_KEY", "" if is_prod else "dev-insecure-secret-change-me-0123456789") or ""
-
     app_url = normalize_database_url(database_url)
     values: dict[str, Any] = {
         "app_env": app_env,
@@ -412,6 +412,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
     }
     values["storage"], values["exports"] = storage_config.load_storage_settings(env), storage_config.load_export(env)
+    values["photos"] = photo_config.load_photo_settings(env)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")

@@ -29,6 +29,8 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/messaging/twilio/inbound"),  # authenticated by X-Twilio-Signature
     # The local storage backend's downloads: the signed, expiring link is the credential (lib/storage/local.py).
     ("GET", "/v1/storage/{key:path}"),
+    # ... and its presigned-POST uploads: the signed form is the credential.
+    ("POST", "/v1/storage/uploads"),
 }
 # Litestar's OpenAPI document and its UIs.
 PUBLIC_PREFIXES = ("/schema",)

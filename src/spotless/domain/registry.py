@@ -21,6 +21,11 @@ def controllers() -> list[Any]:
     from spotless.domain.billing.controllers.webhooks import StripeWebhookController
     from spotless.domain.catalog.controllers import AddonController, PricingController, ServiceController
     from spotless.domain.clients.controllers import ClientController
+    from spotless.domain.evidence.controllers import (
+        BookingEvidenceController,
+        ChecklistTemplateController,
+        WorkerJobEvidenceController,
+    )
     from spotless.domain.exports.controllers import DeadLetterController, ExportController, TaxExportController
     from spotless.domain.identity.controllers import (
         AuthController,
@@ -70,6 +75,9 @@ def controllers() -> list[Any]:
         AvailabilityController,
         SeriesController,
         WorkerJobsController,
+        ChecklistTemplateController,
+        BookingEvidenceController,
+        WorkerJobEvidenceController,
         SchedulingSettingsController,
         BillingSettingsController,
         InvoiceController,
@@ -102,6 +110,7 @@ def import_models() -> None:
     import spotless.domain.billing.models
     import spotless.domain.catalog.models
     import spotless.domain.clients.models
+    import spotless.domain.evidence.models
     import spotless.domain.exports.models
     import spotless.domain.identity.models
     import spotless.domain.messaging.models
@@ -122,6 +131,7 @@ def import_jobs() -> None:
     import spotless.domain.billing.followup
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
+    import spotless.domain.evidence.actors
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)

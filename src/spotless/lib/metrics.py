@@ -89,6 +89,18 @@ EMAIL_STATUSES = ("sent", "skipped", "error")
 BOOKING_ACTIONS = ("created", "confirmed", "cancelled", "completed", "no_show")
 
 
+STORAGE_JANITOR_PHOTOS = Counter("storage_janitor_photos_total", "Photo rows the storage janitor removed", ["reason"])
+STORAGE_JANITOR_DELETES = Counter(
+    "storage_janitor_deletes_total", "Object deletions the storage janitor attempted", ["outcome"]
+)
+# The guides' "storage delete retry queue": objects waiting to be deleted (due or not).
+STORAGE_DELETE_QUEUE = Gauge(
+    "storage_delete_queue", "Objects queued for deletion when last counted", multiprocess_mode="mostrecent"
+)
+JANITOR_REASONS = ("unconfirmed", "retention")
+JANITOR_OUTCOMES = ("deleted", "failed")
+
+
 def _export_from_start() -> None:
     """Create each documented series at 0 (`.labels()` writes the sample; nothing is counted)."""
     for result in WEBHOOK_RESULTS:
@@ -98,6 +110,10 @@ def _export_from_start() -> None:
             EMAIL_JOBS.labels(job=kind, status=status)
     for action in BOOKING_ACTIONS:
         BOOKINGS.labels(action=action)
+    for reason in JANITOR_REASONS:
+        STORAGE_JANITOR_PHOTOS.labels(reason=reason)
+    for outcome in JANITOR_OUTCOMES:
+        STORAGE_JANITOR_DELETES.labels(outcome=outcome)
     # Not `job_runner_up`: it is the scheduler's to write ("mostrecent" across processes). A 0 set
     # here would read as "runner down" wherever the API cannot see the scheduler's files.
 

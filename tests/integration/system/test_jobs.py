@@ -193,6 +193,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("messaging.send_agendas", 300),
         ("messaging.send_reminders", 300),
         ("scheduling.materialise_series", 120),
+        ("storage.janitor", 3600),
         ("system.purge_outbox", 3600),
         ("system.tick", 7),
         ("webhooks.retry_due", 10),
@@ -340,13 +341,14 @@ async def test_the_operations_guides_job_names_run_or_say_they_are_not_built(own
     cleanup = await asyncio.to_thread(_run_job, "--job", "cleanup", "--once")
     assert cleanup.returncode == 0, cleanup.stderr.decode()
     # A guide's job whose domain comes later is named as such, not as an unknown job.
-    for name in ("gcal-sync", "qbo-sync", "storage-janitor", "storage_janitor"):
+    for name in ("gcal-sync", "qbo-sync"):
         refused = await asyncio.to_thread(_run_job, "--job", name, "--once")
         assert refused.returncode == 3, (name, refused.stderr)
         assert f"job {name!r} is not built yet".encode() in refused.stderr
         assert b"unknown job" not in refused.stderr
     listing = await asyncio.to_thread(_run_job, "--list")
     assert "system.tick  (jobs-runner)" in listing.stdout.decode().splitlines()
+    assert "storage.janitor  (storage-janitor)" in listing.stdout.decode().splitlines()
 
 
 async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmaker, owner_engine):

@@ -277,6 +277,22 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/webhooks/messages/{message_id:uuid}"): OK,
     ("GET", "/v1/webhooks/messages/{message_id:uuid}/attempts"): OK,
     ("POST", "/v1/webhooks/messages/{message_id:uuid}/replay"): OK,
+    ("POST", "/v1/storage/uploads"): PUBLIC,
+    # field evidence: checklist templates (core.view / pricing.manage), a job's evidence (bookings.view,
+    # a cleaner only their own), the field app's checklist and photos (bookings.status, own jobs only:
+    # the factory's booking is not the matrix cleaner's)
+    ("GET", "/v1/services/{service_id:uuid}/checklist"): OK,
+    ("PUT", "/v1/services/{service_id:uuid}/checklist"): OK,
+    ("GET", "/v1/bookings/{booking_id:uuid}/evidence"): OWN,
+    ("GET", "/v1/worker/jobs/{booking_id:uuid}/checklist"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    ("PUT", "/v1/worker/jobs/{booking_id:uuid}/checklist/{item_id:uuid}"): Expect(
+        default=NO_PROFILE, by_role={"worker": 404}
+    ),
+    ("GET", "/v1/worker/jobs/{booking_id:uuid}/photos"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    ("POST", "/v1/worker/jobs/{booking_id:uuid}/photos/uploads"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    ("POST", "/v1/worker/jobs/{booking_id:uuid}/photos/{photo_id:uuid}/confirm"): Expect(
+        default=NO_PROFILE, by_role={"worker": 404}
+    ),
 }
 
 

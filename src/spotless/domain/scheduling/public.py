@@ -179,3 +179,51 @@ __all__ = [
     "visits_by_id",
     "visits_starting",
 ]
+# --- field evidence (checklists and photos on a job) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldJob:
+    """A booking as the evidence context sees it: which job, of which service."""
+
+    id: UUID
+    org_id: UUID
+    service_id: UUID
+    status: str
+
+
+def _field_job(booking: Booking) -> FieldJob:
+    return FieldJob(id=booking.id, org_id=booking.org_id, service_id=booking.service_id, status=booking.status)
+
+
+async def job_for_office(session: AsyncSession, principal: Any, booking_id: UUID) -> FieldJob:
+    """The booking as `GET /v1/bookings/{id}` would show it (a cleaner: only their own, else 404)."""
+    from spotless.domain.scheduling.bookings import get_booking
+
+    return _field_job(await get_booking(session, principal, booking_id))
+
+
+async def own_field_job(session: AsyncSession, principal: Any, booking_id: UUID) -> tuple[FieldJob, UUID]:
+    """The job and the caller's worker id when the caller is assigned to it (403 without a worker
+    profile; 404 for another's job, a cancelled one, or one of another organisation)."""
+    from spotless.domain.scheduling.bookings import worker_id_for
+    from spotless.domain.scheduling.field import no_worker_profile
+    from spotless.domain.scheduling.models import BookingAssignment
+    from spotless.lib.errors import not_found
+    from spotless.lib.query import get_or_404
+
+    booking = await get_or_404(session, Booking, booking_id, "job")
+    worker_id = await worker_id_for(session, principal)
+    if worker_id is None:
+        raise no_worker_profile()
+    assigned = await session.scalar(
+        select(BookingAssignment.id).where(
+            BookingAssignment.booking_id == booking_id, BookingAssignment.worker_id == worker_id
+        )
+    )
+    if assigned is None or booking.status == "cancelled":
+        raise not_found("job")
+    return _field_job(booking), worker_id
+
+
+__all__ = ["BillableVisit", "FieldJob", "completed_visits_before", "job_for_office", "own_field_job", "visits_by_id"]

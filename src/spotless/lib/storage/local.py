@@ -7,10 +7,15 @@ credential (like S3's presigned URLs), so the route is public; it answers 403 fo
 expired signature and 404 for a missing object.
 
 A stream is written to a temporary file beside its target and renamed onto it when complete, so a
-crashed upload never leaves a partial object under its key."""
+crashed upload never leaves a partial object under its key.
+
+Uploads mirror S3's presigned POST: `presigned_post` returns a form for `/v1/storage/uploads` whose
+`policy` (base64 JSON: expiration and conditions on the key, content type and size) is signed with
+a key derived apart from the download one, so a download link can never pass for an upload form."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -19,14 +24,18 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import anyio
+import msgspec
 
+from spotless.lib.storage import ObjectTooLarge, PresignedPost
 from spotless.settings import Settings
 
 ROUTE = "/v1/storage"
+UPLOAD_ROUTE = f"{ROUTE}/uploads"
 # Keys are ours (never a user's file name): plain segments, no `..`, no absolute paths.
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
@@ -52,6 +61,19 @@ def signing_key(settings: Settings) -> bytes:
 def _signature(key: bytes, object_key: str, expires: int, filename: str, content_type: str) -> str:
     message = "\n".join((object_key, str(expires), filename, content_type)).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+class UploadPolicy(msgspec.Struct, frozen=True):
+    key: str
+    content_type: str
+    min_bytes: int
+    max_bytes: int
+    expires: int
+
+
+def _post_signature(secret: bytes, policy: str) -> str:
+    upload_key = hmac.new(secret, b"spotless/storage-uploads/v1", hashlib.sha256).digest()
+    return hmac.new(upload_key, policy.encode(), hashlib.sha256).hexdigest()
 
 
 class LocalStorage:
@@ -118,3 +140,60 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         path = self.path(key)
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def presigned_post(
+        self, key: str, *, content_type: str, min_bytes: int, max_bytes: int, ttl_seconds: int
+    ) -> PresignedPost:
+        check_key(key)
+        expires = int(time.time()) + ttl_seconds
+        policy = base64.b64encode(
+            msgspec.json.encode(UploadPolicy(key, content_type, min_bytes, max_bytes, expires))
+        ).decode()
+        return PresignedPost(
+            url=UPLOAD_ROUTE,
+            fields={
+                "key": key,
+                "Content-Type": content_type,
+                "policy": policy,
+                "signature": _post_signature(self._secret, policy),
+            },
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
+
+    def verify_post(self, policy: str, signature: str) -> UploadPolicy | None:
+        """The upload form's policy when it is ours and not expired."""
+        if not hmac.compare_digest(_post_signature(self._secret, policy), signature):
+            return None
+        try:
+            decoded = msgspec.json.decode(base64.b64decode(policy, validate=True), type=UploadPolicy)
+        except (ValueError, msgspec.DecodeError):
+            return None
+        return decoded if decoded.expires >= int(time.time()) else None
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        path = self.path(key)
+
+        def read() -> bytes | None:
+            try:
+                with path.open("rb") as f:
+                    f.seek(start)
+                    return f.read(length)
+            except FileNotFoundError:
+                return None
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def read(self, key: str, *, max_bytes: int) -> bytes | None:
+        path = self.path(key)
+
+        def read() -> bytes | None:
+            try:
+                with path.open("rb") as f:
+                    data = f.read(max_bytes + 1)
+            except FileNotFoundError:
+                return None
+            if len(data) > max_bytes:
+                raise ObjectTooLarge(key)
+            return data
+
+        return await anyio.to_thread.run_sync(read)

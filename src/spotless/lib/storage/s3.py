@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
+from spotless.lib.storage import ObjectTooLarge, PresignedPost
 from spotless.storage_settings import StorageSettings
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
 
 
 class S3Storage:
@@ -123,7 +127,7 @@ class S3Storage:
             try:
                 head = await s3.head_object(Bucket=self.bucket, Key=key)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                if exc.response.get("Error", {}).get("Code") in _MISSING:
                     return None
                 raise
             return int(head["ContentLength"])
@@ -131,3 +135,49 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         async with self.client() as s3:
             await s3.delete_object(Bucket=self.bucket, Key=key)  # S3 answers 204 for a missing key too
+
+    async def presigned_post(
+        self, key: str, *, content_type: str, min_bytes: int, max_bytes: int, ttl_seconds: int
+    ) -> PresignedPost:
+        expires_at = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+        async with self.client() as s3:
+            # S3 and R2 enforce the policy's conditions; the key is exact (no starts-with), so a
+            # form cannot write anywhere else.
+            post: dict[str, Any] = await s3.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[{"Content-Type": content_type}, ["content-length-range", min_bytes, max_bytes]],
+                ExpiresIn=ttl_seconds,
+            )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]), expires_at=expires_at)
+
+    async def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        async with self.client() as s3:
+            try:
+                got = await s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in _MISSING:
+                    return None
+                if code == "InvalidRange":  # an empty object
+                    return b""
+                raise
+            async with got["Body"] as body:
+                data: bytes = await body.read()
+            return data[:length]
+
+    async def read(self, key: str, *, max_bytes: int) -> bytes | None:
+        async with self.client() as s3:
+            try:
+                got = await s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _MISSING:
+                    return None
+                raise
+            if int(got["ContentLength"]) > max_bytes:
+                got["Body"].close()
+                raise ObjectTooLarge(key)
+            async with got["Body"] as body:
+                data: bytes = await body.read()
+            return data
