@@ -224,6 +224,24 @@ class ExportSettings(msgspec.Struct, frozen=True, kw_only=True):
     sweep_interval_seconds: Annotated[int, _var("EXPORT_SWEEP_INTERVAL_SECONDS", ge=10, le=86_400)] = 300
 
 
+class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Defaults of every organisation's retention (each can choose its own, within these bounds)
+    and the system-wide retention of the tables without an organisation (outbox, inbox)."""
+
+    # Bodies of delivered messages; the log line (who, when, status) stays.
+    message_body_days: Annotated[int, _var("RETENTION_MESSAGE_BODY_DAYS", ge=1, le=3_660)] = 90
+    # Expired export rows (their files are gone already; see EXPORT_TTL_HOURS).
+    export_days: Annotated[int, _var("RETENTION_EXPORT_DAYS", ge=1, le=3_660)] = 30
+    # Job photos of finished visits.
+    photo_days: Annotated[int, _var("RETENTION_PHOTO_DAYS", ge=1, le=3_660)] = 365
+    # Sent outbox rows and handled inbox events (system tables: one retention for everyone).
+    outbox_days: Annotated[int, _var("RETENTION_OUTBOX_DAYS", ge=1, le=365)] = 3
+    inbox_days: Annotated[int, _var("RETENTION_INBOX_DAYS", ge=1, le=3_660)] = 30
+    # Rows removed per statement (each batch is its own short transaction).
+    batch_size: Annotated[int, _var("RETENTION_BATCH_SIZE", ge=1, le=100_000)] = 1_000
+    interval_seconds: Annotated[int, _var("RETENTION_INTERVAL_SECONDS", ge=60, le=7 * 86_400)] = 3_600
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_env: AppEnv = "dev"
     log_level: str = "INFO"
@@ -239,6 +257,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -435,6 +454,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_attempts=env.int("EXPORT_MAX_ATTEMPTS", 3),
         max_period_days=env.int("EXPORT_MAX_PERIOD_DAYS", 731),
         sweep_interval_seconds=env.int("EXPORT_SWEEP_INTERVAL_SECONDS", 300),
+    )
+    values["retention"] = RetentionSettings(
+        message_body_days=env.int("RETENTION_MESSAGE_BODY_DAYS", 90),
+        export_days=env.int("RETENTION_EXPORT_DAYS", 30),
+        photo_days=env.int("RETENTION_PHOTO_DAYS", 365),
+        outbox_days=env.int("RETENTION_OUTBOX_DAYS", 3),
+        inbox_days=env.int("RETENTION_INBOX_DAYS", 30),
+        batch_size=env.int("RETENTION_BATCH_SIZE", 1_000),
+        interval_seconds=env.int("RETENTION_INTERVAL_SECONDS", 3_600),
     )
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:

@@ -29,6 +29,7 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.retention.controllers import ClientErasureController, RetentionController
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
         BookingController,
@@ -76,6 +77,8 @@ def controllers() -> list[Any]:
         TaxExportController,
         DeadLetterController,
         StorageDownloadController,
+        RetentionController,
+        ClientErasureController,
     ]
 
 
@@ -86,6 +89,7 @@ def import_models() -> None:
     import spotless.domain.clients.models
     import spotless.domain.exports.models
     import spotless.domain.identity.models
+    import spotless.domain.retention.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
     import spotless.domain.workforce.models
@@ -104,6 +108,7 @@ def import_jobs() -> None:
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.messaging.actors
+    import spotless.domain.retention.jobs
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
     import spotless.lib.inbox  # noqa: F401  (system.process_inbox_event)
