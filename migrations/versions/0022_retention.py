@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_client_erasures")),
         sa.UniqueConstraint("org_id", "client_id", name="uq_client_erasures_org_id_client_id"),
     )
+    op.create_index(op.f("ix_client_erasures_org_id"), "client_erasures", ["org_id"], unique=False)
     enable_tenant_rls(op, "client_erasures")
     # The register of erasures is evidence: the app adds to it, never rewrites it.
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON client_erasures FROM {APP_ROLE}")
