@@ -186,6 +186,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("billing.recover_stripe_events", 1800),
         ("exports.sweep", 300),
         ("identity.purge_expired", 3600),
+        ("retention.apply", 3600),
         ("scheduling.materialise_series", 120),
         ("system.purge_outbox", 3600),
         ("system.tick", 7),

@@ -15,6 +15,7 @@ importing this package registers them."""
 
 from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
 from tests.support.factories import exports as _exports  # noqa: F401 (registers export_id)
+from tests.support.factories import retention as _retention  # noqa: F401 (retention bodies)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
 from tests.support.factories.billing_documents import api_link_id, api_link_token, new_issued_invoice
 from tests.support.factories.catalog import api_addon_id, api_service_id, new_addon, new_service
