@@ -152,7 +152,15 @@ async def test_erasure_leaves_no_personal_field_and_keeps_the_books(api, owner_e
                 text("SELECT count(*) FROM admin_audit_logs WHERE action = 'client.erase'"),
             )
         ).scalar_one() == 1
-    assert (await api.get(f"/v1/clients/{other['client']}/erasure", headers=owner.headers)).status_code == 404
+    untouched = await api.get(f"/v1/clients/{other['client']}/erasure", headers=owner.headers)
+    assert untouched.status_code == 200 and untouched.json() == {
+        "client_id": str(other["client"]),
+        "erased": False,
+        "erased_at": None,
+        "erased_by": None,
+        "counts": {},
+    }
+    assert body["erased"] is True
 
 
 async def test_erasure_is_refused_while_the_client_has_open_work(api, owner_engine):

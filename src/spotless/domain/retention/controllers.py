@@ -37,6 +37,7 @@ def _settings_read(row: object) -> RetentionSettingsRead:
 def _erasure_read(row: ClientErasure) -> ClientErasureRead:
     return ClientErasureRead(
         client_id=row.client_id,
+        erased=True,
         erased_at=erasure.erased_at(row),
         erased_by=row.erased_by,
         counts={str(k): int(v) for k, v in (row.counts or {}).items()},
@@ -104,10 +105,12 @@ class ClientErasureController(Controller):
         operation_id="getClientErasure",
         opt=PRIVACY,
         responses=problems(403, 404),
-        summary="The client's erasure (404 when not erased)",
+        summary="Whether the client was erased, when, by whom and what it emptied",
     )
-    async def get_erasure(self, db_session: AsyncSession, client_id: UUID) -> ClientErasureRead:
+    async def get_erasure(self, db_session: AsyncSession, principal: Principal, client_id: UUID) -> ClientErasureRead:
         found = await erasure.erasure_of(db_session, client_id)
-        if found is None:
-            raise not_found("erasure")
-        return _erasure_read(found)
+        if found is not None:
+            return _erasure_read(found)
+        if not await erasure.client_exists(db_session, principal.org_id, client_id):
+            raise not_found("client")
+        return ClientErasureRead(client_id=client_id, erased=False)

@@ -79,6 +79,14 @@ _SCRUB: dict[str, str] = {
 }
 
 
+async def client_exists(session: AsyncSession, org_id: UUID, client_id: UUID) -> bool:
+    found = await session.scalar(
+        text("SELECT id FROM client WHERE org_id = :org_id AND id = :client_id"),
+        {"org_id": org_id, "client_id": client_id},
+    )
+    return found is not None
+
+
 async def erasure_of(session: AsyncSession, client_id: UUID) -> ClientErasure | None:
     return await session.scalar(select(ClientErasure).where(ClientErasure.client_id == client_id))
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
+import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from spotless.lib.schema import Input, Output
@@ -36,9 +37,11 @@ class ErasureBlocker(Output):
 
 class ClientErasureRead(Output):
     client_id: UUID
-    erased_at: datetime
-    erased_by: UUID | None
-    counts: dict[str, int]
+    erased: bool
+    erased_at: datetime | None = None
+    erased_by: UUID | None = None
+    # What the erasure emptied, per kind of record (rows).
+    counts: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class RetentionCleanupQueued(Output):
