@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from msgspec import Meta
 
+from spotless import storage_settings as storage_config
+from spotless.retention_settings import RetentionSettings, load_retention
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 
 AppEnv = Literal["dev", "test", "prod"]
@@ -62,15 +64,14 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
     # redis://, rediss:// (TLS) or unix://; user and password come from the URL.
     url: str
     socket_timeout_seconds: Annotated[float, _var("REDIS_SOCKET_TIMEOUT_SECONDS", gt=0, le=60)] = 2.0
-    # TLS for rediss:// URLs (managed Redis): a CA bundle to verify the server with (else the
-    # system's), and a client certificate and key when the server asks for one (mutual TLS).
+    # TLS for rediss:// (managed Redis): a CA bundle (else the system's), a client cert and key for mutual TLS.
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_check_hostname: bool = True
-    # The circuit breaker shared by every hot-path use of one Redis (lib/circuit.py): after a
-    # timeout or connection error, calls go to their fallback for this long, then one PING probe
-    # (bounded by the probe timeout) decides whether Redis is back; repeated until it is.
+    # The circuit breaker shared by every hot-path use of one Redis (lib/circuit.py): after a timeout or
+    # connection error, calls go to their fallback for this long, then one PING probe (bounded by the
+    # probe timeout) decides whether Redis is back; repeated until it is.
     breaker_cooldown_seconds: Annotated[float, _var("REDIS_BREAKER_COOLDOWN_SECONDS", gt=0, le=300)] = 1.0
     breaker_probe_timeout_ms: Annotated[int, _var("REDIS_BREAKER_PROBE_TIMEOUT_MS", ge=1, le=10_000)] = 250
 
@@ -81,9 +82,8 @@ class JobSettings(msgspec.Struct, frozen=True, kw_only=True):
     tick_interval_seconds: Annotated[int, _var("JOB_TICK_INTERVAL_SECONDS", ge=1, le=3_600)] = 30
     namespace: Annotated[str, _var("JOB_NAMESPACE", min_length=1, max_length=100, pattern=r"^[\w.:-]+$")] = "spotless"
     outbox_relay_interval_seconds: Annotated[float, _var("OUTBOX_RELAY_INTERVAL_SECONDS", gt=0, le=60)] = 1.0
-    # A worker silent for this long is dead: the scheduler's broker maintenance (every
-    # JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS) puts its in-flight messages back in their queues.
-    # Workers heartbeat several times per timeout, so a live one is never taken for dead.
+    # A worker silent for this long is dead: broker maintenance (JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS)
+    # requeues its in-flight messages. Workers heartbeat several times per timeout, so a live one stays.
     broker_heartbeat_timeout_seconds: Annotated[int, _var("JOB_BROKER_HEARTBEAT_TIMEOUT_SECONDS", ge=5, le=600)] = 15
     broker_maintenance_interval_seconds: Annotated[
         float, _var("JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS", gt=0, le=60)
@@ -186,62 +186,6 @@ class SchedulingConfig(msgspec.Struct, frozen=True, kw_only=True):
     overrun_percent: Annotated[int, _var("SCHEDULING_OVERRUN_PERCENT", ge=0, le=1_000)] = 20
 
 
-class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Where files (exports, later photos) rest: ORDER_STORAGE_BACKEND as the operations guides name it.
-    `s3` and `r2` are the S3 API (R2 with its account endpoint); `local` is a directory under
-    ORDER_UPLOAD_ROOT whose files are downloaded through a signed, expiring URL served by the API."""
-
-    backend: Literal["s3", "r2", "local"] = "local"
-    upload_root: Annotated[str, _var("ORDER_UPLOAD_ROOT", min_length=1)] = "var/uploads"
-    bucket: str | None = None
-    region: str = "us-east-1"
-    # S3-compatible endpoints (MinIO, moto in tests, R2's https://<account>.r2.cloudflarestorage.com).
-    endpoint_url: str | None = None
-    access_key: str | None = None
-    secret_key: str | None = None
-    # Signs the local backend's download links (HMAC-SHA256); AUTH_SECRET_KEY's derivation when unset.
-    signing_secret: str | None = None
-    # Presigned GET links live this long: a download starts within it, a leaked link dies soon.
-    download_ttl_seconds: Annotated[int, _var("STORAGE_DOWNLOAD_TTL_SECONDS", ge=10, le=7 * 86_400)] = 300
-    # Multipart parts: the memory an upload holds at most. S3 and R2 refuse parts under 5 MiB (but
-    # the last), so prod refuses less for them; tests use small parts against a local S3.
-    multipart_part_bytes: Annotated[int, _var("STORAGE_MULTIPART_PART_BYTES", ge=65_536, le=512 * 1_048_576)] = (
-        8 * 1_048_576
-    )
-
-
-class ExportSettings(msgspec.Struct, frozen=True, kw_only=True):
-    # A finished export can be downloaded for this long; then it is `expired` and its object deleted.
-    ttl_hours: Annotated[int, _var("EXPORT_TTL_HOURS", ge=1, le=24 * 90)] = 72
-    # Rows between two progress updates (and lease renewals) of a running export.
-    progress_batch_rows: Annotated[int, _var("EXPORT_PROGRESS_BATCH_ROWS", ge=1, le=1_000_000)] = 1_000
-    # A running export whose worker has not renewed its lease for this long is taken over.
-    lease_seconds: Annotated[int, _var("EXPORT_LEASE_SECONDS", ge=10, le=86_400)] = 300
-    # Attempts before an export is dead-lettered (status failed, with its reason).
-    max_attempts: Annotated[int, _var("EXPORT_MAX_ATTEMPTS", ge=1, le=20)] = 3
-    # The longest period one export may cover.
-    max_period_days: Annotated[int, _var("EXPORT_MAX_PERIOD_DAYS", ge=1, le=3_660)] = 731
-    sweep_interval_seconds: Annotated[int, _var("EXPORT_SWEEP_INTERVAL_SECONDS", ge=10, le=86_400)] = 300
-
-
-class RetentionSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """Defaults of every organisation's retention (each can choose its own, within these bounds)
-    and the system-wide retention of the tables without an organisation (outbox, inbox)."""
-
-    # Bodies of delivered messages; the log line (who, when, status) stays.
-    message_body_days: Annotated[int, _var("RETENTION_MESSAGE_BODY_DAYS", ge=1, le=3_660)] = 90
-    # Expired export rows (their files are gone already; see EXPORT_TTL_HOURS).
-    export_days: Annotated[int, _var("RETENTION_EXPORT_DAYS", ge=1, le=3_660)] = 30
-    # Job photos of finished visits.
-    photo_days: Annotated[int, _var("RETENTION_PHOTO_DAYS", ge=1, le=3_660)] = 365
-    # Sent outbox rows and handled inbox events (system tables: one retention for everyone).
-    outbox_days: Annotated[int, _var("RETENTION_OUTBOX_DAYS", ge=1, le=365)] = 3
-    inbox_days: Annotated[int, _var("RETENTION_INBOX_DAYS", ge=1, le=3_660)] = 30
-    # Rows removed per statement (each batch is its own short transaction).
-    batch_size: Annotated[int, _var("RETENTION_BATCH_SIZE", ge=1, le=100_000)] = 1_000
-    interval_seconds: Annotated[int, _var("RETENTION_INTERVAL_SECONDS", ge=60, le=7 * 86_400)] = 3_600
-
-
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_env: AppEnv = "dev"
     log_level: str = "INFO"
@@ -255,8 +199,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     scheduling: SchedulingConfig = msgspec.field(default_factory=SchedulingConfig)
     stripe: StripeSettings = msgspec.field(default_factory=StripeSettings)
-    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
-    exports: ExportSettings = msgspec.field(default_factory=ExportSettings)
+    storage: storage_config.StorageSettings = msgspec.field(default_factory=storage_config.StorageSettings)
+    exports: storage_config.ExportSettings = msgspec.field(default_factory=storage_config.ExportSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
     @property
@@ -446,28 +390,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             strict_cors=env.bool("STRICT_CORS", is_prod),
         ),
     }
-    values["storage"] = _storage_settings(env)
-    values["exports"] = ExportSettings(
-        ttl_hours=env.int("EXPORT_TTL_HOURS", 72),
-        progress_batch_rows=env.int("EXPORT_PROGRESS_BATCH_ROWS", 1_000),
-        lease_seconds=env.int("EXPORT_LEASE_SECONDS", 300),
-        max_attempts=env.int("EXPORT_MAX_ATTEMPTS", 3),
-        max_period_days=env.int("EXPORT_MAX_PERIOD_DAYS", 731),
-        sweep_interval_seconds=env.int("EXPORT_SWEEP_INTERVAL_SECONDS", 300),
-    )
-    values["retention"] = RetentionSettings(
-        message_body_days=env.int("RETENTION_MESSAGE_BODY_DAYS", 90),
-        export_days=env.int("RETENTION_EXPORT_DAYS", 30),
-        photo_days=env.int("RETENTION_PHOTO_DAYS", 365),
-        outbox_days=env.int("RETENTION_OUTBOX_DAYS", 3),
-        inbox_days=env.int("RETENTION_INBOX_DAYS", 30),
-        batch_size=env.int("RETENTION_BATCH_SIZE", 1_000),
-        interval_seconds=env.int("RETENTION_INTERVAL_SECONDS", 3_600),
-    )
+    values["storage"], values["exports"] = storage_config.load_storage_settings(env), storage_config.load_export(env)
+    values["retention"] = load_retention(env)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
-    _check_storage(values["storage"])
     settings = _validated(Settings(**values))
     if is_prod:
         problems = prod_problems(settings, allow_loopback=set(env.csv("ALLOW_LOOPBACK_URLS")))
@@ -475,51 +402,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             # All at once: an operator fixes the whole list in one deploy, not one per restart.
             raise ConfigError("refusing to start in prod:\n- " + "\n- ".join(problems))
     return settings
-
-
-def _storage_settings(env: _Env) -> StorageSettings:
-    """S3_* for AWS S3 (or any S3 API), R2_* for Cloudflare R2 (the guides' R2_BUCKET, R2_ACCESS_KEY,
-    R2_SECRET_KEY; the endpoint from R2_ENDPOINT_URL or R2_ACCOUNT_ID)."""
-    backend = (env.str("ORDER_STORAGE_BACKEND", "local") or "local").strip().lower()
-    if backend not in ("s3", "r2", "local"):
-        raise ConfigError(f"ORDER_STORAGE_BACKEND must be one of s3, r2, local, got {backend!r}")
-    common: dict[str, Any] = {
-        "upload_root": env.str("ORDER_UPLOAD_ROOT", "var/uploads") or "var/uploads",
-        "signing_secret": env.str("STORAGE_SIGNING_SECRET"),
-        "download_ttl_seconds": env.int("STORAGE_DOWNLOAD_TTL_SECONDS", 300),
-        "multipart_part_bytes": env.int("STORAGE_MULTIPART_PART_BYTES", 8 * 1_048_576),
-    }
-    if backend == "r2":
-        account = env.str("R2_ACCOUNT_ID")
-        endpoint = env.str("R2_ENDPOINT_URL") or (f"https://{account}.r2.cloudflarestorage.com" if account else None)
-        if not endpoint:
-            raise ConfigError("ORDER_STORAGE_BACKEND=r2 needs R2_ENDPOINT_URL or R2_ACCOUNT_ID")
-        return StorageSettings(
-            backend="r2",
-            bucket=env.str("R2_BUCKET"),
-            region=env.str("R2_REGION", "auto") or "auto",
-            endpoint_url=endpoint,
-            access_key=env.str("R2_ACCESS_KEY"),
-            secret_key=env.str("R2_SECRET_KEY"),
-            **common,
-        )
-    if backend == "s3":
-        return StorageSettings(
-            backend="s3",
-            bucket=env.str("S3_BUCKET"),
-            region=env.str("S3_REGION", "us-east-1") or "us-east-1",
-            endpoint_url=env.str("S3_ENDPOINT_URL"),
-            access_key=env.str("S3_ACCESS_KEY"),
-            secret_key=env.str("S3_SECRET_KEY"),
-            **common,
-        )
-    return StorageSettings(backend="local", **common)
-
-
-def _check_storage(storage: StorageSettings) -> None:
-    if storage.backend in ("s3", "r2") and not storage.bucket:
-        prefix = "R2" if storage.backend == "r2" else "S3"
-        raise ConfigError(f"ORDER_STORAGE_BACKEND={storage.backend} needs {prefix}_BUCKET")
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -681,14 +563,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
                 f"{name} points at this machine (localhost, loopback or a local socket); in prod it must name "
                 f"the service's host (list {name} in ALLOW_LOOPBACK_URLS if a local sidecar proxy is intended)"
             )
-    storage = settings.storage
-    if storage.backend == "local" and storage.signing_secret is not None:
-        secret("STORAGE_SIGNING_SECRET", storage.signing_secret)
-    if storage.backend in ("s3", "r2") and storage.multipart_part_bytes < 5 * 1_048_576:
-        problems.append("STORAGE_MULTIPART_PART_BYTES must be at least 5 MiB (5242880) for S3 and R2")
-    endpoint_var = f"{storage.backend.upper()}_ENDPOINT_URL"
-    if storage.endpoint_url and endpoint_var not in allow_loopback and _is_local_url(storage.endpoint_url):
-        problems.append(f"{endpoint_var} points at this machine; name the storage service")
+    problems.extend(storage_config.prod_problems(settings.storage, secret_weakness, _is_local_url, allow_loopback))
     if "*" in settings.http.allowed_hosts:
         problems.append("ALLOWED_HOSTS must list the API's host names in prod, not '*'")
     return problems

@@ -23,7 +23,7 @@ async def total_rows(
     session: AsyncSession, kind: str, org_id: UUID, period: Period, subject: UUID | None = None
 ) -> int:
     if kind == "client_data" and subject is not None:
-        from spotless.domain.retention.bundle import bundle_rows
+        from spotless.domain.retention.public import bundle_rows
 
         return await bundle_rows(session, org_id, subject)
     if kind == "taxes":
@@ -52,7 +52,7 @@ async def file_chunks(
 ) -> AsyncIterator[bytes]:
     if kind == "client_data" and subject is not None:
         # The retention context's bundle (a ZIP of JSON), written into the same streaming sink.
-        from spotless.domain.retention.bundle import bundle_chunks
+        from spotless.domain.retention.public import bundle_chunks
 
         async for chunk in bundle_chunks(session, org_id, subject, counter.rows, _Sink()):
             yield chunk

@@ -124,7 +124,6 @@ async def run_export(
         claimed = await claim(session, org_id, export_id, owner, settings.lease_seconds)
     if claimed is None:
         return "not-claimed"
-    storage = storage or build_storage(rt.settings)
     ids = {"id": export_id, "org_id": org_id, "owner": owner}
 
     async def progress(done: int) -> None:
@@ -136,6 +135,7 @@ async def run_export(
     counter = RowCounter(progress, settings.progress_batch_rows)
     key = object_key(org_id, export_id, claimed.filename)
     try:
+        storage = storage or build_storage(rt.settings)
         async with rt.session(org_id) as reading:
             total = await total_rows(reading, claimed.kind, org_id, claimed.period, claimed.subject_id)
             async with rt.session(org_id) as session:

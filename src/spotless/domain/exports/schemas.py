@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -33,6 +33,11 @@ class ExportCreate(Input):
     client_id: UUID | None = None
 
 
+class ExportPeriodRead(Output, rename={"start": "from", "end": "to"}):
+    start: date
+    end: date
+
+
 class ExportProgress(Output):
     done: int
     total: int | None
@@ -42,7 +47,7 @@ class ExportRead(Output):
     id: UUID
     kind: ExportKind
     format: Literal["csv", "zip"]
-    period: dict[str, str] | None
+    period: ExportPeriodRead | None
     status: ExportStatus
     progress: ExportProgress
     filename: str
@@ -65,7 +70,7 @@ class ExportRead(Output):
             kind=row.kind,  # type: ignore[arg-type]
             format=row.format,  # type: ignore[arg-type]
             period=(
-                {"from": row.period_from.isoformat(), "to": row.period_to.isoformat()}
+                ExportPeriodRead(start=row.period_from, end=row.period_to)
                 if row.period_from and row.period_to
                 else None
             ),
@@ -104,12 +109,20 @@ class DeadLetters(Output):
     items: list[DeadJob] = msgspec.field(default_factory=list)
 
 
+DeadJobId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z-]+$",
+        description="a dead-letter id or an export id: letters, digits and dashes",
+    ),
+]
+
+
 class DlqReplay(Input):
     kind: Literal["outbox", "export"]
-    ids: Annotated[
-        list[Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]],
-        Meta(min_length=1, max_length=100),
-    ]
+    ids: Annotated[list[DeadJobId], Meta(min_length=1, max_length=100)]
 
 
 class DlqReplayed(Output):

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
+from spotless.domain.exports.actors import run_export_job
 from spotless.domain.exports.models import Export
 from spotless.domain.exports.schemas import ExportCreate, ExportRead
 from spotless.domain.identity.public import Principal
@@ -83,8 +84,6 @@ async def request_export(
     session: AsyncSession, principal: Principal, settings: Settings, data: ExportCreate
 ) -> tuple[Export, bool]:
     """The export (a new one, or the one in flight for the same kind and period) and whether it is new."""
-    from spotless.domain.exports.actors import run_export_job  # actors import the runner, not this module
-
     fmt, start, end = check_request(principal, settings, data)
     if data.client_id is not None:
         # Under RLS a client of another organisation is simply not there: 404, never a foreign key error.

@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.audit.public import record_audit
+from spotless.domain.billing.public import remove_client_cards
 from spotless.domain.identity.public import Principal
 from spotless.domain.retention.models import ClientErasure
 from spotless.lib.errors import conflict, not_found
@@ -94,8 +95,6 @@ async def erasure_of(session: AsyncSession, client_id: UUID) -> ClientErasure | 
 async def erase_client(
     session: AsyncSession, principal: Principal, client_id: UUID, settings: Settings
 ) -> ClientErasure:
-    from spotless.domain.billing.cards import list_payment_methods, remove_payment_method
-
     params = {"org_id": principal.org_id, "client_id": client_id}
     # The client's row lock serialises two erasures (and an erasure with a new booking's insert).
     locked = await session.scalar(
@@ -117,11 +116,7 @@ async def erase_client(
     for name, statement in _SCRUB.items():
         result = await session.execute(text(statement), {**params, "tombstone": TOMBSTONE, "erased": ERASED})
         counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    methods = await list_payment_methods(session, client_id)
-    active = [m for m in methods if m.active]
-    for method in active:
-        await remove_payment_method(session, principal, client_id, method.id, settings.stripe)
-    counts["payment_methods"] = len(active)
+    counts["payment_methods"] = await remove_client_cards(session, principal, client_id, settings.stripe)
     erasure = ClientErasure(org_id=principal.org_id, client_id=client_id, erased_by=principal.user_id, counts=counts)
     session.add(erasure)
     await session.flush()

@@ -13,7 +13,7 @@ from spotless.domain.identity.public import Principal
 from spotless.domain.retention.models import RetentionSettings
 from spotless.domain.retention.schemas import RetentionSettingsUpdate
 from spotless.lib.query import flush_or_conflict
-from spotless.settings import RetentionSettings as RetentionDefaults
+from spotless.retention_settings import RetentionSettings as RetentionDefaults
 
 
 def defaults(org_id: UUID, env: RetentionDefaults) -> RetentionSettings:

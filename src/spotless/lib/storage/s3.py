@@ -14,7 +14,7 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
-from spotless.settings import StorageSettings
+from spotless.storage_settings import StorageSettings
 
 
 class S3Storage:
