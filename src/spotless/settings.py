@@ -18,6 +18,7 @@ from msgspec import Meta
 from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless import photo_settings as photo_config
 from spotless import storage_settings as storage_config
+from spotless.retention_settings import RetentionSettings, load_retention
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 from spotless.webhook_settings import WebhookSettings, load_webhook_settings, webhook_prod_problems
 
@@ -67,15 +68,14 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
     # redis://, rediss:// (TLS) or unix://; user and password come from the URL.
     url: str
     socket_timeout_seconds: Annotated[float, _var("REDIS_SOCKET_TIMEOUT_SECONDS", gt=0, le=60)] = 2.0
-    # TLS for rediss:// URLs (managed Redis): a CA bundle to verify the server with (else the
-    # system's), and a client certificate and key when the server asks for one (mutual TLS).
+    # TLS for rediss:// (managed Redis): a CA bundle (else the system's), a client cert and key for mutual TLS.
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_check_hostname: bool = True
-    # The circuit breaker shared by every hot-path use of one Redis (lib/circuit.py): after a
-    # timeout or connection error, calls go to their fallback for this long, then one PING probe
-    # (bounded by the probe timeout) decides whether Redis is back; repeated until it is.
+    # The circuit breaker shared by every hot-path use of one Redis (lib/circuit.py): after a timeout or
+    # connection error, calls go to their fallback for this long, then one PING probe (bounded by the
+    # probe timeout) decides whether Redis is back; repeated until it is.
     breaker_cooldown_seconds: Annotated[float, _var("REDIS_BREAKER_COOLDOWN_SECONDS", gt=0, le=300)] = 1.0
     breaker_probe_timeout_ms: Annotated[int, _var("REDIS_BREAKER_PROBE_TIMEOUT_MS", ge=1, le=10_000)] = 250
 
@@ -86,9 +86,8 @@ class JobSettings(msgspec.Struct, frozen=True, kw_only=True):
     tick_interval_seconds: Annotated[int, _var("JOB_TICK_INTERVAL_SECONDS", ge=1, le=3_600)] = 30
     namespace: Annotated[str, _var("JOB_NAMESPACE", min_length=1, max_length=100, pattern=r"^[\w.:-]+$")] = "spotless"
     outbox_relay_interval_seconds: Annotated[float, _var("OUTBOX_RELAY_INTERVAL_SECONDS", gt=0, le=60)] = 1.0
-    # A worker silent for this long is dead: the scheduler's broker maintenance (every
-    # JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS) puts its in-flight messages back in their queues.
-    # Workers heartbeat several times per timeout, so a live one is never taken for dead.
+    # A worker silent for this long is dead: broker maintenance (JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS)
+    # requeues its in-flight messages. Workers heartbeat several times per timeout, so a live one stays.
     broker_heartbeat_timeout_seconds: Annotated[int, _var("JOB_BROKER_HEARTBEAT_TIMEOUT_SECONDS", ge=5, le=600)] = 15
     broker_maintenance_interval_seconds: Annotated[
         float, _var("JOB_BROKER_MAINTENANCE_INTERVAL_SECONDS", gt=0, le=60)
@@ -218,6 +217,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     exports: storage_config.ExportSettings = msgspec.field(default_factory=storage_config.ExportSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     photos: photo_config.PhotoSettings = msgspec.field(default_factory=photo_config.PhotoSettings)
+    retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -413,6 +413,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     }
     values["storage"], values["exports"] = storage_config.load_storage_settings(env), storage_config.load_export(env)
     values["photos"] = photo_config.load_photo_settings(env)
+    values["retention"] = load_retention(env)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")

@@ -43,6 +43,7 @@ def controllers() -> list[Any]:
         WorkerMessagingController,
     )
     from spotless.domain.messaging.notifications.controllers import NotificationSettingsController
+    from spotless.domain.retention.controllers import ClientErasureController, RetentionController
     from spotless.domain.scheduling.controllers import (
         AvailabilityController,
         BookingController,
@@ -102,6 +103,8 @@ def controllers() -> list[Any]:
         DeadLetterController,
         StorageDownloadController,
         WebhooksController,
+        RetentionController,
+        ClientErasureController,
     ]
 
 
@@ -115,6 +118,7 @@ def import_models() -> None:
     import spotless.domain.identity.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
+    import spotless.domain.retention.models
     import spotless.domain.scheduling.models
     import spotless.domain.system.models
     import spotless.domain.webhooks.models
@@ -137,6 +141,7 @@ def import_jobs() -> None:
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
+    import spotless.domain.retention.jobs
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
     import spotless.domain.webhooks.actors

@@ -192,6 +192,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("messaging.report_dead_letters", 3600),
         ("messaging.send_agendas", 300),
         ("messaging.send_reminders", 300),
+        ("retention.apply", 3600),
         ("scheduling.materialise_series", 120),
         ("storage.janitor", 3600),
         ("system.purge_outbox", 3600),

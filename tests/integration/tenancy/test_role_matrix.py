@@ -293,6 +293,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/photos/{photo_id:uuid}/confirm"): Expect(
         default=NO_PROFILE, by_role={"worker": 404}
     ),
+    # retention and data rights (privacy.manage: owners and admins). A fresh client has no open
+    # work, so its erasure succeeds.
+    ("GET", "/v1/admin/retention"): OK,
+    ("PUT", "/v1/admin/retention"): OK,
+    ("POST", "/v1/admin/retention/cleanup"): OK,
+    ("POST", "/v1/clients/{client_id:uuid}/erasure"): OK,
+    ("GET", "/v1/clients/{client_id:uuid}/erasure"): OK,
 }
 
 

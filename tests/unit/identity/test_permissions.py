@@ -48,3 +48,5 @@ def test_lower_roles_hold_subsets_and_unknown_roles_hold_nothing():
     assert permissions_for("ghost") == frozenset()
     # Dead jobs (and their replay) are the admins' only.
     assert {role for role, keys in ROLE_PERMISSIONS.items() if "jobs.manage" in keys} == {"owner", "admin"}
+    # A client's data rights (export everything, erase) and the retention settings: the same.
+    assert {role for role, keys in ROLE_PERMISSIONS.items() if "privacy.manage" in keys} == {"owner", "admin"}

@@ -9,7 +9,11 @@
 - the app's pay page for a link's token: `page_urls` (pay, card update; `BILLING_PAY_LINK_URL`);
 - what messaging tells of money (`notices`): `invoice_notice`, `mint_message_link` (a pay link minted
   at send time), `invoice_pdf`, `dispute_notice`, `money_totals` (digests).
+- cards: `remove_client_cards` (a client's erasure: every saved card deactivated and detached).
 Events are in `billing.events`."""
+
+from typing import Any
+from uuid import UUID
 
 from spotless.domain.billing.followup import payment_hold_wanted
 from spotless.domain.billing.ledger import Entry, client_credit_cents, derive_status, open_cents
@@ -53,6 +57,18 @@ __all__ = [
     "payment_hold_wanted",
     "post_entry",
     "rates_for",
+    "remove_client_cards",
     "take_number",
     "tax_lines",
 ]
+
+
+async def remove_client_cards(session: Any, principal: Any, client_id: UUID, stripe: Any) -> int:
+    """Every active card of the client removed as `DELETE .../payment-methods/{id}` does; how many.
+    (cards imports this module: imported here, when called.)"""
+    from spotless.domain.billing.cards import list_payment_methods, remove_payment_method
+
+    methods = await list_payment_methods(session, client_id)
+    for method in methods:
+        await remove_payment_method(session, principal, client_id, method.id, stripe)
+    return len(methods)

@@ -71,7 +71,8 @@ _REQUEUE = text(
       AND NOT EXISTS (
           SELECT 1 FROM exports o
           WHERE o.org_id = e.org_id AND o.kind = e.kind AND o.status IN ('queued', 'running')
-            AND o.period_from IS NOT DISTINCT FROM e.period_from AND o.period_to IS NOT DISTINCT FROM e.period_to)
+            AND o.period_from IS NOT DISTINCT FROM e.period_from AND o.period_to IS NOT DISTINCT FROM e.period_to
+            AND o.subject_id IS NOT DISTINCT FROM e.subject_id)
     RETURNING e.id
     """
 )

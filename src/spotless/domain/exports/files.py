@@ -19,7 +19,13 @@ from spotless.domain.exports.sources import Period
 Progress = Callable[[int], Awaitable[None]]
 
 
-async def total_rows(session: AsyncSession, kind: str, org_id: UUID, period: Period) -> int:
+async def total_rows(
+    session: AsyncSession, kind: str, org_id: UUID, period: Period, subject: UUID | None = None
+) -> int:
+    if kind == "client_data" and subject is not None:
+        from spotless.domain.retention.public import bundle_rows
+
+        return await bundle_rows(session, org_id, subject)
     if kind == "taxes":
         return sum([await t.count(session, org_id, period) for t in sources.TAX_TABLES])
     return await sources.TABLES[kind].count(session, org_id, period)
@@ -42,8 +48,15 @@ class RowCounter:
 
 
 async def file_chunks(
-    session: AsyncSession, kind: str, org_id: UUID, period: Period, counter: RowCounter
+    session: AsyncSession, kind: str, org_id: UUID, period: Period, counter: RowCounter, subject: UUID | None = None
 ) -> AsyncIterator[bytes]:
+    if kind == "client_data" and subject is not None:
+        # The retention context's bundle (a ZIP of JSON), written into the same streaming sink.
+        from spotless.domain.retention.public import bundle_chunks
+
+        async for chunk in bundle_chunks(session, org_id, subject, counter.rows, _Sink()):
+            yield chunk
+        return
     if kind != "taxes":
         table = sources.TABLES[kind]
         async for chunk in csv_chunks(table.header, counter.rows(table.rows(session, org_id, period))):

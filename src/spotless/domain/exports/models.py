@@ -12,9 +12,10 @@ from advanced_alchemy.types import GUID
 from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_key
+from spotless.db.base import TenantMixin, UUIDv7AuditBase, tenant_fk, tenant_key
 
-EXPORT_KINDS = ("bookings", "clients", "invoices", "payments", "taxes")
+# `client_data`: everything held about one client (`subject_id`), a ZIP of JSON (retention context).
+EXPORT_KINDS = ("bookings", "clients", "invoices", "payments", "taxes", "client_data")
 EXPORT_FORMATS = ("csv", "zip")
 EXPORT_STATUSES = ("queued", "running", "succeeded", "failed", "expired")
 PERIOD_RULE = "(period_from IS NULL) = (period_to IS NULL) AND (period_from IS NULL OR period_from <= period_to)"
@@ -28,11 +29,13 @@ class Export(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "exports"
     __table_args__ = (
         tenant_key("exports"),
+        tenant_fk("subject_id", "client", ondelete="CASCADE"),
         CheckConstraint(_in("kind", EXPORT_KINDS), name="kind_known"),
         CheckConstraint(_in("format", EXPORT_FORMATS), name="format_known"),
         CheckConstraint(_in("status", EXPORT_STATUSES), name="status_known"),
-        # The tax export is a ZIP of CSVs; every other kind is one CSV.
-        CheckConstraint("(kind = 'taxes') = (format = 'zip')", name="format_fits_kind"),
+        # The tax export is a ZIP of CSVs, a client's data a ZIP of JSON; every other kind is one CSV.
+        CheckConstraint("(kind IN ('taxes', 'client_data')) = (format = 'zip')", name="format_fits_kind"),
+        CheckConstraint("(kind = 'client_data') = (subject_id IS NOT NULL)", name="subject_iff_client_data"),
         CheckConstraint(PERIOD_RULE, name="period_order"),
         CheckConstraint(
             "progress_done >= 0 AND (progress_total IS NULL OR progress_done <= progress_total)",
@@ -52,6 +55,7 @@ class Export(UUIDv7AuditBase, TenantMixin):
             "kind",
             "period_from",
             "period_to",
+            "subject_id",
             unique=True,
             postgresql_nulls_not_distinct=True,
             postgresql_where=text("status IN ('queued', 'running')"),
@@ -70,6 +74,8 @@ class Export(UUIDv7AuditBase, TenantMixin):
     # Inclusive local dates; none for a client list of everyone.
     period_from: Mapped[date | None] = mapped_column(Date, default=None)
     period_to: Mapped[date | None] = mapped_column(Date, default=None)
+    # The client a `client_data` export is about (none for the other kinds).
+    subject_id: Mapped[UUID | None] = mapped_column(default=None)
     status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
     progress_done: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     progress_total: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -42,6 +42,7 @@ class Claimed:
     id: UUID
     kind: str
     period: Period
+    subject_id: UUID | None
     filename: str
     content_type: str
     attempts: int
@@ -58,7 +59,7 @@ _CLAIM = text(
            progress_done = 0, started_at = now(), updated_at = now()
     WHERE id = :id AND org_id = :org_id
       AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= now()))
-    RETURNING kind, period_from, period_to, filename, content_type, attempts
+    RETURNING kind, period_from, period_to, subject_id, filename, content_type, attempts
     """
 )
 _PROGRESS = text(
@@ -101,6 +102,7 @@ async def claim(session: AsyncSession, org_id: UUID, export_id: UUID, owner: str
         id=export_id,
         kind=row.kind,
         period=Period(row.period_from, row.period_to),
+        subject_id=row.subject_id,
         filename=row.filename,
         content_type=row.content_type,
         attempts=row.attempts,
@@ -135,10 +137,10 @@ async def run_export(
     try:
         storage = storage or build_storage(rt.settings)
         async with rt.session(org_id) as reading:
-            total = await total_rows(reading, claimed.kind, org_id, claimed.period)
+            total = await total_rows(reading, claimed.kind, org_id, claimed.period, claimed.subject_id)
             async with rt.session(org_id) as session:
                 await session.execute(_TOTAL, {**ids, "total": total})
-            chunks = file_chunks(reading, claimed.kind, org_id, claimed.period, counter)
+            chunks = file_chunks(reading, claimed.kind, org_id, claimed.period, counter, claimed.subject_id)
             size = await storage.put_stream(key, chunks, content_type=claimed.content_type)
         async with rt.session(org_id) as session:
             done = await session.execute(

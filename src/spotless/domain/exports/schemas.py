@@ -12,7 +12,7 @@ from msgspec import Meta
 from spotless.domain.exports.models import Export
 from spotless.lib.schema import Day, Input, Output
 
-ExportKind = Literal["bookings", "clients", "invoices", "payments", "taxes"]
+ExportKind = Literal["bookings", "clients", "invoices", "payments", "taxes", "client_data"]
 ExportStatus = Literal["queued", "running", "succeeded", "failed", "expired"]
 
 
@@ -29,6 +29,8 @@ class ExportCreate(Input):
     period: ExportPeriod | None = None
     # `csv` for the ledgers; the tax export is a `zip` of CSVs (the default for it).
     format: Literal["csv", "zip"] | None = None
+    # `client_data` only: the client whose data is exported (a ZIP of JSON, no period).
+    client_id: UUID | None = None
 
 
 class ExportPeriodRead(Output, rename={"start": "from", "end": "to"}):
@@ -59,6 +61,7 @@ class ExportRead(Output):
     # Set while the export can be downloaded: a short-lived signed link (STORAGE_DOWNLOAD_TTL_SECONDS).
     download_url: str | None = None
     download_expires_at: datetime | None = None
+    client_id: UUID | None = None
 
     @classmethod
     def from_model(cls, row: Export, **download: Any) -> ExportRead:
@@ -81,6 +84,7 @@ class ExportRead(Output):
             started_at=row.started_at,
             finished_at=row.finished_at,
             expires_at=row.expires_at,
+            client_id=row.subject_id,
             **download,
         )
 

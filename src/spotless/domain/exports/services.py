@@ -31,13 +31,18 @@ KIND_PERMISSION = {
     "invoices": "finance.view",
     "payments": "finance.view",
     "taxes": "finance.view",
+    # Everything about one person (profile, invoices, payments): the data-rights key, owners and admins.
+    "client_data": "privacy.manage",
 }
+ZIP_KINDS = ("taxes", "client_data")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "zip": "application/zip"}
 
 EXPORT_ORDER: Keyset[Export] = Keyset("exports", [Export.id], [UUID], descending=True, key=lambda e: (e.id,))
 
 
-def _filename(kind: str, fmt: str, start: date | None, end: date | None) -> str:
+def _filename(kind: str, fmt: str, start: date | None, end: date | None, subject: UUID | None = None) -> str:
+    if subject is not None:
+        return f"client_data_{subject}.{fmt}"
     stem = "gst_export" if kind == "taxes" else kind
     span = f"_{start:%Y%m%d}_{end:%Y%m%d}" if start and end else ""
     return f"{stem}{span}.{fmt}"
@@ -49,10 +54,18 @@ def check_request(principal: Principal, settings: Settings, data: ExportCreate) 
         raise Problem(
             403, "forbidden", "You do not have permission for this action", f"Exporting {data.kind} needs {needed}."
         )
-    fmt = data.format or ("zip" if data.kind == "taxes" else "csv")
-    if (data.kind == "taxes") != (fmt == "zip"):
-        wanted = "zip" if data.kind == "taxes" else "csv"
+    fmt = data.format or ("zip" if data.kind in ZIP_KINDS else "csv")
+    if (data.kind in ZIP_KINDS) != (fmt == "zip"):
+        wanted = "zip" if data.kind in ZIP_KINDS else "csv"
         raise FieldError("format", f"{data.kind} exports are {wanted}", code="unsupported_format")
+    if (data.kind == "client_data") != (data.client_id is not None):
+        if data.client_id is None:
+            raise FieldError("client_id", "client_data exports name the client", code="required")
+        raise FieldError("client_id", "only client_data exports name a client", code="not_allowed")
+    if data.kind == "client_data":
+        if data.period is not None:
+            raise FieldError("period", "a client's data is exported whole", code="not_allowed")
+        return fmt, None, None
     if data.period is None:
         if data.kind != "clients":
             raise FieldError("period", f"{data.kind} exports need a period", code="required")
@@ -72,6 +85,14 @@ async def request_export(
 ) -> tuple[Export, bool]:
     """The export (a new one, or the one in flight for the same kind and period) and whether it is new."""
     fmt, start, end = check_request(principal, settings, data)
+    if data.client_id is not None:
+        # Under RLS a client of another organisation is simply not there: 404, never a foreign key error.
+        found_client = await session.scalar(
+            text("SELECT id FROM client WHERE org_id = :org_id AND id = :id"),
+            {"org_id": principal.org_id, "id": data.client_id},
+        )
+        if found_client is None:
+            raise not_found("client")
     new_id = uuid7()
     now = datetime.now(UTC)
     inserted = await session.execute(
@@ -83,15 +104,16 @@ async def request_export(
             format=fmt,
             period_from=start,
             period_to=end,
+            subject_id=data.client_id,
             status="queued",
-            filename=_filename(data.kind, fmt, start, end),
+            filename=_filename(data.kind, fmt, start, end, data.client_id),
             content_type=CONTENT_TYPES[fmt],
             requested_by=principal.user_id,
             created_at=now,
             updated_at=now,
         )
         .on_conflict_do_nothing(
-            index_elements=["org_id", "kind", "period_from", "period_to"],
+            index_elements=["org_id", "kind", "period_from", "period_to", "subject_id"],
             index_where=text("status IN ('queued', 'running')"),
         )
         .returning(Export.id)
@@ -107,6 +129,7 @@ async def request_export(
             Export.kind == data.kind,
             Export.period_from.is_not_distinct_from(start),
             Export.period_to.is_not_distinct_from(end),
+            Export.subject_id.is_not_distinct_from(data.client_id),
             Export.status.in_(("queued", "running")),
         )
     )

@@ -7,7 +7,8 @@ neither. Roles, highest rank first:
 - ``owner`` (rank 50): every key. Only an owner can make or demote an owner; an organisation
   always keeps at least one active owner.
 - ``admin`` (rank 40): every key. Runs the organisation day to day: people, settings, integrations,
-  and the organisation's dead jobs (``jobs.manage``: list and replay them, never another's).
+  and the organisation's dead jobs (``jobs.manage``: list and replay them, never another's), its
+  retention and its clients' data rights (``privacy.manage``: export or erase a client).
 - ``dispatcher`` (rank 30): core.view, bookings.view, bookings.edit, bookings.assign, bookings.status,
   contacts.view, contacts.edit, invoices.view, reports.view, workers.contact.view. Plans and runs the
   calendar.
@@ -58,6 +59,8 @@ PERMISSIONS: tuple[str, ...] = (
     "audit.view",
     # The organisation's dead background jobs and failed exports: list and replay (admins).
     "jobs.manage",
+    # A client's data rights (owners and admins): export everything held about them, erase them.
+    "privacy.manage",
     # Workers' personal details (see the module docstring).
     "workers.contact.view",
     "workers.pay.view",
