@@ -7,7 +7,7 @@
   balance itself stays derived from the ledger (credit issued less credit applied).
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-02
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from spotless.db.rls import enable_tenant_rls
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

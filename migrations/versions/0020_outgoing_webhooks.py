@@ -8,7 +8,7 @@
   and returns only (org_id, message_id, token).
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0019
 Create Date: 2026-12-02
 """
 
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from spotless.db.rls import APP_ROLE, DEFINER_ROLE, enable_tenant_rls, hand_functions_to
 
 revision = "0020"
-down_revision = "0015"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
