@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from msgspec import Meta
 
-from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless import photo_settings as photo_config
 from spotless import storage_settings as storage_config
+from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless.retention_settings import RetentionSettings, load_retention
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 from spotless.webhook_settings import WebhookSettings, load_webhook_settings, webhook_prod_problems

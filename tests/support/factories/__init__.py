@@ -14,10 +14,10 @@ tests/support/tenancy.py calls to make another organisation's resources for each
 importing this package registers them."""
 
 from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
-from tests.support.factories import messaging as _messaging  # noqa: F401 (registers kind)
-from tests.support.factories import notifications as _notifications  # noqa: F401 (registers digest_key)
 from tests.support.factories import evidence as _evidence  # noqa: F401 (registers item_id, photo_id)
 from tests.support.factories import exports as _exports  # noqa: F401 (registers export_id)
+from tests.support.factories import messaging as _messaging  # noqa: F401 (registers kind)
+from tests.support.factories import notifications as _notifications  # noqa: F401 (registers digest_key)
 from tests.support.factories import retention as _retention  # noqa: F401 (retention bodies)
 from tests.support.factories import stripe_billing  # noqa: F401 (registers the Stripe routes' factories)
 from tests.support.factories import webhooks as _webhooks  # noqa: F401 (registers endpoint_id, message_id)
