@@ -77,4 +77,4 @@ async def completed_visits_before(
     return [_visit(r) for r in rows]
 
 
-__all__ = ["BillableVisit", "completed_visits_before", "visits_by_id"]
+__all__ = ["BillableVisit", "Booking", "completed_visits_before", "visits_by_id"]
