@@ -1,4 +1,4 @@
-"""Messaging's part of the settings beyond email (texts, unsubscribe links); spotless.settings
+"""Messaging's part of the settings (email, texts, unsubscribe links); spotless.settings
 reads it with the rest and keeps it apart for size, as it does Stripe's."""
 
 from __future__ import annotations
@@ -12,6 +12,27 @@ from msgspec import Meta
 def _var(name: str, **bounds: Any) -> Meta:
     """As spotless.settings._var: the bounds, and the variable named in errors."""
     return Meta(extra={"env": name}, **bounds)
+
+
+class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
+    # `sendgrid` is SendGrid's SMTP relay: user "apikey", SENDGRID_API_KEY as the password.
+    mode: Literal["smtp", "sendgrid", "log", "off"] = "log"
+    from_address: str = "no-reply@spotless.local"
+    from_name: str = "Spotless"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Annotated[int, _var("SMTP_PORT", ge=1, le=65_535)] = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: Annotated[float, _var("SMTP_TIMEOUT_SECONDS", gt=0, le=300)] = 10.0
+    # Put temporary passwords in the onboarding/reset emails (else the email only notifies).
+    temp_passwords: bool = False
+    sendgrid_api_key: str | None = None
+    sendgrid_host: str = "smtp.sendgrid.net"
+    # Temporary refusals: retried with a doubling backoff, dead-lettered after max_attempts.
+    max_attempts: Annotated[int, _var("EMAIL_MAX_ATTEMPTS", ge=1, le=100)] = 8
+    retry_backoff_seconds: Annotated[float, _var("EMAIL_RETRY_BACKOFF_SECONDS", ge=0, le=86_400)] = 30.0
+    retry_backoff_max_seconds: Annotated[float, _var("EMAIL_RETRY_BACKOFF_MAX_SECONDS", ge=0, le=86_400)] = 3_600.0
 
 
 class SmsSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,8 +82,10 @@ def load_messaging_settings(env: Any, is_prod: bool) -> MessagingConfig:
     )
 
 
-def messaging_prod_problems(config: MessagingConfig, *, explicit_base_url: bool) -> list[str]:
-    problems = []
+def messaging_prod_problems(config: MessagingConfig, *, sendgrid_key_missing: bool) -> list[str]:
+    problems = ["SENDGRID_API_KEY is required with EMAIL_MODE=sendgrid"] if sendgrid_key_missing else []
+    # The default (a local origin) is left alone: only an explicitly set origin must be https.
+    explicit_base_url = config.public_base_url != MessagingConfig().public_base_url
     if config.sms.mode == "log":
         problems.append("SMS_MODE=log writes texts to the logs; use twilio (or off) in prod")
     if config.sms.mode == "twilio":

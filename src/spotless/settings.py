@@ -17,7 +17,7 @@ from msgspec import Meta
 
 from spotless import photo_settings as photo_config
 from spotless import storage_settings as storage_config
-from spotless.messaging_settings import MessagingConfig, load_messaging_settings, messaging_prod_problems
+from spotless.messaging_settings import EmailSettings, MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless.retention_settings import RetentionSettings, load_retention
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 from spotless.webhook_settings import WebhookSettings, load_webhook_settings, webhook_prod_problems
@@ -131,29 +131,6 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
         "http://localhost:3000/invitations"
     )
     session_check_timeout_ms: Annotated[int, _var("AUTH_SESSION_CHECK_TIMEOUT_MS", ge=1, le=10_000)] = 250
-
-
-class EmailSettings(msgspec.Struct, frozen=True, kw_only=True):
-    # `sendgrid` is SendGrid's SMTP relay: user "apikey", SENDGRID_API_KEY as the password.
-    mode: Literal["smtp", "sendgrid", "log", "off"] = "log"
-    from_address: str = "no-reply@spotless.local"
-    from_name: str = "Spotless"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: Annotated[int, _var("SMTP_PORT", ge=1, le=65_535)] = 25
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    smtp_timeout_seconds: Annotated[float, _var("SMTP_TIMEOUT_SECONDS", gt=0, le=300)] = 10.0
-    # Put temporary passwords in the onboarding/reset emails (else the email only notifies).
-    temp_passwords: bool = False
-    sendgrid_api_key: str | None = None
-    sendgrid_host: str = "smtp.sendgrid.net"
-    # A temporary refusal (4xx, connection lost) is tried again after a backoff doubling from
-    # EMAIL_RETRY_BACKOFF_SECONDS up to EMAIL_RETRY_BACKOFF_MAX_SECONDS; after EMAIL_MAX_ATTEMPTS
-    # attempts the delivery is dead-lettered (status failed).
-    max_attempts: Annotated[int, _var("EMAIL_MAX_ATTEMPTS", ge=1, le=100)] = 8
-    retry_backoff_seconds: Annotated[float, _var("EMAIL_RETRY_BACKOFF_SECONDS", ge=0, le=86_400)] = 30.0
-    retry_backoff_max_seconds: Annotated[float, _var("EMAIL_RETRY_BACKOFF_MAX_SECONDS", ge=0, le=86_400)] = 3_600.0
 
 
 class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -564,12 +541,9 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
     email = settings.email
     if email.mode == "log":
         problems.append("EMAIL_MODE=log writes emails (reset links included) to the logs; use smtp (or off) in prod")
-    if email.mode == "sendgrid" and not email.sendgrid_api_key:
-        problems.append("SENDGRID_API_KEY is required with EMAIL_MODE=sendgrid")
     problems.extend(
         messaging_prod_problems(
-            settings.messaging,
-            explicit_base_url=settings.messaging.public_base_url != MessagingConfig().public_base_url,
+            settings.messaging, sendgrid_key_missing=email.mode == "sendgrid" and not email.sendgrid_api_key
         )
     )
     if email.mode == "smtp":

@@ -56,6 +56,7 @@ async def billing_contact(
 
 __all__ = [
     "BillingContact",
+    "Client",
     "addresses_by_client",
     "billing_contact",
     "client_archived_at",

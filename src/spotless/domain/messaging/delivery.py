@@ -30,8 +30,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
-from spotless.domain.clients.models import Client
-from spotless.domain.identity.models import Membership, Organization, User
+from spotless.domain.clients.public import Client
+from spotless.domain.identity.public import Membership, Organization, User
 from spotless.domain.messaging.email import Answer, send_to
 from spotless.domain.messaging.kinds import MessageKind, get_kind
 from spotless.domain.messaging.models import (
@@ -48,7 +48,7 @@ from spotless.domain.messaging.preferences import normalize_phone
 from spotless.domain.messaging.rendering import Part, Rendered, RenderError, render
 from spotless.domain.messaging.sms import UNSUBSCRIBED, send_sms
 from spotless.domain.messaging.unsubscribe import UnsubscribeClaim, unsubscribe_url
-from spotless.domain.workforce.models import Worker
+from spotless.domain.workforce.public import Worker
 from spotless.lib.jobs.outbox import JobOutbox
 from spotless.lib.metrics import EMAIL_JOBS
 from spotless.settings import Settings

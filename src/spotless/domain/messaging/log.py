@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.clients.models import Client
+from spotless.domain.clients.public import Client
 from spotless.domain.identity.public import Principal
 from spotless.domain.messaging.models import Delivery
 from spotless.domain.messaging.schemas import MessageLog, MessageLogEntry
-from spotless.domain.scheduling.models import Booking
+from spotless.domain.scheduling.public import Booking
 from spotless.lib.errors import not_found
 
 

@@ -13,12 +13,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
-from spotless.domain.clients.models import Client
-from spotless.domain.identity.models import Membership
+from spotless.domain.clients.public import Client
+from spotless.domain.identity.public import Membership
 from spotless.domain.messaging.kinds import KINDS, MessageKind, UnknownKind, get_kind
 from spotless.domain.messaging.models import Preference, SmsConsent, SmsOptOut
 from spotless.domain.messaging.unsubscribe import UnsubscribeClaim
-from spotless.domain.workforce.models import Worker
+from spotless.domain.workforce.public import Worker
 from spotless.lib.errors import FieldError, not_found
 
 RecipientKind = Literal["client", "worker"]

@@ -13,8 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
-from spotless.domain.identity.models import Membership
-from spotless.domain.identity.permissions import ROLE_PERMISSIONS
+from spotless.domain.identity.public import ROLE_PERMISSIONS, Membership
 from spotless.domain.messaging.delivery import DELIVER_JOB
 from spotless.domain.messaging.kinds import Recipient, get_kind
 from spotless.domain.messaging.models import Delivery

@@ -169,16 +169,6 @@ async def count_series_conflicts(session: AsyncSession, start: datetime, end: da
     return int((await session.execute(stmt)).scalar_one())
 
 
-__all__ = [
-    "BillableVisit",
-    "VisitNotice",
-    "completed_visits_before",
-    "count_series_conflicts",
-    "count_visits",
-    "visit_notice",
-    "visits_by_id",
-    "visits_starting",
-]
 # --- field evidence (checklists and photos on a job) ---------------------------------------------
 
 
@@ -226,4 +216,17 @@ async def own_field_job(session: AsyncSession, principal: Any, booking_id: UUID)
     return _field_job(booking), worker_id
 
 
-__all__ = ["BillableVisit", "FieldJob", "completed_visits_before", "job_for_office", "own_field_job", "visits_by_id"]
+__all__ = [
+    "BillableVisit",
+    "Booking",
+    "FieldJob",
+    "VisitNotice",
+    "completed_visits_before",
+    "count_series_conflicts",
+    "count_visits",
+    "job_for_office",
+    "own_field_job",
+    "visit_notice",
+    "visits_by_id",
+    "visits_starting",
+]

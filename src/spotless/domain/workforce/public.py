@@ -1,6 +1,7 @@
 """What other contexts may use of workforce: which workers can take work, and their schedules."""
 
 from spotless.domain.workforce.hours import WorkerSchedule, format_clock, parse_clock
+from spotless.domain.workforce.models import Worker
 from spotless.domain.workforce.services import (
     active_schedules,
     active_worker_ids,
@@ -13,6 +14,7 @@ from spotless.domain.workforce.services import (
 )
 
 __all__ = [
+    "Worker",
     "WorkerSchedule",
     "active_schedules",
     "active_worker_ids",
