@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import builtins
 import ipaddress
-import math
 import os
 import re
-from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -19,25 +17,13 @@ from spotless import photo_settings as photo_config
 from spotless import storage_settings as storage_config
 from spotless.messaging_settings import EmailSettings, MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless.retention_settings import RetentionSettings, load_retention
+from spotless.secret_strength import MIN_SECRET_LENGTH, WEAK_SECRETS, secret_weakness
 from spotless.stripe_settings import StripeSettings, load_stripe_settings, stripe_prod_problems, stripe_urls
 from spotless.webhook_settings import WebhookSettings, load_webhook_settings, webhook_prod_problems
 
 AppEnv = Literal["dev", "test", "prod"]
 
 # Values that must never reach production: defaults from .env.example and obvious placeholders.
-_WEAK_SECRETS = {
-    "",
-    "change-me",
-    "changeme",
-    "secret",
-    "dev-secret",
-    "dev-insecure-secret-change-me-0123456789",
-    "test",
-    "sk_test_spotless_placeholder",
-    "whsec_spotless_placeholder",
-    "dev-insecure-webhook-key-change-me-0123456789",
-}
-_MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -477,45 +463,6 @@ def _is_local_url(url: str) -> bool:
     return any(_is_local_host(h) for h in _url_hosts(url))
 
 
-def _character_classes(value: str) -> int:
-    return sum(
-        (
-            any(c.islower() for c in value),
-            any(c.isupper() for c in value),
-            any(c.isdigit() for c in value),
-            any(not c.isalnum() for c in value),
-        )
-    )
-
-
-def _bits_per_character(value: str) -> float:
-    """Shannon entropy of the value's own characters: a cheap stand-in for "looks random"."""
-    n = len(value)
-    return -sum(k / n * math.log2(k / n) for k in Counter(value).values()) if n else 0.0
-
-
-def _repeats_itself(value: str) -> bool:
-    """`Spotless2024!Spotless2024!`: random strings have (nearly) no repeated 3-character runs."""
-    runs = [value[i : i + 3] for i in range(len(value) - 2)]
-    return bool(runs) and len(set(runs)) < 0.7 * len(runs)
-
-
-def secret_weakness(value: str, min_length: int = _MIN_SECRET_LENGTH) -> str | None:
-    """Why `value` is not good enough as a secret, or None. Generated values pass: the checks were
-    tried on 20,000 samples each of `secrets.token_urlsafe(12)` (16 characters),
-    `token_urlsafe(32)` and `token_hex(16)` (32 characters) with no refusal. (A 16-character
-    `token_hex(8)` is all digits once in 2,000 and is then refused as one kind of character.)"""
-    if value.strip().lower() in _WEAK_SECRETS or "change-me" in value.lower() or "changeme" in value.lower():
-        return "is missing or a known placeholder"
-    if len(value) < min_length:
-        return f"is too short: at least {min_length} characters are required"
-    if _character_classes(value) < 2:
-        return "uses one kind of character only (mix letters and digits, or cases)"
-    if _bits_per_character(value) < 2.0 or _repeats_itself(value):
-        return "is too predictable (repeated characters or runs)"
-    return None
-
-
 _HOW_TO_GENERATE = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
@@ -525,7 +472,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
     e.g. DATABASE_URL behind a cloud-sql-proxy sidecar)."""
     problems: list[str] = []
 
-    def secret(name: str, value: str | None, min_length: int = _MIN_SECRET_LENGTH) -> None:
+    def secret(name: str, value: str | None, min_length: int = MIN_SECRET_LENGTH) -> None:
         weakness = secret_weakness(value or "", min_length)
         if weakness:
             problems.append(f"{name} {weakness}; {_HOW_TO_GENERATE}")
@@ -549,7 +496,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
     if email.mode == "smtp":
         if email.smtp_username and not email.smtp_password:
             problems.append("SMTP_PASSWORD is required in prod when SMTP_USERNAME is set")
-        elif email.smtp_password and email.smtp_password.strip().lower() in _WEAK_SECRETS:
+        elif email.smtp_password and email.smtp_password.strip().lower() in WEAK_SECRETS:
             problems.append("SMTP_PASSWORD is a known placeholder")
         if _is_local_host(email.smtp_host) and "SMTP_HOST" not in allow_loopback:
             problems.append(f"SMTP_HOST points at this machine ({email.smtp_host}); set the mail relay's address")
