@@ -74,7 +74,7 @@ class Built:
 async def _build_client_message(runtime: Any, org_id: Any) -> Built:
     """The client's follow-up delivery, built as the delivery job builds it (links minted now)."""
     async with runtime.session(org_id) as s:
-        params = await s.scalar(select(Delivery.params).where(Delivery.kind == FOLLOWUP))
+        params = await s.scalar(select(Delivery.params).where(Delivery.kind == FOLLOWUP).limit(1))
         context = await get_kind(FOLLOWUP).build_context(s, org_id, params)
     assert context is not None
     return Built(pay_url=context["pay_url"], card_update_url=context["card_update_url"])
@@ -131,8 +131,10 @@ async def test_each_step_sends_a_pay_link_and_a_card_update_link_minted_when_sen
     for _ in range(2):  # a redelivered step requests nothing twice
         await JOBS["billing.send_followup_step"].fn(*rows[0].args)
     async with owner_engine.connect() as conn:
-        requested = await conn.scalar(text("SELECT count(*) FROM deliveries WHERE kind = :k"), {"k": FOLLOWUP})
-        assert requested == 1
+        requested = await conn.scalar(
+            text("SELECT count(DISTINCT send_key) FROM deliveries WHERE kind = :k"), {"k": FOLLOWUP}
+        )
+        assert requested == 1  # one request for the step (a row per channel it may use)
         assert await conn.scalar(text("SELECT count(*) FROM invoice_links")) == 0  # minted at send time only
     # A delivery retried after a failed send builds again: another link (harmless), each its own.
     built = [await _build_client_message(runtime, owner.org_id) for _ in range(2)]

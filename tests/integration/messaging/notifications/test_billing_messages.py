@@ -15,7 +15,7 @@ from tests.support.factories.clients import new_client
 from tests.support.factories.identity import new_org
 from tests.support.messaging import deliveries, job_runtime
 
-TOKEN = re.compile(r"/v1/pay/([A-Za-z0-9_-]{40,})")
+TOKEN = re.compile(r"/pay/([A-Za-z0-9_-]{40,})")  # on the app's pay page (BILLING_PAY_LINK_URL)
 
 
 async def _invoice(owner_engine):
