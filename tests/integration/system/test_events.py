@@ -69,7 +69,7 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "scheduling.SeriesPaused": ["webhooks.fan_out"],
     "scheduling.SeriesResumed": ["webhooks.fan_out"],
     "system.Probed": ["system.probe_first", "system.probe_second"],
-    "webhooks.EndpointDisabled": [],
+    "webhooks.EndpointDisabled": ["messaging.webhook_endpoint_disabled"],
 }
 
 

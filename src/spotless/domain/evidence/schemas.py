@@ -55,7 +55,9 @@ class ChecklistTick(Input):
 class PhotoUploadCreate(Input):
     kind: PhotoKind
     # What the app says it sends: signed into the form (storage refuses another), never trusted on confirm.
-    content_type: Annotated[str, Meta(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")]
+    content_type: Annotated[
+        str, Meta(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$", description="a media type, such as image/jpeg")
+    ]
     size_bytes: Annotated[int, Meta(ge=1)]
 
 

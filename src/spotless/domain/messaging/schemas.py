@@ -60,7 +60,9 @@ class MessagingSettingsRead(msgspec.Struct, kw_only=True):
 
 
 Email = Annotated[str, msgspec.Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-HttpsUrl = Annotated[str, msgspec.Meta(max_length=2_000, pattern=r"^https://[^\s]+$")]
+HttpsUrl = Annotated[
+    str, msgspec.Meta(max_length=2_000, pattern=r"^https://[^\s]+$", description="an https:// address")
+]
 
 
 class MessagingSettingsUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

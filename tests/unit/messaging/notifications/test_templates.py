@@ -25,6 +25,7 @@ def test_the_kinds_of_issue_13_are_declared() -> None:
         "payment.followup",
         "office.followup_step",
         "office.dispute_opened",
+        "office.webhook_endpoint_disabled",
         "office.dead_letters",
         "notifications.digest",
     }
