@@ -1,7 +1,8 @@
 """`just fuzz`: schemathesis over the whole published OpenAPI, against a real API node on loopback.
 
 A fresh database migrated by alembic, one uvicorn node (the `just api` factory), an organisation
-signed up through /v1/auth/signup whose owner makes every request, then every phase (examples,
+signed up through /v1/auth/signup whose owner makes every request, Stripe's local fake
+(tests/support/fake_stripe.py) as the payment provider, then every phase (examples,
 coverage, fuzzing, stateful) with the checks below. Exits with schemathesis's status: 0 means no
 failure. The API node's log is printed when it logged an unhandled error.
 
@@ -25,6 +26,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 from tests.support import processes
+from tests.support.fake_stripe import FakeStripe
 
 from scripts.fuzz import seed
 from spotless.db.migrations import upgrade
@@ -139,7 +141,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     args.extra = [a for a in args.extra if a != "--"]
 
-    env = fuzz_env()
+    # Stripe is our local fake, as in the tests: calls that reach the provider get its answers
+    # (a 503 from an unreachable api.stripe.com would be a true server error to the fuzzer).
+    stripe_fake = FakeStripe().start()
+    env = {**fuzz_env(), "STRIPE_API_BASE": stripe_fake.base_url, "STRIPE_WEBHOOK_SECRET": stripe_fake.webhook_secret}
     os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     asyncio.run(fresh_database(env))
     api = processes.start_api(env)
@@ -164,6 +169,7 @@ def main(argv: list[str]) -> int:
             code = subprocess.call(schemathesis_args(api.base_url, config, args), env=run_env, cwd=tmp)
     finally:
         api.stop()
+        stripe_fake.stop()
     log = api.log()
     if "unhandled error" in log or "Traceback" in log:
         print("\n--- API node log (unhandled errors) ---\n" + log[-20_000:])

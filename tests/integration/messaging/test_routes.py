@@ -147,13 +147,17 @@ async def test_settings_reply_to_logo_and_quiet_hours(client):
     assert (await client.get("/v1/messaging/settings", headers=owner.headers)).json() == {
         "reply_to": None,
         "logo_url": None,
-        "quiet_start": "21:00:00",
-        "quiet_end": "08:00:00",
+        "quiet_start": "21:00",
+        "quiet_end": "08:00",
     }
-    body = {"reply_to": "office@sparkle.example", "logo_url": "https://cdn.example/logo.png", "quiet_start": "22:00:00"}
+    body = {"reply_to": "office@sparkle.example", "logo_url": "https://cdn.example/logo.png", "quiet_start": "22:30"}
     saved = await client.put("/v1/messaging/settings", json=body, headers=owner.headers)
     assert saved.status_code == 200, saved.text
-    assert saved.json()["quiet_start"] == "22:00:00" and saved.json()["quiet_end"] == "08:00:00"
+    assert saved.json()["quiet_start"] == "22:30" and saved.json()["quiet_end"] == "08:00"
+    again = (await client.get("/v1/messaging/settings", headers=owner.headers)).json()
+    assert again["quiet_start"] == "22:30"
+    late = await client.put("/v1/messaging/settings", json={"quiet_start": "24:00"}, headers=owner.headers)
+    assert late.status_code == 400 and late.json()["errors"][0]["field"] == "quiet_start"
     half = await client.put("/v1/messaging/settings", json={"quiet_end": None}, headers=owner.headers)
     assert half.status_code == 400 and half.json()["errors"][0]["field"] == "quiet_end"
     bad = await client.put("/v1/messaging/settings", json={"logo_url": "javascript:alert(1)"}, headers=owner.headers)

@@ -17,14 +17,24 @@ from spotless.lib.errors import FieldError
 DEFAULT_QUIET = (time(21, 0), time(8, 0))
 
 
+def _clock(value: time | None) -> str | None:
+    return None if value is None else value.strftime("%H:%M")
+
+
+def _time(value: str | None) -> time | None:
+    # The schema's pattern has already checked HH:MM, 00:00 to 23:59.
+    return None if value is None else time.fromisoformat(value)
+
+
 async def read_settings(session: AsyncSession) -> MessagingSettingsRead:
     row = await session.scalar(select(MessagingSettings))
     if row is None:
         return MessagingSettingsRead(
-            reply_to=None, logo_url=None, quiet_start=DEFAULT_QUIET[0], quiet_end=DEFAULT_QUIET[1]
+            reply_to=None, logo_url=None, quiet_start=_clock(DEFAULT_QUIET[0]), quiet_end=_clock(DEFAULT_QUIET[1])
         )
     return MessagingSettingsRead(
-        reply_to=row.reply_to, logo_url=row.logo_url, quiet_start=row.quiet_start, quiet_end=row.quiet_end
+        reply_to=row.reply_to, logo_url=row.logo_url, quiet_start=_clock(row.quiet_start),
+        quiet_end=_clock(row.quiet_end),
     )
 
 
@@ -37,12 +47,12 @@ async def update_settings(
     )
     if (merged.quiet_start is None) != (merged.quiet_end is None):
         raise FieldError("quiet_end", "quiet hours need both a start and an end (or neither)")
-    for name in ("quiet_start", "quiet_end"):
-        value = getattr(merged, name)
-        if value is not None and value.tzinfo is not None:
-            raise FieldError(name, "a local time without an offset (the organisation's time zone applies)")
     now = datetime.now(UTC)
-    values = msgspec.structs.asdict(merged)
+    values = {
+        **msgspec.structs.asdict(merged),
+        "quiet_start": _time(merged.quiet_start),
+        "quiet_end": _time(merged.quiet_end),
+    }
     await session.execute(
         pg_insert(MessagingSettings)
         .values(org_id=org_id, created_at=now, updated_at=now, **values)

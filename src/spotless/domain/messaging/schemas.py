@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+
+from spotless.lib.schema import Clock
 
 Body = Annotated[str, msgspec.Meta(max_length=20_000)]
 
@@ -55,8 +57,8 @@ class PreviewRead(msgspec.Struct, kw_only=True):
 class MessagingSettingsRead(msgspec.Struct, kw_only=True):
     reply_to: str | None
     logo_url: str | None
-    quiet_start: time | None
-    quiet_end: time | None
+    quiet_start: Clock | None
+    quiet_end: Clock | None
 
 
 Email = Annotated[str, msgspec.Meta(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -66,13 +68,13 @@ HttpsUrl = Annotated[
 
 
 class MessagingSettingsUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Reply-to, logo and quiet hours (local times; start after end spans midnight; both null:
+    """Reply-to, logo and quiet hours (HH:MM local times; start after end spans midnight; both null:
     texts at any hour). Fields left out keep their value."""
 
     reply_to: Email | msgspec.UnsetType | None = msgspec.UNSET
     logo_url: HttpsUrl | msgspec.UnsetType | None = msgspec.UNSET
-    quiet_start: time | msgspec.UnsetType | None = msgspec.UNSET
-    quiet_end: time | msgspec.UnsetType | None = msgspec.UNSET
+    quiet_start: Clock | msgspec.UnsetType | None = msgspec.UNSET
+    quiet_end: Clock | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class PreferenceRead(msgspec.Struct, kw_only=True):
