@@ -33,7 +33,9 @@ async def read_settings(session: AsyncSession) -> MessagingSettingsRead:
             reply_to=None, logo_url=None, quiet_start=_clock(DEFAULT_QUIET[0]), quiet_end=_clock(DEFAULT_QUIET[1])
         )
     return MessagingSettingsRead(
-        reply_to=row.reply_to, logo_url=row.logo_url, quiet_start=_clock(row.quiet_start),
+        reply_to=row.reply_to,
+        logo_url=row.logo_url,
+        quiet_start=_clock(row.quiet_start),
         quiet_end=_clock(row.quiet_end),
     )
 
