@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,7 +20,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.base import PluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from spotless.db.engine import create_engine
+from spotless.db.engine import SESSION_INFO, create_engine
 from spotless.db.migrations import head_revision
 from spotless.db.unit_of_work import UnitOfWorkMiddleware
 from spotless.domain import registry
@@ -75,7 +76,9 @@ def create_app(settings: Settings) -> Litestar:
     # response is sent; the plugin's default before-send handler only closes it afterwards.
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
-        session_config=AsyncSessionConfig(expire_on_commit=False, info={SESSION_PUBLISHER_INFO_KEY: identity.checker}),
+        session_config=AsyncSessionConfig(
+            expire_on_commit=False, info={**SESSION_INFO, SESSION_PUBLISHER_INFO_KEY: identity.checker}
+        ),
         set_default_exception_handler=False,
     )
     limiter = Limiter.from_settings(settings)
@@ -86,7 +89,7 @@ def create_app(settings: Settings) -> Litestar:
         await limiter.warm_up()
         broker = build_broker(settings, breaker=redis_breaker(settings.redis))  # fails fast while Redis is out
         relay = OutboxRelay(db_config.create_session_maker(), broker)  # type: ignore[arg-type]
-        install_relay(relay)
+        install_relay(None if os.environ.get("NO_RELAY") else relay)
         app.state.relay = relay
         freeze_startup_heap()
         try:

@@ -15,13 +15,15 @@ from tests.support.factories import AppSessions, make_org
 HOME = AddressCreate(line1="12 Elm St", city="Vancouver", country="ca", bedrooms=3, bathrooms=2)
 
 
-async def test_bookable_client_returns_client_and_address(owner_engine: AsyncEngine, app_sessions: AppSessions) -> None:
+async def test_bookable_client_returns_the_address_and_its_client(
+    owner_engine: AsyncEngine, app_sessions: AppSessions
+) -> None:
     org = await make_org(owner_engine)
     async with app_sessions.scoped(org) as s:
         client, addresses = await services.create_client(s, org, ClientCreate(name="Ada", addresses=[HOME]))
     async with app_sessions.scoped(org) as s:
-        found, address = await services.get_bookable_client(s, client.id, addresses[0].id)
-    assert found.id == client.id
+        address = await services.get_bookable_client(s, client.id, addresses[0].id)
+    assert address.client_id == client.id
     assert (address.id, address.country, address.bedrooms) == (addresses[0].id, "CA", 3)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.clients.models import Client, ClientAddress
 from spotless.domain.clients.services import (
+    BookableAddress,
     addresses_by_client,
     client_archived_at,
     client_contact,
@@ -56,6 +57,7 @@ async def billing_contact(
 
 __all__ = [
     "BillingContact",
+    "BookableAddress",
     "Client",
     "addresses_by_client",
     "billing_contact",

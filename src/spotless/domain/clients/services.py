@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.clients.events import ClientArchived
@@ -21,6 +21,7 @@ from spotless.lib.events import emit
 from spotless.lib.labels import clean_labels
 from spotless.lib.pagination import CursorPage, Keyset
 from spotless.lib.query import cursor_page, get_or_404
+from spotless.lib.sql import Compiled
 
 
 class ClientFilters(msgspec.Struct, kw_only=True, frozen=True):
@@ -219,34 +220,60 @@ async def archive_address(session: AsyncSession, client_id: UUID, address_id: UU
 # --- used by scheduling ------------------------------------------------------------------------
 
 
-async def get_bookable_client(session: AsyncSession, client_id: UUID, address_id: UUID) -> tuple[Client, ClientAddress]:
-    """The client and address a new booking may use: 404 when missing, archived or another
-    organisation's; 409 /problems/client-blocked when the client is blocked."""
-    row = (
-        await session.execute(
-            select(Client, ClientAddress)
-            .join(ClientAddress, and_(ClientAddress.client_id == Client.id, ClientAddress.id == address_id))
-            .where(Client.id == client_id)
-        )
-    ).first()
-    if row is None:
-        client = await session.get(Client, client_id)
-        raise not_found("client" if client is None or client.archived_at is not None else "address")
-    client, address = row
-    if client.archived_at is not None:
+class BookableAddress(msgspec.Struct, frozen=True):
+    """Where a new booking goes: the address, and what pricing takes from it by default."""
+
+    id: UUID
+    client_id: UUID
+    country: str | None
+    bedrooms: int | None
+    bathrooms: int | None
+    square_feet: int | None
+
+
+# One statement, compiled once and run through asyncpg (lib.sql): a booking write reads it every time.
+_BOOKABLE = Compiled(
+    select(
+        Client.archived_at,
+        Client.blocked,
+        Client.blocked_reason,
+        ClientAddress.id.label("address_id"),
+        ClientAddress.archived_at.label("address_archived_at"),
+        ClientAddress.country,
+        ClientAddress.bedrooms,
+        ClientAddress.bathrooms,
+        ClientAddress.square_feet,
+    )
+    .outerjoin(ClientAddress, and_(ClientAddress.client_id == Client.id, ClientAddress.id == bindparam("address_id")))
+    .where(Client.id == bindparam("client_id"))
+)
+
+
+async def get_bookable_client(session: AsyncSession, client_id: UUID, address_id: UUID) -> BookableAddress:
+    """The address a new booking of this client may use: 404 when the client or the address is
+    missing, archived or another organisation's; 409 /problems/client-blocked when the client is blocked."""
+    rows = await _BOOKABLE.rows(session, {"client_id": client_id, "address_id": address_id})
+    if not rows or rows[0].archived_at is not None:
         raise not_found("client")
-    if address.archived_at is not None:
+    row = rows[0]
+    if row.address_id is None or row.address_archived_at is not None:
         raise not_found("address")
-    if client.blocked:
+    if row.blocked:
         raise Problem(
             409,
             "client-blocked",
             "The client is blocked",
-            "This client is blocked and cannot be booked"
-            + (f": {client.blocked_reason}" if client.blocked_reason else "."),
-            client_id=str(client.id),
+            "This client is blocked and cannot be booked" + (f": {row.blocked_reason}" if row.blocked_reason else "."),
+            client_id=str(client_id),
         )
-    return client, address
+    return BookableAddress(
+        id=row.address_id,
+        client_id=client_id,
+        country=row.country,
+        bedrooms=row.bedrooms,
+        bathrooms=row.bathrooms,
+        square_feet=row.square_feet,
+    )
 
 
 def _now() -> datetime:

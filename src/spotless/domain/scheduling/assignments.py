@@ -5,19 +5,22 @@ refusal becomes a 409 naming the booking it collided with."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
 
 from spotless.db.unit_of_work import request_transaction, rollback
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import Booking, BookingAssignment
 from spotless.domain.scheduling.rules import SchedulingConflict
+from spotless.lib.sql import Compiled
 
 EXCLUSION_VIOLATION = "23P01"
 # Longest booking, and the longest time an assignment holds (job + the largest travel buffer):
@@ -48,6 +51,53 @@ def new_assignments(
     ]
 
 
+# A new booking's assignments, one statement whatever the number of workers (lib.sql: compiled
+# once, run through asyncpg); the exclusion constraint refuses a double booking here.
+_INSERT_ASSIGNMENTS = Compiled(
+    text(
+        "INSERT INTO booking_assignment"
+        " (id, org_id, booking_id, worker_id, starts_at, ends_at, during, active, created_at, updated_at)"
+        " SELECT new.id, CAST(:org_id AS uuid), CAST(:booking_id AS uuid), new.worker_id,"
+        " CAST(:starts_at AS timestamptz), CAST(:ends_at AS timestamptz), CAST(:during AS tstzrange), true,"
+        " CAST(:now AS timestamptz), CAST(:now AS timestamptz)"
+        " FROM unnest(CAST(:ids AS uuid[]), CAST(:worker_ids AS uuid[])) AS new(id, worker_id)"
+    )
+)
+
+
+def insert_assignments(
+    session: AsyncSession, ctx: OrgContext, booking: Booking, worker_ids: Sequence[UUID], during: Range[datetime]
+) -> Callable[[], Awaitable[None]]:
+    """The write `flush_assignments` runs for a new booking's workers."""
+
+    async def write() -> None:
+        await _INSERT_ASSIGNMENTS.execute(
+            session,
+            {
+                "org_id": ctx.org_id,
+                "booking_id": booking.id,
+                "starts_at": booking.starts_at,
+                "ends_at": booking.ends_at,
+                "during": asyncpg.Range(during.lower, during.upper, lower_inc=True, upper_inc=False),
+                "now": datetime.now(UTC),
+                "ids": [uuid7() for _ in worker_ids],
+                "worker_ids": list(worker_ids),
+            },
+        )
+
+    return write
+
+
+def flushed(session: AsyncSession, change: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """An ORM change (rows added or moved) as the write `flush_assignments` runs: applied, then flushed."""
+
+    async def write() -> None:
+        change()
+        await session.flush()
+
+    return write
+
+
 async def find_conflict(
     session: AsyncSession, worker_ids: Sequence[UUID], during: Range[datetime], exclude_booking: UUID | None
 ) -> tuple[UUID | None, UUID | None]:
@@ -72,9 +122,9 @@ async def flush_assignments(
     booking_id: UUID,
     worker_ids: Sequence[UUID],
     during: Range[datetime],
-    change: Callable[[], None],
+    write: Callable[[], Awaitable[None]],
 ) -> None:
-    """Apply `change` (new or moved assignment rows) and flush it; a refusal by the exclusion
+    """Run `write` (new or moved assignment rows: `insert_assignments`, `flushed`); a refusal by the exclusion
     constraint becomes a 409 booking-conflict naming the booking it collided with (looked up after
     the refusal: Postgres only refuses once the other transaction has committed, so it is visible).
 
@@ -88,15 +138,13 @@ async def flush_assignments(
         await session.flush()  # everything else first: opening a savepoint flushes pending changes outside it
         try:
             async with session.begin_nested():
-                change()
-                await session.flush()
+                await write()
         except sa_exc.IntegrityError as exc:
             _reraise_unless_exclusion(exc)
             raise await _conflict(session, worker_ids, during, booking_id) from None
         return
-    change()
     try:
-        await session.flush()
+        await write()
     except sa_exc.IntegrityError as exc:
         _reraise_unless_exclusion(exc)
         await rollback(session)

@@ -18,7 +18,14 @@ from spotless.domain.catalog.public import PricingParams, Quote
 from spotless.domain.clients.public import get_bookable_client
 from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling import states
-from spotless.domain.scheduling.assignments import MAX_BOOKING_MINUTES, busy_range, flush_assignments, new_assignments
+from spotless.domain.scheduling.assignments import (
+    MAX_BOOKING_MINUTES,
+    busy_range,
+    flush_assignments,
+    flushed,
+    insert_assignments,
+    new_assignments,
+)
 from spotless.domain.scheduling.bookings import assignments_of, get_booking
 from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.events import BookingCreated, BookingRescheduled
@@ -29,6 +36,10 @@ from spotless.domain.scheduling.schemas import BookingCreate, Override
 from spotless.domain.workforce.public import get_active_workers
 from spotless.lib.errors import Problem
 from spotless.lib.events import emit
+from spotless.lib.sql import NewRow
+
+# A booking is written as one INSERT through asyncpg, not a unit-of-work flush (lib.sql.NewRow).
+_NEW_BOOKING = NewRow(Booking)
 
 
 @dataclass(frozen=True)
@@ -109,11 +120,10 @@ async def place(
         notes=placement.notes,
         created_by=principal.user_id if principal else None,
     )
-    session.add(booking)
-    await session.flush()
+    await _NEW_BOOKING.add(session, booking)
     during = busy_range(start, end, ctx.buffer)
-    rows = new_assignments(ctx, booking, placement.worker_ids, during)
-    await flush_assignments(session, booking.id, placement.worker_ids, during, lambda: session.add_all(rows))
+    write = insert_assignments(session, ctx, booking, placement.worker_ids, during)
+    await flush_assignments(session, booking.id, placement.worker_ids, during, write)
     if overridden and override is not None:
         await audit_override(session, principal, booking, override, overridden, "create")
     if announce:
@@ -135,7 +145,7 @@ async def create_booking(
     session: AsyncSession, principal: Principal, ctx: OrgContext, data: BookingCreate
 ) -> tuple[Booking, list[UUID]]:
     start = check_start(data.starts_at)
-    _client, address = await get_bookable_client(session, data.client_id, data.address_id)
+    address = await get_bookable_client(session, data.client_id, data.address_id)
     worker_ids = await resolve_workers(session, data.worker_ids, data.team_id)
     placement = Placement(
         client_id=data.client_id,
@@ -189,7 +199,7 @@ async def move(
         for row in rows:
             row.starts_at, row.ends_at, row.during = new_start, new_end, during
 
-    await flush_assignments(session, booking.id, worker_ids, during, shift)
+    await flush_assignments(session, booking.id, worker_ids, during, flushed(session, shift))
     if overridden and override is not None:
         await audit_override(session, principal, booking, override, overridden, "reschedule")
     if new_start != previous_start or minutes:
@@ -238,7 +248,7 @@ async def assign(
         overridden = await apply_rules(session, ctx, principal, new, booking.starts_at, booking.ends_at, override)
         during = busy_range(booking.starts_at, booking.ends_at, ctx.buffer)
         added = new_assignments(ctx, booking, new, during)
-        await flush_assignments(session, booking.id, new, during, lambda: session.add_all(added))
+        await flush_assignments(session, booking.id, new, during, flushed(session, lambda: session.add_all(added)))
         if overridden and override is not None:
             await audit_override(session, principal, booking, override, overridden, "assign")
     return booking, current + new

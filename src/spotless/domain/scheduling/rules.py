@@ -19,7 +19,7 @@ from spotless.domain.scheduling.context import OrgContext
 from spotless.domain.scheduling.models import Booking
 from spotless.domain.scheduling.schemas import Override
 from spotless.domain.scheduling.slots import WeeklyHours, fits_working_hours
-from spotless.domain.workforce.public import get_active_workers, schedules, team_worker_ids
+from spotless.domain.workforce.public import active_worker_ids, schedules, team_worker_ids
 from spotless.lib.errors import FieldError, Problem
 
 # How far ahead (and back) a booking may be placed: keeps input sane and queries bounded.
@@ -70,7 +70,7 @@ async def resolve_workers(session: AsyncSession, worker_ids: Sequence[UUID], tea
     if team_id is not None:
         ids.extend(w for w in await team_worker_ids(session, team_id) if w not in ids)
     if ids:
-        await get_active_workers(session, ids)
+        await active_worker_ids(session, ids)
     return ids
 
 

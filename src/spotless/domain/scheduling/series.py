@@ -115,7 +115,7 @@ async def create_series(
         until=data.until,
     )
     until = rule.nth(data.count) if data.count else data.until
-    _client, address = await get_bookable_client(session, data.client_id, data.address_id)
+    address = await get_bookable_client(session, data.client_id, data.address_id)
     worker_ids = await resolve_workers(session, data.worker_ids, data.team_id)
     params = default_params(address, data.params)
     # Validates service, add-ons and parameters before anything is written.

@@ -12,7 +12,9 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.service.pagination import OffsetPagination
-from sqlalchemy import ColumnElement, Select, case, delete, func, literal, null, or_, select
+from sqlalchemy import ColumnElement, Select, any_, bindparam, case, delete, func, literal, null, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.identity.public import member_role
@@ -33,6 +35,7 @@ from spotless.domain.workforce.schemas import (
 from spotless.lib.errors import FieldError, Problem, conflict, not_found
 from spotless.lib.labels import clean_labels
 from spotless.lib.query import flush_or_conflict, get_or_404, offset_page
+from spotless.lib.sql import Compiled
 
 # Longer absences are a deactivation, not time off; the cap also keeps availability queries bounded.
 MAX_TIME_OFF = timedelta(days=366)
@@ -492,6 +495,12 @@ async def active_worker_ids(session: AsyncSession, worker_ids: Sequence[UUID]) -
     unique = list(dict.fromkeys(worker_ids))
     if not unique:
         return []
-    rows = await session.execute(select(Worker.id, Worker.active).where(Worker.id.in_(unique)))
-    _require_active(unique, dict(rows.tuples().all()))
+    rows = await _ACTIVE.rows(session, {"ids": unique})
+    _require_active(unique, {r.id: r.active for r in rows})
     return unique
+
+
+# Every booking write reads it: compiled once, run through asyncpg (lib.sql).
+_ACTIVE = Compiled(
+    select(Worker.id, Worker.active).where(Worker.id == any_(bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))))
+)
