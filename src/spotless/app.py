@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -89,7 +88,7 @@ def create_app(settings: Settings) -> Litestar:
         await limiter.warm_up()
         broker = build_broker(settings, breaker=redis_breaker(settings.redis))  # fails fast while Redis is out
         relay = OutboxRelay(db_config.create_session_maker(), broker)  # type: ignore[arg-type]
-        install_relay(None if os.environ.get("NO_RELAY") else relay)
+        install_relay(relay)
         app.state.relay = relay
         freeze_startup_heap()
         try:
