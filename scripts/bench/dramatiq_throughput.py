@@ -78,6 +78,7 @@ async def latency(total: int, max_gap_ms: int) -> None:
     from spotless.lib.jobs.broker import build_broker
     from spotless.lib.jobs.outbox import OutboxRelay, install_relay
     from spotless.lib.jobs.runtime import build_runtime
+    from spotless.lib.redis import create_redis
 
     settings = load_settings()
     registry.import_jobs()
@@ -86,6 +87,8 @@ async def latency(total: int, max_gap_ms: int) -> None:
     relay = OutboxRelay(runtime.sessionmaker, broker)
     install_relay(relay)
     records = f"{settings.jobs.namespace}:records"
+    # The wait for a record blocks up to 30 s (the worker's start): past the runtime client's socket timeout.
+    waiter = create_redis(settings.redis, socket_timeout=35)
     latencies: list[float] = []
     lost = 0
     try:
@@ -95,7 +98,7 @@ async def latency(total: int, max_gap_ms: int) -> None:
             async with runtime.sessionmaker() as session, session.begin():
                 enqueue(session, "system.record", marker)
             committed = time.perf_counter()  # the commit and its after-commit hook have returned
-            while (got := await runtime.redis.blpop([records], timeout=30 if i < 0 else 5)) is not None:
+            while (got := await waiter.blpop([records], timeout=30 if i < 0 else 5)) is not None:
                 if got[1].decode() == marker:
                     break
             if got is None:
@@ -107,6 +110,7 @@ async def latency(total: int, max_gap_ms: int) -> None:
         await relay.close()
     finally:
         install_relay(None)
+        await waiter.aclose()
         await runtime.close()
         broker.close()
     print(json.dumps({"kind": "latency", "latencies_ms": latencies, "lost": lost}))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,12 +207,27 @@ async def _await_deferred(session: Session) -> None:
         await _guarded(awaitable)
 
 
+# Writes a module does itself right before the request's commit, instead of leaving its new rows
+# to the commit's flush (the outbox: one INSERT for all of a transaction's jobs).
+_BEFORE_COMMIT: list[Callable[[AsyncSession], Awaitable[None]]] = []
+
+
+def write_before_commit(fn: Callable[[AsyncSession], Awaitable[None]]) -> Callable[[AsyncSession], Awaitable[None]]:
+    """Register `fn(session)` to run in `commit()` before the COMMIT (a failure fails the commit).
+    A plain `session.commit()` (jobs, tests) does not run it: what it would write is flushed then."""
+    if fn not in _BEFORE_COMMIT:
+        _BEFORE_COMMIT.append(fn)
+    return fn
+
+
 async def commit(session: AsyncSession) -> None:
     """Commit and run the after-commit hooks (async ones awaited). Without a transaction there is
     nothing to send: the hooks run without a round trip. Raises what the commit raised."""
     sync = session.sync_session
     sync.info[_DRIVEN] = True
     try:
+        for write in _BEFORE_COMMIT:
+            await write(session)
         if session.in_transaction():
             await session.commit()
         else:

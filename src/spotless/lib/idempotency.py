@@ -41,7 +41,7 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.types import GUID
 from litestar import Request, Response
-from sqlalchemy import CheckConstraint, DateTime, Integer, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, DateTime, Integer, LargeBinary, String, UniqueConstraint, column, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
@@ -50,6 +50,7 @@ from spotless.db.base import TenantMixin, UUIDv7AuditBase
 from spotless.db.dialect import defer_scope
 from spotless.db.unit_of_work import after_rollback
 from spotless.lib.errors import FieldError, Problem
+from spotless.lib.sql import Compiled
 
 logger = logging.getLogger("spotless.idempotency")
 
@@ -111,13 +112,17 @@ _TAKE_OVER = text(
     """
 )
 _RELEASE = text("DELETE FROM idempotency_keys WHERE id = :id AND status = 'in_flight' AND claim_generation = :gen")
-_COMPLETE = text(
-    """
+# In the request's transaction, through asyncpg (lib.sql): no flush of the request's pending rows
+# is needed for it, and the commit writes those anyway.
+_COMPLETE = Compiled(
+    text(
+        """
     UPDATE idempotency_keys SET status = 'done', response_status = :status, response_body = :body,
            updated_at = now()
     WHERE id = :id AND status = 'in_flight' AND claim_generation = :gen
     RETURNING id
     """
+    ).columns(column("id"))
 )
 REPLAYED_HEADER = "Idempotent-Replayed"
 WITHHELD_HEADER = "Idempotent-Withheld"
@@ -282,11 +287,9 @@ async def idempotent(
     result = await produce()
     body = msgspec.json.encode(result)
     recorded = _without_secrets(result, body, secret_fields)
-    completed = (
-        await db_session.execute(
-            _COMPLETE, {"id": claimed.id, "gen": claimed.generation, "status": status_code, "body": recorded}
-        )
-    ).scalar()
-    if completed is None:
+    completed = await _COMPLETE.rows(
+        db_session, {"id": claimed.id, "gen": claimed.generation, "status": status_code, "body": recorded}
+    )
+    if not completed:
         raise _superseded()
     return Response(content=body, status_code=status_code, media_type="application/json")

@@ -20,6 +20,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import DateTime, Index, Integer, String, Text, func, select, text, update
@@ -29,9 +30,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from uuid_utils.compat import uuid7
 
 from spotless.db.base import UUIDv7AuditBase
-from spotless.db.unit_of_work import collect_after_commit
+from spotless.db.unit_of_work import collect_after_commit, write_before_commit
 from spotless.lib.jobs.registry import get_job
 from spotless.lib.metrics import OUTBOX_PENDING, OUTBOX_RELAY_ERRORS, OUTBOX_RELAYED
+from spotless.lib.sql import Compiled
 
 logger = logging.getLogger("spotless.jobs.outbox")
 
@@ -72,6 +74,45 @@ def enqueue(session: AsyncSession | Session, job_name: str, *args: Any, **kwargs
     sync_session.add(row)
     collect_after_commit(sync_session, _deliver_after_commit, _Known(row.id, spec.name, spec.queue, args, kwargs))
     return row.id
+
+
+# A transaction's new jobs in one statement (lib.sql: compiled once, run through asyncpg).
+_INSERT_PENDING = Compiled(
+    text(
+        "INSERT INTO job_outbox"
+        " (id, actor_name, queue_name, args, kwargs, available_at, attempts, created_at, updated_at)"
+        " SELECT j.id, j.actor_name, j.queue_name, j.args, j.kwargs, COALESCE(j.available_at, now()), 0,"
+        " now(), now()"
+        " FROM unnest(CAST(:ids AS uuid[]), CAST(:actors AS varchar[]), CAST(:queues AS varchar[]),"
+        " CAST(:args AS jsonb[]), CAST(:kwargs AS jsonb[]), CAST(:available AS timestamptz[]))"
+        " AS j(id, actor_name, queue_name, args, kwargs, available_at)"
+    )
+)
+
+
+@write_before_commit
+async def write_pending(session: AsyncSession) -> None:
+    """At the request's commit: the transaction's new outbox rows in one INSERT, taken out of the
+    session first so the commit's flush does not write them again (a flush of each row was ~8 % of a
+    booking write). Rows of a savepoint that rolled back left the session with it already."""
+    sync = session.sync_session
+    rows = [obj for obj in sync.new if isinstance(obj, JobOutbox)]
+    if not rows:
+        return
+    for row in rows:
+        sync.expunge(row)
+    encode = msgspec.json.encode
+    await _INSERT_PENDING.execute(
+        session,
+        {
+            "ids": [row.id for row in rows],
+            "actors": [row.actor_name for row in rows],
+            "queues": [row.queue_name for row in rows],
+            "args": [encode(row.args).decode() for row in rows],
+            "kwargs": [encode(row.kwargs).decode() for row in rows],
+            "available": [row.available_at for row in rows],
+        },
+    )
 
 
 class _Known(collections.namedtuple("_Known", "id actor_name queue_name args kwargs")):
