@@ -425,3 +425,31 @@ async def test_the_idle_in_transaction_timeout_at_commit_is_a_503_and_stores_not
     async with owner_engine.connect() as conn:
         stored = await conn.execute(text("SELECT count(*) FROM scheduled_runs WHERE job_name = :j"), {"j": marker})
         assert stored.scalar_one() == 0
+
+
+async def test_the_requests_commit_writes_its_jobs_but_not_those_of_a_rolled_back_savepoint(
+    client, settings, owner_engine
+):
+    """`commit()` (the request's) writes the new outbox rows itself, in one statement: a job
+    enqueued in a savepoint that rolled back is not among them; the others are stored and sent."""
+    from spotless.db.unit_of_work import commit
+
+    relay = current_relay()
+    assert relay is not None
+    engine = create_engine(settings.database, application_name="uow-outbox-write-test")
+    try:
+        async with session_factory(engine)() as session:
+            kept = [enqueue(session, "identity.sync_sessions", str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(2)]
+            with pytest.raises(DBAPIError):
+                async with session.begin_nested():
+                    dropped = enqueue(session, "identity.sync_sessions", str(uuid.uuid4()), str(uuid.uuid4()))
+                    await session.execute(text("SELECT 1 / 0"))
+            await commit(session)
+            assert not session.new  # nothing left for a flush to write twice
+        await relay.drain()
+        async with owner_engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, actor_name, sent_at FROM job_outbox"))).all()
+        assert sorted(r.id for r in rows) == sorted(kept) and dropped not in {r.id for r in rows}
+        assert all(r.actor_name == "identity.sync_sessions" and r.sent_at is not None for r in rows)
+    finally:
+        await engine.dispose()
