@@ -13,6 +13,7 @@ the project's own functions, so only the plumbing around them differs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 import uuid
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
-from litestar import Litestar, Response, get, post
+from litestar import Litestar, Request, Response, get, post
 from redis.asyncio import Redis
 
 from spotless.domain.catalog.pricing import PricingParams, quote
@@ -362,20 +363,86 @@ SELECT gen_random_uuid(), $1, $2, w, $3, $4, tstzrange($3, $4, '[)'), true, now(
 """
 
 
+_CLAIM = """
+INSERT INTO idempotency_keys (id, org_id, user_id, key, method, path, request_hash, status, locked_at,
+                              created_at, updated_at)
+VALUES ($1, $2, $3, $4, 'POST', '/v1/bookings', $5, 'in_flight', now(), now(), now())
+ON CONFLICT ON CONSTRAINT uq_idempotency_keys_org_user_key DO NOTHING
+RETURNING id
+"""
+_BOOKABLE = """
+SELECT c.archived_at, c.blocked, a.id, a.archived_at, a.bedrooms, a.bathrooms, a.square_feet
+FROM client c LEFT JOIN client_address a ON a.client_id = c.id AND a.id = $2
+WHERE c.id = $1
+"""
+_WORKERS = "SELECT id, active FROM worker WHERE id = ANY($1::uuid[])"
+_RULES = """
+SELECT 0, h.worker_id, h.weekday, h.start_time, h.end_time
+FROM working_hours h WHERE h.worker_id = ANY($1::uuid[])
+UNION ALL
+SELECT 1, t.worker_id, NULL, NULL, NULL
+FROM time_off t WHERE t.worker_id = ANY($1::uuid[]) AND t.starts_at < $3 AND t.ends_at > $2
+"""
+_OUTBOX = """
+INSERT INTO job_outbox (id, actor_name, queue_name, args, kwargs, available_at, attempts, created_at, updated_at)
+SELECT j.id, j.actor, 'default', j.args, '{}', now() + interval '10 seconds', 0, now(), now()
+FROM unnest($1::uuid[], $2::varchar[], $3::jsonb[]) AS j(id, actor, args)
+"""
+_COMPLETE = """
+UPDATE idempotency_keys SET status = 'done', response_status = 201, response_body = $2, updated_at = now()
+WHERE id = $1 AND status = 'in_flight'
+"""
+_SUBSCRIBERS = ["system.count_booking", "webhooks.fan_out"]
+
+
+def _conflict(slug: str) -> Response[bytes]:
+    return Response(msgspec.json.encode({"status": 409, "type": slug}), status_code=409, media_type="application/json")
+
+
 @post("/create", status_code=201)
-async def create_booking(org: str, data: CreateIn) -> Response[bytes]:
-    """Price from the service (one statement), insert the booking and its assignments (the
-    exclusion constraint is the double-booking check), commit. No working-hours or time-off check,
-    no idempotency record, no outbox event: the least a booking costs to store."""
-    org_id = uuid.UUID(org)
+async def create_booking(org: str, user: str, data: CreateIn, request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The API's data work for a keyed booking, and nothing else: the Idempotency-Key claimed in a
+    transaction of its own; then, in one transaction, the client and address, the workers, the
+    service (priced), their hours and time off (checked), the booking and its assignments (the
+    exclusion constraint is the double-booking check), one outbox row per subscriber of its event
+    and the key's stored response; commit; the jobs handed to Redis. No auth, no limiter, no ORM."""
+    org_id, user_id = uuid.UUID(org), uuid.UUID(user)
+    key = request.headers.get("idempotency-key") or uuid.uuid4().hex
+    digest = hashlib.sha256(b"POST\0/v1/bookings\0" + await request.body()).hexdigest()
+    async with pool().acquire() as conn:
+        async with conn.transaction():
+            await _begin(conn, org)
+            claim = await conn.fetchval(_CLAIM, uuid.uuid4(), org_id, user_id, key, digest)
+        if claim is None:
+            return _conflict("idempotency-key-in-flight")
+    booking_id = uuid.uuid4()
+    job_ids = [uuid.uuid4() for _ in _SUBSCRIBERS]
     async with pool().acquire() as conn, conn.transaction():
         await _begin(conn, org)
+        bookable = await conn.fetchrow(_BOOKABLE, data.client_id, data.address_id)
+        if bookable is None or bookable[0] is not None or bookable[2] is None or bookable[3] is not None:
+            return Response(b'{"status":404}', status_code=404, media_type="application/json")
+        if bookable[1]:
+            return _conflict("client-blocked")
+        active = dict(await conn.fetch(_WORKERS, data.worker_ids))
+        if any(not active.get(w) for w in data.worker_ids):
+            return Response(b'{"status":404}', status_code=404, media_type="application/json")
         row = await conn.fetchrow(_SERVICE, data.service_id, org_id)
         if row is None:
             return Response(b'{"status":404}', status_code=404, media_type="application/json")
-        price = quote(_service(row), [], PricingParams(), "once", tax_rate_bps=row[12], currency=row[13])
+        params = PricingParams(bedrooms=bookable[4] or 0, bathrooms=bookable[5] or 0, square_feet=bookable[6])
+        price = quote(_service(row), [], params, "once", tax_rate_bps=row[12], currency=row[13])
         ends_at = data.starts_at + timedelta(minutes=price.estimated_minutes)
-        booking_id = uuid.uuid4()
+        zone = _zone(row[14])
+        hours: dict[uuid.UUID, list[slots.WeeklyHours]] = {w: [] for w in data.worker_ids}
+        for kind, worker_id, weekday, h_start, h_end in await conn.fetch(
+            _RULES, data.worker_ids, data.starts_at, ends_at
+        ):
+            if kind == 1:
+                return _conflict("worker-time-off")
+            hours[worker_id].append(slots.WeeklyHours(weekday, h_start, h_end))
+        if not all(slots.fits_working_hours(data.starts_at, ends_at, h, zone) for h in hours.values()):
+            return _conflict("outside-working-hours")
         try:
             await conn.execute(
                 _INSERT_BOOKING,
@@ -393,18 +460,30 @@ async def create_booking(org: str, data: CreateIn) -> Response[bytes]:
             )
             await conn.execute(_INSERT_ASSIGNMENT, org_id, booking_id, data.starts_at, ends_at, data.worker_ids)
         except asyncpg.ExclusionViolationError:
-            return Response(b'{"status":409}', status_code=409, media_type="application/json")
-    out = Created(
-        id=booking_id,
-        status="pending",
-        starts_at=data.starts_at,
-        ends_at=ends_at,
-        worker_ids=data.worker_ids,
-        total_cents=price.total_cents,
-        currency=price.currency,
-        price=price,
-    )
-    return Response(msgspec.json.encode(out), status_code=201, media_type="application/json")
+            return _conflict("booking-conflict")
+        event = msgspec.json.encode(
+            ["scheduling.BookingCreated", str(uuid.uuid4()), {"org_id": org, "booking_id": str(booking_id)}]
+        ).decode()
+        await conn.execute(_OUTBOX, job_ids, _SUBSCRIBERS, [event] * len(_SUBSCRIBERS))
+        out = Created(
+            id=booking_id,
+            status="pending",
+            starts_at=data.starts_at,
+            ends_at=ends_at,
+            worker_ids=data.worker_ids,
+            total_cents=price.total_cents,
+            currency=price.currency,
+            price=price,
+        )
+        body = msgspec.json.encode(out)
+        await conn.execute(_COMPLETE, claim, body)
+    assert _redis is not None
+    async with _redis.pipeline(transaction=False) as pipe:  # the outbox fast path: one round trip for the jobs
+        for job_id in job_ids:
+            pipe.lpush("floor:jobs", str(job_id))
+        pipe.ltrim("floor:jobs", 0, 999)
+        await pipe.execute()
+    return Response(body, status_code=201, media_type="application/json")
 
 
 class _Ready:
