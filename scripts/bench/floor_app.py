@@ -375,7 +375,7 @@ SELECT c.archived_at, c.blocked, a.id, a.archived_at, a.bedrooms, a.bathrooms, a
 FROM client c LEFT JOIN client_address a ON a.client_id = c.id AND a.id = $2
 WHERE c.id = $1
 """
-_WORKERS = "SELECT id, active FROM worker WHERE id = ANY($1::uuid[])"
+_ACTIVE_WORKERS = "SELECT id, active FROM worker WHERE id = ANY($1::uuid[])"
 _RULES = """
 SELECT 0, h.worker_id, h.weekday, h.start_time, h.end_time
 FROM working_hours h WHERE h.worker_id = ANY($1::uuid[])
@@ -424,7 +424,7 @@ async def create_booking(org: str, user: str, data: CreateIn, request: Request[A
             return Response(b'{"status":404}', status_code=404, media_type="application/json")
         if bookable[1]:
             return _conflict("client-blocked")
-        active = dict(await conn.fetch(_WORKERS, data.worker_ids))
+        active = dict(await conn.fetch(_ACTIVE_WORKERS, data.worker_ids))
         if any(not active.get(w) for w in data.worker_ids):
             return Response(b'{"status":404}', status_code=404, media_type="application/json")
         row = await conn.fetchrow(_SERVICE, data.service_id, org_id)
