@@ -1,11 +1,12 @@
-"""A minimal pipelined Redis client for the limiter's hot path.
+"""A minimal pipelined Redis client for the request path's per-request commands: the limiter's
+EVALSHA and the session check's MGET (domain/identity/session_cache.py).
 
 Why not redis-py here: on this class of machine a redis-py asyncio call costs about 0.3 ms of
 client-side CPU (connection pool, retry wrapper, stream reader), and a burst of concurrent
 requests either opens a connection each or queues on the pool: the limiter's budget is 0.3 ms in
 all. This client keeps one connection per process and writes every command to it as it comes
 (pipelining): concurrent requests share the socket, replies come back in order and resolve their
-futures from `data_received`. Each request is still exactly one command, one round trip.
+futures from `data_received`. Each request is still exactly one command per use, one round trip.
 
 It speaks RESP2 and supports redis://, rediss:// (TLS) and unix:// URLs with user, password and
 db. TLS is the event loop's own (`create_connection(ssl=...)`), with the SSLContext lib/redis.py
@@ -215,3 +216,54 @@ class RespClient:
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
         self._connecting = None
+
+
+class Deadline:
+    """`asyncio.timeout` for a Redis reply, fair to a busy event loop.
+
+    A plain timeout fires from the loop's timer list: when the loop is busy with other requests, a
+    reply that reached the socket in time can be waiting for the same loop turn and would be thrown
+    away, and the caller would fall back for nothing. Here, at the deadline, a reply already read
+    (`track`ed future done) is kept; otherwise the check is repeated once after the next turn's I/O
+    has been read. Only a reply that had not reached this process by then counts as too slow."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._handle: asyncio.Handle | None = None
+        self._expired = False
+        self._tracked: asyncio.Future[Any] | None = None
+
+    def track(self, future: asyncio.Future[Any]) -> None:
+        """The reply being waited for (the latest, if there are several in turn)."""
+        self._tracked = future
+
+    async def __aenter__(self) -> Deadline:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._handle = loop.call_later(self.seconds, self._check, loop, True)
+        return self
+
+    def _check(self, loop: asyncio.AbstractEventLoop, first: bool) -> None:
+        self._handle = None
+        if self._tracked is not None and self._tracked.done():
+            # The reply is here and the task resumes on the next turn. Keep watching (once more)
+            # in case it then waits again, e.g. EVAL after NOSCRIPT.
+            self._tracked = None
+            self._handle = loop.call_at(loop.time(), self._check, loop, False)
+            return
+        if first:
+            # A timer due now runs on the next turn after that turn's I/O callbacks.
+            self._handle = loop.call_at(loop.time(), self._check, loop, False)
+            return
+        self._expired = True
+        self._task.cancel()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._expired and exc_type is asyncio.CancelledError and self._task.uncancel() <= self._cancelling:
+            raise TimeoutError(f"no reply within {self.seconds * 1000:.0f} ms") from exc

@@ -22,7 +22,7 @@ from redis.asyncio.connection import AbstractConnection
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spotless.lib.ratelimit.resp import RespClient
+from spotless.lib.resp import RespClient
 from tests.conftest import make_settings
 from tests.support.client import app_client
 from tests.support.factories import api_world

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from spotless.lib.ratelimit.resp import RespClient, RespError, _Incomplete, _Protocol, encode, parse
+from spotless.lib.resp import RespClient, RespError, _Incomplete, _Protocol, encode, parse
 
 
 def test_commands_are_encoded_as_arrays_of_bulk_strings():
@@ -73,7 +73,7 @@ def test_url_forms():
 
 async def test_deadline_keeps_a_reply_that_arrived_while_the_loop_was_busy():
     """The reply is in before the deadline is checked, but the loop only gets to it late."""
-    from spotless.lib.ratelimit.limiter import Deadline
+    from spotless.lib.resp import Deadline
 
     loop = asyncio.get_running_loop()
     reply: asyncio.Future[int] = loop.create_future()
@@ -93,7 +93,7 @@ async def test_deadline_keeps_a_reply_that_arrived_while_the_loop_was_busy():
 
 
 async def test_deadline_gives_up_on_a_reply_that_never_comes():
-    from spotless.lib.ratelimit.limiter import Deadline
+    from spotless.lib.resp import Deadline
 
     reply: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     started = asyncio.get_running_loop().time()

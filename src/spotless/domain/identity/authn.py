@@ -28,8 +28,9 @@ from spotless.domain.identity.throttle import FailureThrottle
 from spotless.domain.identity.tokens import AccessClaims, bearer_token, decode_access_token
 from spotless.lib.edge import client_ip
 from spotless.lib.errors import Problem
-from spotless.lib.redis import create_redis
+from spotless.lib.redis import create_redis, ssl_context
 from spotless.lib.request_context import annotate
+from spotless.lib.resp import RespClient
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.identity.authn")
@@ -199,13 +200,26 @@ class IdentityWiring:
 
     async def close(self) -> None:
         await self.redis.aclose()
+        if self.checker.fast is not None:
+            await self.checker.fast.aclose()
 
 
 def build_identity(settings: Settings, engine: AsyncEngine) -> IdentityWiring:
     """Everything create_app needs from identity; the session-check Redis client has a tight
     timeout of its own so a slow Redis degrades to Postgres instead of stalling every request."""
-    redis = create_redis(settings.redis, socket_timeout=settings.auth.session_check_timeout_ms / 1000)
-    checker = SessionChecker(redis, engine, settings.jobs.namespace, settings.auth.access_token_ttl_minutes * 60)
+    timeout = settings.auth.session_check_timeout_ms / 1000
+    redis = create_redis(settings.redis, socket_timeout=timeout)
+    fast = RespClient(
+        settings.redis.url, connect_timeout=max(0.25, 5 * timeout), ssl_context=ssl_context(settings.redis)
+    )
+    checker = SessionChecker(
+        redis,
+        engine,
+        settings.jobs.namespace,
+        settings.auth.access_token_ttl_minutes * 60,
+        fast=fast,
+        timeout_seconds=timeout,
+    )
     authenticator = Authenticator(settings, checker)
     auth = settings.auth
     runtime = IdentityRuntime(

@@ -3,7 +3,6 @@ node-local fallback that takes over while Redis is slow or down and hands back b
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
@@ -16,8 +15,8 @@ from spotless.lib.circuit import CircuitBreaker
 from spotless.lib.metrics import RATELIMIT_BACKEND_ERRORS, RATELIMIT_FALLBACK_ACTIVE
 from spotless.lib.ratelimit.fallback import MemoryGCRA, Outcome
 from spotless.lib.ratelimit.policies import Policy, policies_from_settings
-from spotless.lib.ratelimit.resp import RespClient, RespError
 from spotless.lib.redis import redis_breaker, ssl_context
+from spotless.lib.resp import Deadline, RespClient, RespError
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.ratelimit")
@@ -40,7 +39,7 @@ UNLIMITED = Decision(allowed=True, remaining=0, retry_after=0.0, reset_after=0.0
 
 
 def create_limiter_client(settings: Settings) -> RespClient:
-    """A connection of its own (RATE_LIMIT_REDIS_URL, else REDIS_URL); see resp.py for why.
+    """A connection of its own (RATE_LIMIT_REDIS_URL, else REDIS_URL); see lib/resp.py for why.
     TLS options are REDIS_TLS_* for either URL."""
     url = settings.rate_limit.redis_url or settings.redis.url
     return RespClient(
@@ -48,57 +47,6 @@ def create_limiter_client(settings: Settings) -> RespClient:
         connect_timeout=max(0.25, 5 * settings.rate_limit.redis_timeout_ms / 1000),
         ssl_context=ssl_context(settings.redis, url),
     )
-
-
-class Deadline:
-    """`asyncio.timeout` for a Redis reply, fair to a busy event loop.
-
-    A plain timeout fires from the loop's timer list: when the loop is busy with other requests, a
-    reply that reached the socket in time can be waiting for the same loop turn and would be thrown
-    away, and the limiter would fall back for nothing. Here, at the deadline, a reply already read
-    (`track`ed future done) is kept; otherwise the check is repeated once after the next turn's I/O
-    has been read. Only a reply that had not reached this process by then counts as too slow."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._handle: asyncio.Handle | None = None
-        self._expired = False
-        self._tracked: asyncio.Future[Any] | None = None
-
-    def track(self, future: asyncio.Future[Any]) -> None:
-        """The reply being waited for (the latest, if there are several in turn)."""
-        self._tracked = future
-
-    async def __aenter__(self) -> Deadline:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._cancelling = task.cancelling()
-        self._handle = loop.call_later(self.seconds, self._check, loop, True)
-        return self
-
-    def _check(self, loop: asyncio.AbstractEventLoop, first: bool) -> None:
-        self._handle = None
-        if self._tracked is not None and self._tracked.done():
-            # The reply is here and the task resumes on the next turn. Keep watching (once more)
-            # in case it then waits again, e.g. EVAL after NOSCRIPT.
-            self._tracked = None
-            self._handle = loop.call_at(loop.time(), self._check, loop, False)
-            return
-        if first:
-            # A timer due now runs on the next turn after that turn's I/O callbacks.
-            self._handle = loop.call_at(loop.time(), self._check, loop, False)
-            return
-        self._expired = True
-        self._task.cancel()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if self._expired and exc_type is asyncio.CancelledError and self._task.uncancel() <= self._cancelling:
-            raise TimeoutError(f"no reply within {self.seconds * 1000:.0f} ms") from exc
 
 
 def _reason(exc: BaseException) -> str:
