@@ -147,6 +147,9 @@ async def test_overdue_is_marked_once_by_the_local_date_and_paid_invoices_are_le
         await JOBS["billing.mark_overdue"].fn(now="2026-12-01T12:00:00+00:00")
     overdue = (await client.get("/v1/invoices?overdue=true", headers=owner.headers)).json()["items"]
     assert [i["id"] for i in overdue] == [open_one["id"]]
+    # The office's audit trail says when, once, and that the system did it.
+    trail = await client.get("/v1/admin/audit", params={"action": "billing.invoice.overdue"}, headers=owner.headers)
+    assert [(e["resource_id"], e["actor_user_id"]) for e in trail.json()["items"]] == [(open_one["id"], None)]
     # Paid later: no longer overdue.
     await client.post(f"/v1/invoices/{open_one['id']}/payments", json={"amount_cents": 12_000, "method": "etransfer"},
                       headers=owner.headers)  # fmt: skip

@@ -115,6 +115,9 @@ def test_derive_status_table() -> None:
         ("paid", 100, 150, 0, "paid"),
         ("paid", 100, 100, 1, "partially_refunded"),
         ("partially_refunded", 100, 100, 100, "refunded"),
+        # A refund on a partly paid invoice leaves the rest owed: still payable, overdue, chased.
+        ("partially_paid", 100, 50, 10, "partially_paid"),
+        ("partially_paid", 100, 50, 50, "partially_paid"),
         ("paid", 100, 0, 0, "issued"),
         ("draft", 100, 100, 0, "draft"),
         ("void", 100, 100, 0, "void"),

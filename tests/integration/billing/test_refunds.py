@@ -216,3 +216,37 @@ async def test_while_stripe_is_down_a_card_refund_answers_503_and_nothing_is_kep
     reset_stripe()  # the circuit the outage opened closes by itself after its cool-down; the test does not wait
     back = await api.post(_url(invoice_id), json={"amount_cents": 1_000, "reason": "x"}, headers=shop.owner.headers)
     assert back.status_code == 201 and back.json()["status"] == "succeeded"
+
+
+async def test_a_refund_on_a_partly_paid_invoice_leaves_the_rest_payable(api, fake_stripe, owner_engine, jobs):
+    """The client paid half and got some back: the other half is still owed and can be paid."""
+    shop = await connect_shop(api, owner_engine, fake_stripe)
+    invoice_id = await issued_invoice(owner_engine, shop, total_cents=8_000)
+    async with arrange(owner_engine) as db:
+        await post_entry(
+            db,
+            Entry(
+                org_id=shop.org_id,
+                client_id=shop.client_id,
+                invoice_id=invoice_id,
+                kind="payment",
+                amount_cents=4_000,
+                source="manual",
+                method="cheque",
+                reference="CHQ-1",
+                external_id="manual-half",
+            ),
+        )
+    refund = await api.post(
+        _url(invoice_id), json={"amount_cents": 1_000, "reason": "broken vase"}, headers=shop.owner.headers
+    )
+    assert refund.status_code == 201, refund.text
+    after = await _invoice(owner_engine, invoice_id)
+    assert after["status"] == "partially_paid" and after["refunded_cents"] == 1_000
+    rest = await api.post(
+        f"/v1/invoices/{invoice_id}/payments",
+        json={"amount_cents": 4_000, "method": "cheque", "reference": "CHQ-2"},
+        headers=shop.owner.headers,
+    )
+    assert rest.status_code == 201, rest.text
+    assert (await _invoice(owner_engine, invoice_id))["status"] == "partially_refunded"  # paid in full, 10 back

@@ -85,6 +85,14 @@ async def test_the_same_payment_delivered_five_times_concurrently_and_out_of_ord
     invoice = await _invoice(owner_engine, invoice_id)
     assert (invoice["status"], invoice["paid_cents"]) == ("paid", 10_000)
     assert {r["outcome"] for r in await inbox_rows(owner_engine)} == {"processed"}
+    # One line in the office's audit trail, by the system, for the one payment.
+    trail = await rows(
+        owner_engine,
+        "SELECT actor_user_id, after FROM admin_audit_logs WHERE action = 'billing.payment.card' AND resource_id = :id",
+        id=str(invoice_id),
+    )
+    assert len(trail) == 1 and trail[0]["actor_user_id"] is None
+    assert trail[0]["after"]["amount_cents"] == 10_000 and trail[0]["after"]["status"] == "paid"
     assert await scalar(owner_engine, "SELECT status FROM checkout_sessions WHERE invoice_id = :id", id=invoice_id) in (
         None,
         "complete",
@@ -292,3 +300,47 @@ async def test_a_completed_setup_session_saves_the_card_once(api, fake_stripe, o
         await scalar(owner_engine, "SELECT status FROM checkout_sessions WHERE stripe_session_id = :s", s=created["id"])
         == "complete"
     )
+
+
+async def test_recovery_continues_past_its_page_cap_then_lists_only_stripes_retry_window(
+    api, fake_stripe, owner_engine, jobs, runtime, monkeypatch
+):
+    """A cycle that hits its page cap goes on from where it stopped next run (never the newest
+    again), and once complete, the next cycle asks only for events since three days before it."""
+    import spotless.domain.billing.recovery as recovery
+
+    monkeypatch.setattr(recovery, "PAGE_SIZE", 1)
+    monkeypatch.setattr(recovery, "MAX_PAGES", 1)
+    shop = await connect_shop(api, owner_engine, fake_stripe)
+    invoice_id = await issued_invoice(owner_engine, shop, total_cents=7_500)
+    fake_stripe.complete_session(await open_checkout(fake_stripe, shop, invoice_id, amount_cents=7_500))
+    undelivered = [
+        e["id"]
+        for e in fake_stripe.events(shop.account)
+        if e["type"] in recovery.HANDLED_TYPES and not e.get("_delivered")
+    ]
+    assert len(undelivered) >= 2
+    runs = 0
+    while (
+        await scalar(owner_engine, "SELECT events_recovered_at FROM stripe_accounts WHERE org_id = :o", o=shop.org_id)
+        is None
+    ):
+        totals = await recover(runtime)
+        runs += 1
+        assert totals["listed"] <= len(recovery.type_batches())  # one page of one event per batch and run
+        assert runs <= len(undelivered) + 1
+    assert runs >= len(undelivered)
+    listings = fake_stripe.calls("GET", "/v1/events")
+    # Each run after the first went on from the last event the one before had listed.
+    assert all(c.params.get("starting_after") for c in listings[1 : len(undelivered)])
+    stored = {r["external_id"] for r in await inbox_rows(owner_engine)}
+    assert set(undelivered) <= stored
+
+    completed_at = await scalar(
+        owner_engine, "SELECT events_recovered_at FROM stripe_accounts WHERE org_id = :o", o=shop.org_id
+    )
+    before = len(fake_stripe.calls("GET", "/v1/events"))
+    await recover(runtime)
+    fresh = fake_stripe.calls("GET", "/v1/events")[before]
+    assert "starting_after" not in fresh.params
+    assert int(fresh.params["created"]["gte"]) == int((completed_at - recovery.RETRY_WINDOW).timestamp())

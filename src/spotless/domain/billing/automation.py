@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spotless.domain.audit.public import record_audit
 from spotless.domain.billing.events import InvoiceOverdue
 from spotless.domain.billing.invoices import create_draft
 from spotless.domain.billing.issuing import OPEN, issue
@@ -128,4 +129,7 @@ async def mark_overdue(session: AsyncSession, org: BillingOrg, now: datetime) ->
     ).all()
     for invoice_id, client_id in rows:
         emit(session, InvoiceOverdue(org_id=org.org_id, invoice_id=invoice_id, client_id=client_id))
+        record_audit(
+            session, None, "billing.invoice.overdue", "invoice", invoice_id, after={"overdue": True}, org_id=org.org_id
+        )
     return len(rows)

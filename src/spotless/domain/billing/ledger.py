@@ -65,12 +65,18 @@ class Entry:
 
 
 def derive_status(current: str, *, total_cents: int, paid_cents: int, refunded_cents: int) -> str:
-    """The status an invoice's amounts give it. Draft, void and uncollectible stay as they are."""
+    """The status an invoice's amounts give it. Draft, void and uncollectible stay as they are.
+
+    A refund never reduces what is owed (`open_cents` is the total less what was paid): an
+    invoice with money still owed stays issued or partially paid, so it can still be paid, goes
+    overdue and is followed up, whatever was refunded on it. The refunded statuses are for paid
+    invoices whose money went (partly or wholly) back."""
     if current in FROZEN:
         return current
-    if refunded_cents > 0:
+    fully_paid = paid_cents > 0 and paid_cents >= total_cents
+    if refunded_cents > 0 and fully_paid:
         return "refunded" if refunded_cents >= paid_cents else "partially_refunded"
-    if paid_cents > 0 and paid_cents >= total_cents:
+    if fully_paid:
         return "paid"
     if paid_cents > 0:
         return "partially_paid"

@@ -325,6 +325,10 @@ class StripeAccount(DefaultBase, AuditColumns):
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     details_submitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    # The missed-delivery job's progress (billing/recovery.py): the last complete cycle's start,
+    # and a cycle that stopped at its page cap.
+    events_recovered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    events_cycle: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
 
 
 class StripeCustomer(DefaultBase, AuditColumns):

@@ -27,6 +27,7 @@ from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.db.engine import apply_org_now
+from spotless.domain.audit.public import record_audit
 from spotless.domain.billing import disputes, refunds, stripe_io
 from spotless.domain.billing.cards import apply_setup_completed
 from spotless.domain.billing.checkout import apply_session_status
@@ -169,6 +170,22 @@ async def apply_payment_intent(ctx: Context, pi: dict[str, Any]) -> HandlerOutco
     if received > payment:
         # Paid twice (two sessions) or after the office recorded cash: kept as the client's credit.
         await post_entry(ctx.session, Entry(kind="credit_issued", amount_cents=received - payment, **common))
+    # The office's trail shows money arriving by card as it shows money recorded by hand.
+    record_audit(
+        ctx.session,
+        None,
+        "billing.payment.card",
+        "invoice",
+        invoice.id,
+        after={
+            "payment_intent": pi["id"],
+            "amount_cents": payment,
+            "credit_cents": received - payment,
+            "status": invoice.status,
+        },
+        org_id=ctx.org_id,
+    )
+    if received > payment:
         logger.warning(
             "payment %s exceeds the open amount of invoice %s: %d cents kept as credit",
             pi["id"],
