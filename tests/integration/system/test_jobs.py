@@ -350,6 +350,7 @@ async def test_the_operations_guides_job_names_run_or_say_they_are_not_built(own
     listing = await asyncio.to_thread(_run_job, "--list")
     assert "system.tick  (jobs-runner)" in listing.stdout.decode().splitlines()
     assert "storage.janitor  (storage-janitor)" in listing.stdout.decode().splitlines()
+    assert "retention.apply  (retention-cleanup)" in listing.stdout.decode().splitlines()
 
 
 async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmaker, owner_engine):

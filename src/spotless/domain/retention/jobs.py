@@ -54,7 +54,14 @@ def _every(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.retention.interval_seconds)
 
 
-@job(APPLY_JOB, every=_every, max_retries=3, time_limit_ms=60 * 60_000, max_age_ms=6 * 3_600_000)
+@job(
+    APPLY_JOB,
+    every=_every,
+    max_retries=3,
+    time_limit_ms=60 * 60_000,
+    max_age_ms=6 * 3_600_000,
+    aliases=("retention-cleanup",),
+)
 async def apply_retention_job(slot: str | None = None) -> None:
     rt = get_runtime()
     async with exclusive_slot(rt.sessionmaker, APPLY_JOB, slot) as mine:

@@ -237,7 +237,6 @@ ALIASES: dict[str, str] = {}
 NOT_BUILT_YET: dict[str, str] = {
     "gcal-sync": "the Google Calendar integration",
     "qbo-sync": "the QuickBooks integration",
-    "retention-cleanup": "the data-retention policy",
     "export-dead-letter": "the exports domain (dead export retries)",
 }
 
