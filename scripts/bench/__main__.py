@@ -1,7 +1,8 @@
 """`just bench [AREA ...]` against a fresh, migrated benchmark database (BENCH_DB).
 
 Default: `hot` — every hot operation driven by k6 (out of process, on its own core) beside bare
-Litestar and its floor, at 10,000 bookings, then `jobs` (our Dramatiq middleware vs bare Dramatiq).
+Litestar and its floor, at 10,000 bookings, then `jobs` (our Dramatiq middleware vs bare Dramatiq),
+then `messaging` (messages/s through one worker process; booking commit -> email at an SMTP server).
 `volume` (or BENCH_VOLUME=1m) also seeds to 1,000,000 bookings and measures the data operations
 again. The other areas (identity, ratelimit, redis-outage, scheduling) compare within themselves
 through an in-process Python client: their ratios and behaviour hold, their throughput is the
@@ -41,10 +42,9 @@ SKIP = {
     "messaging",
     "soak",
 }
-# Areas measured out of process but not run by default (`just bench soak`: ten minutes;
-# `just bench messaging`: a worker, the scheduler and a local SMTP server).
-EXTRA = ["soak", "messaging"]
-DEFAULT = ["hot", "jobs"]
+# Areas measured out of process but not run by default (`just bench soak`: ten minutes).
+EXTRA = ["soak"]
+DEFAULT = ["hot", "jobs", "messaging"]
 # BENCH_DB: a database of one's own when several people benchmark on one cluster.
 BENCH_DB = os.environ.get("BENCH_DB", "spotless_bench")
 
@@ -87,7 +87,7 @@ async def fresh_database(env: dict[str, str], keep: bool) -> None:
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "areas", nargs="*", help=f"default: hot jobs; also: volume, soak, messaging, {', '.join(client_areas())}"
+        "areas", nargs="*", help=f"default: hot jobs messaging; also: volume, soak, {', '.join(client_areas())}"
     )
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1")))
     parser.add_argument("--keep-db", action="store_true", help="reuse the benchmark database (large seeds)")
@@ -98,7 +98,7 @@ async def main(argv: list[str]) -> int:
         volume = True
         selected = ["hot" if a == "volume" else a for a in selected]
         if selected == ["hot"]:
-            selected.append("jobs")
+            selected += ["jobs", "messaging"]
     unknown = [a for a in selected if a not in {*DEFAULT, *EXTRA, *client_areas()}]
     if unknown:
         parser.error(f"unknown area(s): {', '.join(unknown)}")

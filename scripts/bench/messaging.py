@@ -75,7 +75,10 @@ async def _wait_for(smtp: SmtpServer, count: int, seconds: float) -> bool:
 
 
 async def throughput(rt: JobRuntime, smtp: SmtpServer, total: int) -> Result:
-    """`total` confirmations requested in one commit, drained by the worker to the SMTP server."""
+    """`total` confirmations requested in one commit, drained by the worker to the SMTP server.
+    Throughput: messages over the time from the commit to the last one's arrival; the
+    percentiles: each message's own time from that commit to its arrival (the queue's wait
+    included, so p99 is roughly the drain time)."""
     org_id, client_id, ids = await _seed(rt, total)
     async with rt.session(org_id) as session:
         await session.execute(update_status(ids))
@@ -92,18 +95,19 @@ async def throughput(rt: JobRuntime, smtp: SmtpServer, total: int) -> Result:
                 send_key="confirmed",
                 params={"booking_id": str(booking_id)},
             )
-    started = time.perf_counter()
+    committed = time.perf_counter()
     done = await _wait_for(smtp, before + total, seconds=max(60.0, total * 0.5))
-    elapsed = time.perf_counter() - started
-    got = len(smtp.messages) - before
+    arrived = [m.received_at for m in smtp.messages[before:]]
+    got = len(arrived)
+    elapsed = (max(arrived) - committed) if arrived else time.perf_counter() - committed
     return Result(
-        "booking.confirmed through one worker process (8 threads) to SMTP",
+        "messages through one worker process (8 threads) to SMTP",
         got,
         elapsed,
-        [elapsed * 1000 / max(got, 1)],
+        [(t - committed) * 1000 for t in arrived],
         errors=0 if done else total - got,
-        note="one commit of N requests -> all at the SMTP server; each: lock, context, render, send, record"
-        "; ms = mean per message (email and sms rows: the sms one is skipped by preference)",
+        note=f"one commit of {total} booking.confirmed requests; each: lock, context, render, send, record"
+        "; ms = commit -> that message at the SMTP server (its wait in the queue included)",
     )
 
 

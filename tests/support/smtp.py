@@ -20,6 +20,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    # time.perf_counter() when the DATA was accepted: the benchmark's end of a message's journey.
+    received_at: float = field(default_factory=time.perf_counter)
 
     @property
     def body(self) -> str:
