@@ -114,20 +114,37 @@ def schemathesis_args(base_url: str, config: Path, args: argparse.Namespace) -> 
 
 
 async def invitation_email(env: dict[str, str], org_id: str, invitation_id: str) -> str:
-    """The invitation job's send-time step (it mints the temporary password), run here instead of
-    by a worker: the fuzz node has none."""
-    from spotless.domain.identity.invitations import prepare_delivery
-    from spotless.lib.jobs.runtime import build_runtime
+    """The invitation's `messaging.deliver` job (it mints the temporary password at send time),
+    run here instead of by a worker, against a local SMTP server: the fuzz node has no worker."""
+    from sqlalchemy import select
+    from tests.support.smtp import SmtpServer
 
-    runtime = build_runtime(load_settings(env), application_name="spotless-fuzz-seed")
+    from spotless.domain.messaging.actors import deliver_message
+    from spotless.domain.messaging.models import Delivery
+    from spotless.lib.jobs.runtime import build_runtime, set_runtime
+
+    server = SmtpServer()
+    server.controller.start()
+    runtime = build_runtime(load_settings({**env, **server.env()}), application_name="spotless-fuzz-seed")
+    set_runtime(runtime)
     try:
         async with runtime.session(org_id=org_id) as session:
-            message = await prepare_delivery(session, runtime.settings, UUID(invitation_id))
+            delivery_ids = list(
+                await session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.recipient_kind == "invitee", Delivery.recipient_id == UUID(invitation_id)
+                    )
+                )
+            )
+        for delivery_id in delivery_ids:
+            await deliver_message(UUID(org_id), delivery_id)
     finally:
+        set_runtime(None)
         await runtime.close()
-    if message is None:
+        server.controller.stop()
+    if not server.messages:
         raise SystemExit(f"fuzz seed: invitation {invitation_id} has nothing to send")
-    return message.body
+    return server.messages[-1].body
 
 
 def main(argv: list[str]) -> int:

@@ -39,7 +39,7 @@ def signup(client: httpx.Client) -> tuple[str, str, str, str, str]:
 
 def seed(client: httpx.Client, deliver_invitation: Callable[[str], str]) -> dict[str, list[str]]:
     """Ids by parameter name (`client_id`, `booking_id`, ...), two of each where cheap.
-    `deliver_invitation(invitation_id)` runs the invitation job's own send-time step and
+    `deliver_invitation(invitation_id)` runs the invitation email's `messaging.deliver` job and
     returns the email body (the temporary password is minted there, never returned by the API)."""
     ids: dict[str, list[str]] = {}
 

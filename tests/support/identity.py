@@ -5,8 +5,9 @@ dispatcher = await add_member(client, owner, "dispatcher")
 await client.get("/v1/auth/me", headers=dispatcher.headers)
 
 Adding a member is an invitation; its email (token, and a new account's temporary password) is
-composed by the delivery job at send time. `deliver_invitation` runs that job's preparation
-in-process, as a worker would, and returns the email it would send.
+a `deliveries` row whose secrets the `messaging.deliver` job mints at send time.
+`deliver_invitation` runs that real job in-process, as a worker would, against a local SMTP
+server (aiosmtpd), and returns the email that server received.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 from httpx import Response
-
-from spotless.domain.messaging.services import OutgoingEmail
 
 _counter = itertools.count(1)
 DEFAULT_PASSWORD = "correct-horse-battery-9"
@@ -102,18 +101,81 @@ async def login(client: Any, email: str, password: str, org_slug: str | None = N
     return await client.post("/v1/auth/login", json=body)
 
 
-async def deliver_invitation(org_id: UUID | str, invitation_id: UUID | str) -> OutgoingEmail | None:
-    """What `identity.deliver_invitation` does before it sends: mint the secrets, compose the email."""
-    from spotless.domain.identity.invitations import prepare_delivery
-    from spotless.lib.jobs.runtime import build_runtime
-    from tests.conftest import make_settings
+@dataclass
+class SentEmail:
+    to: str
+    subject: str
+    body: str
 
-    runtime = build_runtime(make_settings(), application_name="test-invitation")
+
+async def deliver_pending(where: str, params: dict[str, Any], *, again: bool = False) -> list[SentEmail]:
+    """Run every not-yet-run `messaging.deliver` job whose delivery matches `where`
+    (SQL over `deliveries d`), once each, against a local SMTP server; the emails it received.
+    again: run those already run too (the broker redelivering them)."""
+    from contextlib import suppress
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from spotless.domain.messaging.actors import deliver_message
+    from spotless.domain.messaging.delivery import DeadLettered
+    from spotless.settings import normalize_database_url
+    from tests.conftest import ADMIN_URL
+    from tests.support.messaging import job_runtime
+    from tests.support.smtp import SmtpServer
+
+    # As the cluster admin, like the `owner_engine` fixture: RLS is forced on the table owner.
+    owner = create_async_engine(normalize_database_url(ADMIN_URL), poolclass=NullPool)
     try:
-        async with runtime.session(org_id=org_id) as session:
-            return await prepare_delivery(session, runtime.settings, UUID(str(invitation_id)))
+        async with owner.connect() as conn:
+            rows = list(
+                await conn.execute(
+                    text(
+                        "SELECT o.id, o.args FROM job_outbox o JOIN deliveries d ON d.id = (o.args->>1)::uuid"
+                        f" WHERE o.actor_name = 'messaging.deliver' AND {where} ORDER BY o.id"
+                    ),
+                    params,
+                )
+            )
     finally:
-        await runtime.close()
+        await owner.dispose()
+    server = SmtpServer()
+    server.controller.start()
+    try:
+        async with job_runtime(**server.env()):
+            for row in rows:
+                if row.id in _RAN_OUTBOX and not again:
+                    continue
+                _RAN_OUTBOX.add(row.id)
+                with suppress(DeadLettered):
+                    await deliver_message(*row.args)
+    finally:
+        server.controller.stop()
+    return [SentEmail(to=m.rcpt_tos[0], subject=str(m.message["Subject"]), body=m.body) for m in server.messages]
+
+
+_RAN_OUTBOX: set[UUID] = set()  # outbox rows run already (a worker runs each once)
+
+
+async def deliver_invitation(org_id: UUID | str, invitation_id: UUID | str, *, again: bool = False) -> SentEmail | None:
+    """Run the invitation's waiting `messaging.deliver` jobs as a worker would; the last email
+    sent (None when nothing was: e.g. the invitation is no longer open, or already delivered)."""
+    sent = await deliver_pending(
+        "d.org_id = :org AND d.recipient_kind = 'invitee' AND d.recipient_id = :inv",
+        {"org": UUID(str(org_id)), "inv": UUID(str(invitation_id))},
+        again=again,
+    )
+    return sent[-1] if sent else None
+
+
+async def deliver_password_reset(user_id: UUID | str, *, again: bool = False) -> list[SentEmail]:
+    """Run the waiting password-reset delivery jobs of this account; the emails sent."""
+    return await deliver_pending(
+        "d.kind = 'identity.password_reset' AND d.recipient_kind = 'user' AND d.recipient_id = :user",
+        {"user": UUID(str(user_id))},
+        again=again,
+    )
 
 
 def temp_password_in(body: str) -> str:

@@ -23,6 +23,7 @@ class _Handler:
     refuse: dict[str, str] = field(default_factory=dict)  # address -> "550 ..." / "451 ..."
     data_refusals: int = 0  # refuse the DATA of this many next messages with 451
     refused_message_ids: list[str] = field(default_factory=list)
+    refused_messages: list[Received] = field(default_factory=list)  # their DATA, as refused
     data_delay: float = 0.0  # hold DATA this long (a worker killed mid-send)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # aiosmtpd hook
@@ -42,6 +43,7 @@ class _Handler:
         if self.data_refusals > 0:
             self.data_refusals -= 1
             self.refused_message_ids.append(str(message["Message-ID"]))
+            self.refused_messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
             return "451 4.3.0 Try again later"
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"

@@ -84,7 +84,8 @@ EMAIL_JOBS = Counter("email_jobs_total", "Emails handled by kind and outcome", [
 
 # The label values the operations guides document (and alerts select on).
 WEBHOOK_RESULTS = ("processed", "ignored", "error")
-EMAIL_JOB_KINDS = ("password_reset", "member_invite", "temp_password_reset")
+# Message kinds (messaging.deliver labels by kind) and the emailed temporary password's own job.
+EMAIL_JOB_KINDS = ("identity.password_reset", "identity.invitation", "temp_password_reset")
 EMAIL_STATUSES = ("sent", "skipped", "error")
 BOOKING_ACTIONS = ("created", "confirmed", "cancelled", "completed", "no_show")
 

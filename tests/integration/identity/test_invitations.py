@@ -235,12 +235,10 @@ async def test_a_new_accounts_invitation_email_signs_it_in_once(client):
     email = unique_email("hire")
     invitation = await invite(client, org, email, "worker", "Hana")
     first = await deliver_invitation(org.org_id, invitation["id"])
-    second = await deliver_invitation(org.org_id, invitation["id"])  # the message delivered twice
-    assert first is not None and second is not None
-    old, new = temp_password_in(first.body), temp_password_in(second.body)
-    # Each delivery mints afresh and the previous secret stops working: never two at once.
-    assert old != new
-    assert (await login(client, email, old)).status_code == 401
+    assert first is not None and first.to == email
+    # The broker redelivering the job sends nothing twice, and the one email's secret still works.
+    assert await deliver_invitation(org.org_id, invitation["id"], again=True) is None
+    new = temp_password_in(first.body)
     signed_in = await login(client, email, new)
     assert signed_in.status_code == 200, signed_in.text
     assert signed_in.json()["organization"]["slug"] == org.org_slug and signed_in.json()["role"] == "worker"
@@ -248,5 +246,5 @@ async def test_a_new_accounts_invitation_email_signs_it_in_once(client):
     listed = (await client.get(f"/v1/iam/invitations/{invitation['id']}", headers=org.headers)).json()
     assert listed["status"] == "accepted"
     # Once used, a late delivery neither mails nor resets anything.
-    assert await deliver_invitation(org.org_id, invitation["id"]) is None
+    assert await deliver_invitation(org.org_id, invitation["id"], again=True) is None
     assert (await login(client, email, new)).status_code == 200

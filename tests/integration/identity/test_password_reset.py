@@ -8,36 +8,47 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import text
 
-from spotless.domain.identity.actors import deliver_password_reset
-from spotless.lib.jobs.runtime import build_runtime, set_runtime
-from tests.conftest import make_settings
+from spotless.domain.messaging.actors import deliver_message
 from tests.conftest import test_env as child_env
 from tests.support.identity import login, signup
+from tests.support.messaging import job_runtime
 from tests.support.processes import start_worker
 from tests.support.smtp import SmtpServer
+from tests.support.smtp_refusing import RefusingSmtpServer
 
 NEW_PASSWORD = "a-brand-new-secret-8"
 
 
 async def _queued_emails(owner_engine) -> list:
-    """The reset jobs waiting in the outbox: ids only (the link is minted when the job sends)."""
+    """The reset emails' `messaging.deliver` jobs in the outbox: ids only (the link is minted
+    when the job sends)."""
     async with owner_engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT args FROM job_outbox WHERE actor_name = 'identity.deliver_password_reset' ORDER BY id")
+            text(
+                "SELECT o.args FROM job_outbox o JOIN deliveries d ON d.id = (o.args->>1)::uuid"
+                " WHERE o.actor_name = 'messaging.deliver' AND d.kind = 'identity.password_reset' ORDER BY o.id"
+            )
         )
         return [r[0] for r in rows]
 
 
-async def _run_email_jobs(owner_engine, server: SmtpServer) -> None:
-    """Run the queued reset jobs in-process, as a worker would, against the SMTP server."""
-    runtime = build_runtime(make_settings(**server.env()), application_name="email-test")
-    set_runtime(runtime)
-    try:
+async def _run_email_jobs(owner_engine, server: SmtpServer | RefusingSmtpServer, **env: str) -> None:
+    """Run every reset job in the outbox in-process (those run before again: a redelivery), as
+    a worker would, against the SMTP server."""
+    async with job_runtime(**server.env(), **env):
         for args in await _queued_emails(owner_engine):
-            await deliver_password_reset(*args)
-    finally:
-        set_runtime(None)
-        await runtime.close()
+            await deliver_message(*args)
+
+
+async def _stored_text(owner_engine) -> str:
+    """Everything the reset left at rest: its delivery rows, its jobs, the reset token rows."""
+    async with owner_engine.connect() as conn:
+        parts = [
+            await conn.scalar(text("SELECT coalesce(json_agg(d)::text, '') FROM deliveries d")),
+            await conn.scalar(text("SELECT coalesce(json_agg(o)::text, '') FROM job_outbox o")),
+            await conn.scalar(text("SELECT coalesce(json_agg(t)::text, '') FROM password_reset_tokens t")),
+        ]
+    return " ".join(p or "" for p in parts)
 
 
 def _token(body: str) -> str:
@@ -120,19 +131,51 @@ async def test_expired_forged_and_superseded_tokens_are_refused(client, owner_en
     assert superseded.status_code == 400
 
 
-async def test_a_redelivered_reset_job_leaves_one_working_link(owner_engine, client, smtp_server: SmtpServer):
+async def test_a_redelivered_reset_job_sends_nothing_twice(owner_engine, client, smtp_server: SmtpServer):
     owner = await signup(client)
     await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
     await _run_email_jobs(owner_engine, smtp_server)
     await _run_email_jobs(owner_engine, smtp_server)  # at-least-once delivery: a second run
-    first, second = (_token(m.body) for m in smtp_server.messages)
-    # The second delivery minted a new link, which replaced the first: never two working secrets.
-    stale = await client.post("/v1/auth/password-reset/confirm", json={"token": first, "new_password": NEW_PASSWORD})
-    assert stale.status_code == 400
-    fresh = await client.post("/v1/auth/password-reset/confirm", json={"token": second, "new_password": NEW_PASSWORD})
+    [message] = smtp_server.messages
+    token = _token(message.body)
+    # Nothing secret rests: not the token, not its secret half, in the delivery, job or token rows.
+    stored = await _stored_text(owner_engine)
+    assert token not in stored and token.split(".")[1] not in stored
+    fresh = await client.post("/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD})
     assert fresh.status_code == 204
     await _run_email_jobs(owner_engine, smtp_server)  # once used, a late redelivery sends nothing
-    assert len(smtp_server.messages) == 2
+    assert len(smtp_server.messages) == 1
+
+
+async def test_a_retry_after_a_451_mints_a_new_link_and_the_old_one_dies(
+    owner_engine, client, refusing_smtp: RefusingSmtpServer
+):
+    owner = await signup(client)
+    await client.post("/v1/auth/password-reset/request", json={"email": owner.email})
+    refusing_smtp.handler.data_refusals = 1  # the first DATA: 451, after the link was minted
+    await _run_email_jobs(owner_engine, refusing_smtp, EMAIL_RETRY_BACKOFF_SECONDS="60")
+    assert refusing_smtp.messages == [] and len(refusing_smtp.handler.refused_message_ids) == 1
+    async with owner_engine.connect() as conn:
+        row = (await conn.execute(text("SELECT status, attempts, not_before, summary FROM deliveries"))).one()
+    assert row.status == "queued" and row.attempts == 1 and row.not_before is not None
+    # The backoff is on the row: a duplicate job before it sends nothing.
+    await _run_email_jobs(owner_engine, refusing_smtp)
+    assert refusing_smtp.messages == [] and len(refusing_smtp.handler.refused_message_ids) == 1
+    [refused] = refusing_smtp.handler.refused_messages
+    old = _token(refused.body)
+    async with owner_engine.begin() as conn:  # the backoff has passed
+        await conn.execute(text("UPDATE deliveries SET not_before = now() - interval '1 second'"))
+    await _run_email_jobs(owner_engine, refusing_smtp)
+    [message] = refusing_smtp.messages
+    token = _token(message.body)
+    assert token != old  # the retry minted a new link, and the refused email's no longer works
+    stale = await client.post("/v1/auth/password-reset/confirm", json={"token": old, "new_password": NEW_PASSWORD})
+    assert stale.status_code == 400
+    stored = await _stored_text(owner_engine)
+    assert token not in stored and token.split(".")[1] not in stored
+    done = await client.post("/v1/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD})
+    assert done.status_code == 204
+    assert (await login(client, owner.email, NEW_PASSWORD)).status_code == 200
 
 
 @pytest.mark.slow

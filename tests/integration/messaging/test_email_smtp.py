@@ -110,6 +110,24 @@ async def test_a_550_suppresses_the_address_and_the_next_request_never_reaches_s
         assert refusing_smtp.rcpts == ["gone@example.com", "gone@example.com"]
 
 
+async def _backoff_passed(owner_engine) -> None:
+    """The retry's time has come (rather than waiting it out)."""
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("UPDATE deliveries SET not_before = now() - interval '1 second'"))
+
+
+async def _enqueue_again(owner_engine) -> list:
+    """The retry job the early duplicate consumed, back in the outbox (as its due run would be)."""
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE job_outbox SET sent_at = NULL WHERE id = (SELECT id FROM job_outbox"
+                " WHERE actor_name = 'messaging.deliver' ORDER BY id DESC LIMIT 1)"
+            )
+        )
+    return await pending_deliveries(owner_engine)
+
+
 async def test_a_451_retries_with_backoff_then_dead_letters(
     owner_engine, app_sessions, refusing_smtp: RefusingSmtpServer
 ):
@@ -125,9 +143,15 @@ async def test_a_451_retries_with_backoff_then_dead_letters(
         assert timedelta(seconds=50) < retry.available_at - datetime.now(UTC) <= timedelta(seconds=60)
         assert await pending_deliveries(owner_engine, due_only=True) == []  # not before its backoff
 
+        # The row holds the backoff too: its job run early (a duplicate) attempts nothing.
+        assert await run_deliveries(owner_engine) == 1
+        assert _email_row(await deliveries(owner_engine, org_id)).attempts == 1
+        [retry] = await _enqueue_again(owner_engine)
+        await _backoff_passed(owner_engine)
         await run_deliveries(owner_engine)  # the second attempt: backoff doubles
         [retry] = await pending_deliveries(owner_engine)
         assert timedelta(seconds=110) < retry.available_at - datetime.now(UTC) <= timedelta(seconds=120)
+        await _backoff_passed(owner_engine)
         assert await run_deliveries(owner_engine) == 1  # the third and last
         assert await pending_deliveries(owner_engine) == []
     row = _email_row(await deliveries(owner_engine, org_id))

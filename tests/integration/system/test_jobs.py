@@ -378,14 +378,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity.actors import deliver_password_reset, deliver_temp_password
-
+from spotless.domain.identity.actors import deliver_temp_password
+from spotless.domain.messaging.actors import deliver_message
 
 def request(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> None:
-    deliver_password_reset.enqueue(session, user_id=user_id, reset_id=uuid.uuid4())
+    deliver_message.enqueue(session, org_id=org_id, delivery_id=uuid.uuid4())
     deliver_temp_password.enqueue(session, org_id=org_id, user_id=user_id, changed_at=datetime.now())
-    deliver_password_reset.enqueue(session, user_id=str(user_id), reset_id=uuid.uuid4())  # line 13
-    deliver_password_reset.enqueue(session, user_id=user_id)  # line 14
+    deliver_message.enqueue(session, org_id=str(org_id), delivery_id=uuid.uuid4())  # line 13
+    deliver_message.enqueue(session, org_id=org_id)  # line 14
 """
 
 

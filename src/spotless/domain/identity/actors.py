@@ -1,10 +1,11 @@
 """Identity jobs: republish session state to Redis (safety net for revocations), housekeeping,
-and the emails that carry a secret. Those take ids only and mint the secret (reset link,
-invitation token, temporary password) when they send, storing only its hash: nothing secret rests
-in the outbox, the broker, the dead letters or `just dlq`.
+and the administrator's temporary-password email (EMAIL_TEMP_PASSWORDS), which takes ids only and
+mints the password when it sends, storing only its hash. Password-reset and invitation emails
+are messages of messaging's one delivery path instead (identity/messages.py): their secrets are
+minted by the `messaging.deliver` job through identity's hooks.
 
-The services request these through the handles (`deliver_invitation.enqueue(db, org_id=...,
-invitation_id=...)`), so this module imports no service at load time: the services import it."""
+The services request these through the handles (`deliver_temp_password.enqueue(db, org_id=...,
+user_id=..., changed_at=...)`), so this module imports no service at load time: the services import it."""
 
 from __future__ import annotations
 
@@ -52,26 +53,6 @@ async def _send(email: OutgoingEmail | None) -> None:
     # (and mints again), never an email whose secret was rolled back.
     if email is not None:
         await deliver(get_runtime().settings, email)
-
-
-@job("identity.deliver_invitation", **_EMAIL)  # type: ignore[arg-type]
-async def deliver_invitation(org_id: UUID, invitation_id: UUID) -> None:
-    from spotless.domain.identity import invitations
-
-    rt = get_runtime()
-    async with rt.session(org_id=org_id) as session:
-        email = await invitations.prepare_delivery(session, rt.settings, invitation_id)
-    await _send(email)
-
-
-@job("identity.deliver_password_reset", **_EMAIL)  # type: ignore[arg-type]
-async def deliver_password_reset(user_id: UUID, reset_id: UUID) -> None:
-    from spotless.domain.identity import services
-
-    rt = get_runtime()
-    async with rt.session() as session:
-        email = await services.prepare_reset_email(session, rt.settings, user_id, reset_id)
-    await _send(email)
 
 
 @job("identity.deliver_temp_password", **_EMAIL)  # type: ignore[arg-type]

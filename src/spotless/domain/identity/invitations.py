@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -30,9 +32,9 @@ from uuid_utils.compat import uuid7
 from spotless.db.engine import apply_org_now
 from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords
-from spotless.domain.identity.actors import deliver_invitation
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.iam import role_above_own
+from spotless.domain.identity.messages import INVITATION
 from spotless.domain.identity.models import Invitation, Membership, Organization, User
 from spotless.domain.identity.permissions import can_grant
 from spotless.domain.identity.principal import Principal
@@ -46,7 +48,7 @@ from spotless.domain.identity.schemas import (
 from spotless.domain.identity.sessions import act_as_user
 from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
-from spotless.domain.messaging.public import OutgoingEmail
+from spotless.domain.messaging.public import Recipient, request_message
 from spotless.lib.errors import Problem, not_found, register_constraint_problem
 from spotless.lib.query import flush_or_conflict, offset_page
 from spotless.settings import Settings
@@ -165,10 +167,25 @@ async def invite(db: AsyncSession, rt: IdentityRuntime, principal: Principal, da
     record_audit(
         db, principal, "invitation.create", "invitation", invitation.id, after={"email": email, "role": data.role}
     )
-    deliver_invitation.enqueue(db, principal.org_id, invitation.id)
+    await _request_email(db, invitation)
     await db.flush()
     await db.refresh(invitation)
     return InvitationRead.from_model(invitation)
+
+
+async def _request_email(db: AsyncSession, invitation: Invitation) -> None:
+    """The invitation email, in this transaction: one per send (a re-send has a new expiry); the
+    delivery job mints its secrets (`mint_invitation_secrets`)."""
+    await request_message(
+        db,
+        org_id=invitation.org_id,
+        kind=INVITATION.name,
+        recipient=Recipient(kind="invitee", id=invitation.id),
+        subject_type="invitation",
+        subject_id=invitation.id,
+        send_key=f"sent:{invitation.expires_at.isoformat()}",
+        params={"invitation_id": invitation.id},
+    )
 
 
 _ALREADY_INVITED = "This email has a pending invitation here; re-send or revoke it instead."
@@ -257,7 +274,7 @@ async def resend(db: AsyncSession, rt: IdentityRuntime, principal: Principal, in
     # Re-opened while a newer invitation to the same email is pending: that one stands.
     await flush_or_conflict(db, "invitation-pending", _ALREADY_INVITED)
     record_audit(db, principal, "invitation.resend", "invitation", invitation.id, before={"status": status})
-    deliver_invitation.enqueue(db, principal.org_id, invitation.id)
+    await _request_email(db, invitation)
     await db.flush()
     await db.refresh(invitation)
     return InvitationRead.from_model(invitation)
@@ -403,42 +420,45 @@ async def join_by_first_sign_in(db: AsyncSession, user_id: UUID, email: str) -> 
 # --- delivery (the job, at send time) ---------------------------------------------------------
 
 
-async def prepare_delivery(session: AsyncSession, settings: Settings, invitation_id: UUID) -> OutgoingEmail | None:
-    """Mint the invitation's token (and, for an account the invitation created and nobody has used
-    yet, its temporary password), store only hashes, and compose the email. Each delivery mints
-    afresh, so a message delivered twice leaves only the last email's secrets working. None when
-    the invitation is no longer open. `session` is scoped to the invitation's organisation."""
-    invitation = (
-        await session.scalars(select(Invitation).where(Invitation.id == invitation_id).with_for_update())
-    ).one_or_none()
+async def _pending(session: AsyncSession, params: Mapping[str, Any], *, lock: bool) -> Invitation | None:
+    query = select(Invitation).where(Invitation.id == UUID(str(params["invitation_id"])))
+    invitation = (await session.scalars(query.with_for_update() if lock else query)).one_or_none()
     if invitation is None or invitation.effective_status() != "pending":
         return None
-    org = (await session.scalars(select(Organization).where(Organization.id == invitation.org_id))).one()
+    return invitation
+
+
+async def invitation_context(session: AsyncSession, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The invitation email's plain facts (None once it is no longer open). `session` is scoped
+    to the invitation's organisation."""
+    invitation = await _pending(session, params, lock=False)
+    if invitation is None:
+        return None
+    slug = await session.scalar(select(Organization.slug).where(Organization.id == invitation.org_id))
+    return {
+        "invitation": {
+            "role": invitation.role,
+            "email": invitation.email,
+            "org_slug": slug,
+            "until": invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        }
+    }
+
+
+async def mint_invitation_secrets(
+    session: AsyncSession, settings: Settings, params: Mapping[str, Any]
+) -> dict[str, str | None] | None:
+    """The delivery job's secrets hook, at send time: the invitation's token (and, for an account
+    the invitation created and nobody has used yet, its temporary password), storing only hashes.
+    Each attempt mints afresh, so only the last email's secrets work. None when no longer open."""
+    invitation = await _pending(session, params, lock=True)
+    if invitation is None:
+        return None
     secret = new_secret()
     invitation.token_hash = hash_secret(secret)
     link = f"{settings.auth.invitation_url}?{urlencode({'token': compose(invitation.id, secret)})}"
-    until = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    greeting = f"Hello{(' ' + invitation.display_name) if invitation.display_name else ''},\n\n"
-    invited = f"{org.name} invites you to join them on Spotless as {invitation.role}.\n\n"
     temp_password = await _mint_first_password(session, settings, invitation)
-    if temp_password is not None:
-        body = (
-            f"{greeting}{invited}"
-            f"Sign in with {invitation.email} (organisation: {org.slug}) and this temporary password:\n\n"
-            f"    {temp_password}\n\n"
-            f"Signing in before {until} accepts the invitation; you will then choose your own password.\n"
-        )
-    else:
-        body = (
-            f"{greeting}{invited}"
-            "Sign in to Spotless with your own account, then accept the invitation from this link "
-            f"before {until}:\n\n{link}\n\n"
-            "Nothing changes for your account unless you accept. If you do not know this organisation, "
-            "ignore this email.\n"
-        )
-    return OutgoingEmail(
-        to=invitation.email, subject=f"Invitation to join {org.name} on Spotless", body=body, kind="member_invite"
-    )
+    return {"accept_url": link, "temp_password": temp_password}
 
 
 async def _mint_first_password(session: AsyncSession, settings: Settings, invitation: Invitation) -> str | None:

@@ -153,6 +153,8 @@ class Invitation(TenantMixin, UUIDv7AuditBase):
         CheckConstraint(f"role IN ({_ROLE_LIST})", name="role_known"),
         CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in INVITATION_STATUSES) + ")", name="status_known"),
         Index("ix_invitations_user_id", "user_id"),
+        # The target of the invitation email's `deliveries` row (same organisation).
+        UniqueConstraint("org_id", "id", name="uq_invitations_org_id_id"),
         Index(
             "uq_invitations_pending_email",
             "org_id",

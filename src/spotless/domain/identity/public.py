@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.db.org_cache import OrgCache, invalidate_local
 from spotless.db.unit_of_work import after_commit
-from spotless.domain.identity.models import Membership, Organization, User
+from spotless.domain.identity.models import Invitation, Membership, Organization, User
 from spotless.domain.identity.permissions import ROLE_PERMISSIONS
 from spotless.domain.identity.principal import Principal, provide_principal, unauthenticated
 from spotless.lib.errors import not_found
@@ -139,6 +139,7 @@ async def member_role(session: AsyncSession, org_id: UUID, user_id: UUID) -> str
 
 __all__ = [
     "ROLE_PERMISSIONS",
+    "Invitation",
     "Membership",
     "OrgLetterhead",
     "OrgProfile",

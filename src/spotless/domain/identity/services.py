@@ -7,6 +7,7 @@ transaction is scoped to it (`apply_org_now`) like any authenticated request."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +23,9 @@ from spotless.db.engine import apply_org_now
 from spotless.db.unit_of_work import after_commit, commit_despite_error
 from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords, validation
-from spotless.domain.identity.actors import deliver_password_reset
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.invitations import join_by_first_sign_in
+from spotless.domain.identity.messages import PASSWORD_RESET
 from spotless.domain.identity.metrics import LOGIN_ATTEMPTS, REFRESH_REUSE
 from spotless.domain.identity.models import AuthSession, Membership, Organization, PasswordResetToken, User
 from spotless.domain.identity.permissions import permissions_for
@@ -45,7 +46,7 @@ from spotless.domain.identity.sessions import (
 )
 from spotless.domain.identity.throttle import normalise_email
 from spotless.domain.identity.tokens import compose, hash_secret, new_secret, split
-from spotless.domain.messaging.public import OutgoingEmail
+from spotless.domain.messaging.public import Recipient, request_message
 from spotless.lib.errors import FieldError, Problem
 from spotless.settings import Settings
 
@@ -369,59 +370,78 @@ async def change_password(
 
 
 async def request_password_reset(db: AsyncSession, rt: IdentityRuntime, email_raw: str, client: Client) -> None:
-    """Same answer whether or not the email exists; only a real, active account gets an email."""
+    """Same answer whether or not the email exists; only a real account with an active membership
+    gets an email (one without cannot sign in anywhere, so a new password would open nothing).
+
+    The email is a `deliveries` row of the account's first active organisation (by slug, as
+    sign-in lists them): a delivery belongs to an organisation (its log, suppressions, layout),
+    and the account is that organisation's member. The link itself is minted by the delivery job
+    (`mint_reset_link`): this transaction stores ids only."""
     email = normalise_email(email_raw)
     if await rt.reset_throttle.over_budget(email, client.ip):
         logger.info("password reset throttled")
         return
     rows = await login_candidates(db, email)
-    if not rows or not any(r.org_id is not None and r.member_active for r in rows):
+    active = [r for r in rows if r.org_id is not None and r.member_active]
+    if not active:
         return
     user_id: UUID = rows[0].user_id
     await act_as_user(db, user_id)
     token = PasswordResetToken(
         id=uuid7(),
         user_id=user_id,
-        token_hash=None,  # minted by the email job when it sends (only its hash is ever stored)
+        token_hash=None,  # minted by the delivery job when it sends (only its hash is ever stored)
         requested_ip=client.ip,
         expires_at=datetime.now(UTC) + timedelta(minutes=rt.settings.auth.password_reset_ttl_minutes),
     )
     db.add(token)
-    deliver_password_reset.enqueue(db, user_id, token.id)
+    org_id: UUID = active[0].org_id
+    await apply_org_now(db, org_id)
+    await request_message(
+        db,
+        org_id=org_id,
+        kind=PASSWORD_RESET.name,
+        recipient=Recipient(kind="user", id=user_id),
+        subject_type="password_reset",
+        subject_id=token.id,
+        send_key="request",
+        params={"user_id": user_id, "reset_id": token.id},
+    )
 
 
-async def prepare_reset_email(
-    session: AsyncSession, settings: Settings, user_id: UUID, reset_id: UUID
-) -> OutgoingEmail | None:
-    """The email job's half of a reset request: mint the link now and store its hash. Each
-    delivery mints afresh (a message delivered twice leaves only the latest link working); None
-    once the request is used or expired."""
+async def _open_reset(session: AsyncSession, params: Mapping[str, Any], *, lock: bool) -> PasswordResetToken | None:
+    user_id = UUID(str(params["user_id"]))
     await act_as_user(session, user_id)
-    row = (
-        await session.scalars(
-            select(PasswordResetToken)
-            .where(PasswordResetToken.id == reset_id, PasswordResetToken.user_id == user_id)
-            .with_for_update()
-        )
-    ).one_or_none()
+    query = select(PasswordResetToken).where(
+        PasswordResetToken.id == UUID(str(params["reset_id"])), PasswordResetToken.user_id == user_id
+    )
+    row = (await session.scalars(query.with_for_update() if lock else query)).one_or_none()
     if row is None or row.used_at is not None or row.expires_at <= datetime.now(UTC):
         return None
-    user = (await session.scalars(select(User).where(User.id == user_id))).one()
+    return row
+
+
+async def reset_context(session: AsyncSession, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The reset email's plain facts (None once the request is used or expired)."""
+    row = await _open_reset(session, params, lock=False)
+    if row is None:
+        return None
+    return {"minutes": max(1, int((row.expires_at - datetime.now(UTC)).total_seconds() // 60))}
+
+
+async def mint_reset_link(
+    session: AsyncSession, settings: Settings, params: Mapping[str, Any]
+) -> dict[str, str | None] | None:
+    """The delivery job's secrets hook for a reset email, at send time: a new link whose hash
+    replaces the previous one, so a retried or redelivered email leaves only the latest link
+    working. None once the request is used or expired."""
+    row = await _open_reset(session, params, lock=True)
+    if row is None:
+        return None
     secret = new_secret()
     row.token_hash = hash_secret(secret)
-    link = f"{settings.auth.password_reset_url}?{urlencode({'token': compose(user_id, secret)})}"
-    minutes = max(1, int((row.expires_at - datetime.now(UTC)).total_seconds() // 60))
-    return OutgoingEmail(
-        to=user.email,
-        subject="Reset your Spotless password",
-        body=(
-            f"Hello{(' ' + user.full_name) if user.full_name else ''},\n\n"
-            f"Someone (hopefully you) asked to reset the password of your Spotless account.\n"
-            f"Open this link within {minutes} minutes to choose a new password:\n\n{link}\n\n"
-            "If you did not ask for this, ignore this email: your password stays unchanged.\n"
-        ),
-        kind="password_reset",
-    )
+    token = compose(row.user_id, secret)
+    return {"reset_url": f"{settings.auth.password_reset_url}?{urlencode({'token': token})}"}
 
 
 async def confirm_password_reset(db: AsyncSession, rt: IdentityRuntime, token: str, new_password: str) -> None:

@@ -10,7 +10,7 @@ duplicate). Outcomes:
   longer due), `suppressed` (an address refused before, a number that sent STOP),
 - `refused` (a permanent 5xx: the address is suppressed in this organisation from now on),
 - a temporary failure (4xx, lost connection) leaves it queued, counts the attempt and asks again
-  after a doubling backoff; after EMAIL_MAX_ATTEMPTS it is `failed` and the job dead-letters.
+  after a doubling backoff (`not_before` on the row: a duplicate job meanwhile does nothing); after EMAIL_MAX_ATTEMPTS it is `failed` and the job dead-letters.
 - a text in the organisation's quiet hours is deferred (queued, `not_before` = their end).
 """
 
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from spotless.domain.clients.public import Client
-from spotless.domain.identity.public import Membership, Organization, User
+from spotless.domain.identity.public import Invitation, Membership, Organization, User
 from spotless.domain.messaging.email import Answer, send_to
 from spotless.domain.messaging.kinds import MessageKind, get_kind
 from spotless.domain.messaging.models import (
@@ -57,6 +57,10 @@ logger = logging.getLogger("spotless.messaging.delivery")
 
 DELIVER_JOB = "messaging.deliver"
 DELIVER_QUEUE = "email"
+# The job due at `not_before` is handed over by the sweep on the database's clock; a worker whose
+# clock is a little behind must still take it (an early return would drop that attempt).
+CLOCK_SLACK = timedelta(seconds=2)
+REDACTED = "[redacted]"
 
 
 class DeadLettered(Exception):
@@ -138,6 +142,15 @@ async def contact_of(session: AsyncSession, recipient_kind: str, recipient_id: u
         if worker is None or not worker.active:
             return None
         return Contact(worker.name, worker.email, worker.phone)
+    if recipient_kind == "invitee":
+        invited = (
+            await session.execute(
+                select(Invitation.email, Invitation.display_name).where(
+                    Invitation.id == recipient_id, Invitation.status == "pending"
+                )
+            )
+        ).one_or_none()
+        return None if invited is None else Contact(invited.display_name or invited.email, invited.email, None)
     member = (
         await session.execute(
             select(User.email, User.full_name, Membership.display_name)
@@ -205,6 +218,14 @@ def enqueue_later(session: AsyncSession, when: datetime, org_id: uuid.UUID, deli
 def _backoff(settings: Settings, attempts: int) -> timedelta:
     seconds = settings.email.retry_backoff_seconds * (2 ** max(attempts - 1, 0))
     return timedelta(seconds=min(seconds, settings.email.retry_backoff_max_seconds))
+
+
+def _redact(text: str, secrets: dict[str, str | None]) -> str:
+    """What is stored of a message never holds its minted secrets."""
+    for value in secrets.values():
+        if value:
+            text = text.replace(value, REDACTED)
+    return text
 
 
 def _finish(row: Delivery, status: str, now: datetime, error: str | None = None) -> None:
@@ -293,8 +314,8 @@ async def attempt_delivery(
     now = datetime.now(UTC)
     if row.status in FINAL_STATUSES:
         return result  # a redelivered job: done already
-    if row.not_before is not None and row.not_before > now:
-        return result  # deferred: the job due at `not_before` comes then
+    if row.not_before is not None and row.not_before > now + CLOCK_SLACK:
+        return result  # deferred (quiet hours, a retry's backoff): the job due at `not_before` comes then
     # Unknown here raises (UnknownKind), so the job is retried: during a rolling deploy a worker
     # still on the old code may meet a kind only the new code declares.
     kind = get_kind(row.kind)
@@ -336,16 +357,22 @@ async def attempt_delivery(
     if context is None:
         _finish(row, "skipped", now, "no longer due")
         return result
+    secrets: dict[str, str | None] = {}
+    if kind.secrets is not None:
+        minted = await kind.secrets(session, settings, org_id, row.params)
+        if minted is None:
+            _finish(row, "skipped", now, "no longer due")
+            return result
+        secrets = minted
     unsubscribe = None
     if not kind.transactional:
         unsubscribe = unsubscribe_url(
             settings, UnsubscribeClaim(org_id, row.recipient_kind, row.recipient_id, kind.name)
         )
-    context = {**context, "recipient": {"name": to.name}}
+    context = {**context, **secrets, "recipient": {"name": to.name}}
+    overrides = await _overrides(session, kind.name) if kind.secrets is None else {}
     try:
-        rendered = render(
-            kind, context, await _overrides(session, kind.name), org=profile.layout(), unsubscribe_url=unsubscribe
-        )
+        rendered = render(kind, context, overrides, org=profile.layout(), unsubscribe_url=unsubscribe)
     except RenderError as exc:
         _finish(row, "failed", now, f"does not render: {exc}"[:1000])
         return result
@@ -353,7 +380,7 @@ async def attempt_delivery(
     row.last_attempt_at = now
     if row.channel == "email":
         row.message_id = message_id_for(settings, row.id)
-        row.summary = rendered.subject[:300]
+        row.summary = _redact(rendered.subject, secrets)[:300]
         attachments = await kind.attachments(session, org_id, row.params) if kind.attachments else []
         message = _build_email(settings, row, kind, rendered, to, profile, unsubscribe, attachments)
         answer = (await send_to(settings.email, message, [address]))[address]
@@ -361,7 +388,7 @@ async def attempt_delivery(
         if rendered.sms is None:
             _finish(row, "failed", now, "this kind has no text wording")
             return result
-        row.summary = rendered.sms[:300]
+        row.summary = _redact(rendered.sms, secrets)[:300]
         sms = await send_sms(settings.messaging.sms, address, rendered.sms, reference=str(row.id))
         if sms.sid:
             row.provider_id = sms.sid
@@ -396,5 +423,7 @@ async def _record(
         row.error = error
         if row.channel == "email":
             EMAIL_JOBS.labels(job=row.kind, status="error").inc()
-        enqueue_later(session, now + _backoff(settings, row.attempts), org_id, row.id)
+        # On the row too: a redelivered or duplicate job meanwhile waits for the backoff as well.
+        row.not_before = now + _backoff(settings, row.attempts)
+        enqueue_later(session, row.not_before, org_id, row.id)
     return Attempt()

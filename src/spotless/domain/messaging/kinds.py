@@ -6,17 +6,20 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from spotless.settings import Settings
 
 Channel = Literal["email", "sms"]
 
 
 class Recipient(msgspec.Struct, frozen=True, kw_only=True):
-    kind: Literal["client", "worker", "user"]  # whose preferences/suppression apply
-    id: uuid.UUID  # clients.id / workers.id / users.id (same org)
+    kind: Literal["client", "worker", "user", "invitee"]  # whose preferences/suppression apply
+    id: uuid.UUID  # clients.id / workers.id / users.id / invitations.id (same org)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,13 @@ class MessageKind:
     sample_context: Callable[[], dict[str, Any]]
     attachments: (
         Callable[[AsyncSession, uuid.UUID, Mapping[str, Any]], Awaitable[list[tuple[str, str, bytes]]]] | None
+    ) = None
+    # Mints what must never rest anywhere (a reset link, an invitation token) at send time, in the
+    # delivery's transaction, storing only hashes; called on every attempt, so a retry mints anew
+    # and the last email's secret is the only one that works. Its values reach the sent message
+    # only (stored summaries are redacted; the wording cannot be overridden). None: no longer due.
+    secrets: (
+        Callable[[AsyncSession, Settings, uuid.UUID, Mapping[str, Any]], Awaitable[dict[str, str | None] | None]] | None
     ) = None
 
     @property

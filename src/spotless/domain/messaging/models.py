@@ -47,6 +47,8 @@ FINAL_STATUSES = frozenset(DELIVERY_STATUSES) - {"queued"}
 CHANNELS = ("email", "sms")
 PREFERENCES = ("email", "sms", "none")
 RECIPIENT_KINDS = ("client", "worker", "user")
+# A delivery may also go to an invitation's email (identity.invitation): not a member yet.
+DELIVERY_RECIPIENT_KINDS = (*RECIPIENT_KINDS, "invitee")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -75,11 +77,12 @@ class Delivery(UUIDv7AuditBase, TenantMixin):
         ),
         CheckConstraint(_in("status", DELIVERY_STATUSES), name="status_known"),
         CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
-        CheckConstraint(_in("recipient_kind", RECIPIENT_KINDS), name="recipient_kind_known"),
+        CheckConstraint(_in("recipient_kind", DELIVERY_RECIPIENT_KINDS), name="recipient_kind_known"),
         CheckConstraint("attempts >= 0", name="attempts_positive"),
         ForeignKeyConstraint(["client_id", "org_id"], ["client.id", "client.org_id"], ondelete="CASCADE"),
         ForeignKeyConstraint(["worker_id", "org_id"], ["worker.id", "worker.org_id"], ondelete="CASCADE"),
         ForeignKeyConstraint(["org_id", "user_id"], ["memberships.org_id", "memberships.user_id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["org_id", "invitation_id"], ["invitations.org_id", "invitations.id"], ondelete="CASCADE"),
         Index("ix_deliveries_subject", "org_id", "subject_type", "subject_id"),
         Index("ix_deliveries_client", "org_id", "client_id", "id"),
     )
@@ -93,6 +96,7 @@ class Delivery(UUIDv7AuditBase, TenantMixin):
     client_id: Mapped[UUID | None] = _recipient_column("client")
     worker_id: Mapped[UUID | None] = _recipient_column("worker")
     user_id: Mapped[UUID | None] = _recipient_column("user")
+    invitation_id: Mapped[UUID | None] = _recipient_column("invitee")
     channel: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(12), default="queued", server_default="queued")
     # Ids and plain facts the kind's context builder needs (never secrets).

@@ -8,10 +8,12 @@
   The office's log per booking lists `subject_type="booking"` rows of that booking id; per client,
   rows whose recipient is that client. `request_message` channels: one row per channel of the
   kind; the recipient's preference picks which one goes (the others end `skipped`);
-- `OutgoingEmail` / `deliver`: email whose secret is minted at send time by its own job (password
-  resets, invitations): such mail never rests in `deliveries`, the outbox or the broker."""
+- a kind whose message carries a secret (a reset link, an invitation token) declares a `secrets`
+  hook: the delivery job calls it at send time, in its transaction, on every attempt; only the
+  sent message holds what it returns (nothing stored does: ids in `params`, a redacted summary);
+- `OutgoingEmail` / `deliver`: the administrator's temporary-password email only (its own job)."""
 
-from spotless.domain.messaging.actors import deliver_message, send_email
+from spotless.domain.messaging.actors import deliver_message
 from spotless.domain.messaging.kinds import KINDS, MessageKind, Recipient, UnknownKind, get_kind, register_kind
 from spotless.domain.messaging.models import DELIVERY_STATUSES, Delivery
 from spotless.domain.messaging.requests import office_recipients, request_message
@@ -31,5 +33,4 @@ __all__ = [
     "office_recipients",
     "register_kind",
     "request_message",
-    "send_email",
 ]

@@ -125,6 +125,9 @@ def render(
 def validate_override(kind: MessageKind, overrides: Mapping[Part, str | None]) -> dict[str, str]:
     """Field errors of an override against the kind's sample context ({} when it is fine)."""
     errors: dict[str, str] = {}
+    if kind.secrets is not None:
+        # A password reset or an invitation: only our wording carries the minted link.
+        return {"subject": "this message carries a sign-in secret; its wording cannot be changed"}
     sms = overrides.get("sms")
     if sms is not None and "sms" not in kind.channels:
         errors["sms"] = "this kind is never sent by text"

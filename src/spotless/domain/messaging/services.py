@@ -1,13 +1,13 @@
-"""Sending an email from inside a job that mints its own secret at send time (password reset
-links, invitation tokens, temporary passwords): such an email never goes through
-`messaging.send_email`, whose arguments rest in the outbox, the broker and the dead letters."""
+"""Sending a plain email from inside a job that mints its own secret at send time: only the
+administrator's temporary-password email (identity.deliver_temp_password) is left on it. Every
+other message, password resets and invitations included, is a kind delivered by `messaging.deliver`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spotless.domain.messaging.actors import EMAIL_JOBS
 from spotless.domain.messaging.email import build_message, send
+from spotless.lib.metrics import EMAIL_JOBS
 from spotless.settings import Settings
 
 
