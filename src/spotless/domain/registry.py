@@ -39,6 +39,7 @@ def controllers() -> list[Any]:
         ClientMessagingController,
         MessagingController,
         TwilioInboundController,
+        TwilioStatusController,
         UnsubscribeController,
         WorkerMessagingController,
     )
@@ -97,6 +98,7 @@ def controllers() -> list[Any]:
         BookingMessagesController,
         UnsubscribeController,
         TwilioInboundController,
+        TwilioStatusController,
         NotificationSettingsController,
         ExportController,
         TaxExportController,

@@ -7,7 +7,9 @@
   consent to texts.
 - /v1/bookings/{id}/messages, /v1/clients/{id}/messages: the message log (contacts.view).
 - Public: POST /v1/messaging/unsubscribe/{token} (RFC 8058 one-click; the signed token is the
-  credential) and POST /v1/messaging/twilio/inbound (Twilio's signature is the authentication).
+  credential) and POST /v1/messaging/twilio/inbound (Twilio's signature is the authentication);
+  POST /v1/messaging/twilio/status/{org}/{delivery}: the status callback of a text we sent
+  (signed the same way), which marks it delivered or bounced (reports.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.db.engine import apply_org_now
 from spotless.domain.identity.public import Principal
-from spotless.domain.messaging import log, org_settings, preferences, templates_admin, twilio_inbound
+from spotless.domain.messaging import log, org_settings, preferences, reports, templates_admin, twilio_inbound
 from spotless.domain.messaging.schemas import (
     KindRead,
     MessageLog,
@@ -37,7 +39,7 @@ from spotless.domain.messaging.schemas import (
     UnsubscribeRead,
 )
 from spotless.domain.messaging.unsubscribe import read_token
-from spotless.lib.errors import Problem, problems
+from spotless.lib.errors import Problem, not_found, problems
 from spotless.settings import Settings
 
 SETTINGS = {"permission": "settings.manage"}
@@ -332,3 +334,51 @@ class TwilioInboundController(Controller):
         values = dict(params)
         await preferences.handle_inbound_keyword(db_session, values.get("From", ""), values.get("Body", ""))
         return Response(TWIML_EMPTY, media_type="application/xml", status_code=200)
+
+
+class TwilioStatusController(Controller):
+    path = twilio_inbound.STATUS_PATH
+    tags = ["messaging"]
+
+    @post(
+        "/{org_id:uuid}/{delivery_id:uuid}",
+        operation_id="receiveTwilioStatus",
+        opt=PUBLIC_TWILIO,
+        status_code=204,
+        responses=problems(400, 404),
+        summary="Twilio's status callback for a text we sent (X-Twilio-Signature verified over the URL we "
+        "gave): delivered -> `delivered`, undelivered/failed -> `bounced`; a permanent error (21610, 30003, "
+        "30005, 30006) suppresses the number in the organisation. Reports only move a text forward, so a "
+        "repeat or a late one changes nothing. 404 for a delivery or SID that is not ours",
+    )
+    async def status(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        org_id: uuid.UUID,
+        delivery_id: uuid.UUID,
+    ) -> None:
+        form = await request.form()
+        params = [(k, str(v)) for k, v in form.multi_items()]
+        sms = settings.messaging.sms
+        # The URL we handed Twilio, not the request's (a proxy may rewrite host or scheme).
+        url = twilio_inbound.status_callback_url(settings.messaging.public_base_url, org_id, delivery_id)
+        twilio_inbound.verify(sms.twilio_auth_token, url, params, request.headers.get(twilio_inbound.SIGNATURE_HEADER))
+        values = dict(params)
+        outcome, reason, permanent = reports.twilio_report(
+            values.get("MessageStatus") or values.get("SmsStatus") or "", values.get("ErrorCode")
+        )
+        await apply_org_now(db_session, org_id)
+        matched = await reports.apply_report(
+            db_session,
+            org_id,
+            delivery_id,
+            outcome,
+            channel="sms",
+            provider_id=values.get("MessageSid") or values.get("SmsSid") or "",
+            reason=reason,
+            suppress_address=permanent,
+        )
+        if not matched:
+            raise not_found("delivery")

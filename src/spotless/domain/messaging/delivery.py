@@ -47,6 +47,7 @@ from spotless.domain.messaging.models import (
 from spotless.domain.messaging.preferences import normalize_phone
 from spotless.domain.messaging.rendering import Part, Rendered, RenderError, render
 from spotless.domain.messaging.sms import UNSUBSCRIBED, send_sms
+from spotless.domain.messaging.twilio_inbound import status_callback_url
 from spotless.domain.messaging.unsubscribe import UnsubscribeClaim, unsubscribe_url
 from spotless.domain.workforce.public import Worker
 from spotless.lib.jobs.outbox import JobOutbox
@@ -217,8 +218,9 @@ def _finish(row: Delivery, status: str, now: datetime, error: str | None = None)
 
 
 async def _suppressed(session: AsyncSession, channel: str, address: str) -> bool:
-    if channel == "sms":
-        return await session.scalar(select(SmsOptOut.phone).where(SmsOptOut.phone == address)) is not None
+    if channel == "sms" and await session.scalar(select(SmsOptOut.phone).where(SmsOptOut.phone == address)):
+        return True
+    # An sms row too: a number Twilio reported unreachable/unsubscribed (messaging/reports.py).
     found = await session.scalar(
         select(Suppression.id).where(Suppression.channel == channel, Suppression.address == address)
     )
@@ -362,7 +364,10 @@ async def attempt_delivery(
             _finish(row, "failed", now, "this kind has no text wording")
             return result
         row.summary = rendered.sms[:300]
-        sms = await send_sms(settings.messaging.sms, address, rendered.sms, reference=str(row.id))
+        callback = status_callback_url(settings.messaging.public_base_url, org_id, row.id)  # reports.py
+        sms = await send_sms(
+            settings.messaging.sms, address, rendered.sms, reference=str(row.id), status_callback=callback
+        )
         if sms.sid:
             row.provider_id = sms.sid
         if sms.outcome == "permanent" and sms.code == UNSUBSCRIBED:
