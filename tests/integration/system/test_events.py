@@ -64,6 +64,7 @@ EXPECTED_MAP: dict[str, list[str]] = {
         "webhooks.fan_out",
     ],
     "scheduling.BookingStarted": ["webhooks.fan_out"],
+    "scheduling.BookingTravelStarted": ["messaging.booking_on_my_way"],
     "scheduling.ClientVisitsHeld": [],
     "scheduling.ClientVisitsReleased": [],
     "scheduling.SeriesPaused": ["webhooks.fan_out"],

@@ -187,6 +187,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # field app: the caller's own jobs, so only a member with a worker profile gets past 403
     ("GET", "/v1/worker/jobs"): Expect(default=NO_PROFILE, by_role={"worker": None}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/start"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    ("POST", "/v1/worker/jobs/{booking_id:uuid}/travel"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/pause"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/resume"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),

@@ -137,16 +137,19 @@ async def _preferences(
     phone = await preferences.recipient_phone(db_session, recipient_kind, recipient_id)
     stored = await preferences.stored_preferences(db_session, recipient_kind, recipient_id)
     consent = await preferences.consent_phone(db_session, recipient_kind, recipient_id)
+    opted_out = await preferences.opted_out(db_session, phone)
+    # What the delivery job picks with no stored choice (delivery.preferred_channel).
+    texts = consent is not None and not opted_out
     return PreferencesRead(
         recipient_kind=recipient_kind,
         recipient_id=recipient_id,
         sms_consent=consent is not None,
-        sms_opted_out=await preferences.opted_out(db_session, phone),
+        sms_opted_out=opted_out,
         preferences=[
             PreferenceRead(
                 kind=k.name,
                 channels=list(k.channels),
-                channel=stored.get(k.name, k.default_channel),  # type: ignore[arg-type]
+                channel=stored.get(k.name, "sms" if k.sms_when_consented and texts else k.default_channel),  # type: ignore[arg-type]
                 default=k.name not in stored,
             )
             for k in preferences.kinds_for(recipient_kind)

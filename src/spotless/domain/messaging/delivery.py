@@ -152,7 +152,7 @@ async def contact_of(session: AsyncSession, recipient_kind: str, recipient_id: u
 
 
 async def preferred_channel(
-    session: AsyncSession, kind: MessageKind, recipient_kind: str, recipient_id: uuid.UUID
+    session: AsyncSession, kind: MessageKind, recipient_kind: str, recipient_id: uuid.UUID, phone: str | None = None
 ) -> str:
     stored = await session.scalar(
         select(Preference.channel).where(
@@ -161,7 +161,20 @@ async def preferred_channel(
             Preference.kind == kind.name,
         )
     )
-    return stored or kind.default_channel
+    if stored:
+        return stored
+    # --- kinds that prefer texts (MessageKind.sms_when_consented): a consented, open number ---
+    if kind.sms_when_consented and "sms" in kind.channels and phone:
+        consented = await session.scalar(
+            select(SmsConsent.id).where(
+                SmsConsent.recipient_kind == recipient_kind,
+                SmsConsent.recipient_id == recipient_id,
+                SmsConsent.phone == phone,
+            )
+        )
+        if consented is not None and not await _suppressed(session, "sms", phone):
+            return "sms"
+    return kind.default_channel
 
 
 async def _overrides(session: AsyncSession, kind: str) -> dict[Part, str | None]:
@@ -304,7 +317,7 @@ async def attempt_delivery(
     if to is None:
         _finish(row, "skipped", now, "recipient no longer active")
         return result
-    wanted = await preferred_channel(session, kind, row.recipient_kind, row.recipient_id)
+    wanted = await preferred_channel(session, kind, row.recipient_kind, row.recipient_id, normalize_phone(to.phone))
     if wanted != row.channel:
         _finish(row, "skipped", now, f"preference: {wanted}")
         return result

@@ -36,6 +36,9 @@ class MessageKind:
     attachments: (
         Callable[[AsyncSession, uuid.UUID, Mapping[str, Any]], Awaitable[list[tuple[str, str, bytes]]]] | None
     ) = None
+    # With no stored preference, a text to a recipient who consented to texts on their current
+    # number (not opted out), else the default channel (on-my-way: a text beats an email).
+    sms_when_consented: bool = False
 
     @property
     def default_channel(self) -> Channel:
