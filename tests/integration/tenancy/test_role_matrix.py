@@ -257,6 +257,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/v1/messaging/unsubscribe/{token:str}"): PUBLIC,
     ("POST", "/v1/messaging/twilio/inbound"): PUBLIC,
     ("POST", "/v1/messaging/twilio/status/{org_id:uuid}/{delivery_id:uuid}"): PUBLIC,
+    ("POST", "/v1/messaging/sendgrid/events"): PUBLIC,
     # exports (exports.run; the tax export finance.view), dead jobs (jobs.manage: admins), and the
     # local storage's signed downloads (public: without a valid signature, 400/403, never a file).
     ("POST", "/v1/exports"): OK,

@@ -9,7 +9,8 @@
 - Public: POST /v1/messaging/unsubscribe/{token} (RFC 8058 one-click; the signed token is the
   credential) and POST /v1/messaging/twilio/inbound (Twilio's signature is the authentication);
   POST /v1/messaging/twilio/status/{org}/{delivery}: the status callback of a text we sent
-  (signed the same way), which marks it delivered or bounced (reports.py).
+  (signed the same way), which marks it delivered or bounced (reports.py); POST
+  /v1/messaging/sendgrid/events: SendGrid's signed Event Webhook, the same for email.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.db.engine import apply_org_now
 from spotless.domain.identity.public import Principal
-from spotless.domain.messaging import log, org_settings, preferences, reports, templates_admin, twilio_inbound
+from spotless.domain.messaging import (
+    log,
+    org_settings,
+    preferences,
+    reports,
+    sendgrid_events,
+    templates_admin,
+    twilio_inbound,
+)
 from spotless.domain.messaging.schemas import (
     KindRead,
     MessageLog,
@@ -48,6 +57,7 @@ LOG = {"permission": "contacts.view"}
 PUBLIC_UNSUBSCRIBE = {"public": True, "rate_limit": "public"}
 # As Stripe's webhook: Twilio posts from a few addresses; its signature is what protects the route.
 PUBLIC_TWILIO = {"public": True, "rate_limit": "exempt"}
+PUBLIC_SENDGRID = {"public": True, "rate_limit": "exempt"}  # likewise, its ECDSA signature
 Limit = Annotated[int, Parameter(ge=1, le=200, description="At most this many entries, newest first")]
 
 
@@ -385,3 +395,39 @@ class TwilioStatusController(Controller):
         )
         if not matched:
             raise not_found("delivery")
+
+
+class SendgridEventsController(Controller):
+    path = "/v1/messaging/sendgrid/events"
+    tags = ["messaging"]
+
+    @post(
+        operation_id="receiveSendgridEvents",
+        opt=PUBLIC_SENDGRID,
+        status_code=204,
+        responses=problems(400),
+        summary="SendGrid's Event Webhook (ECDSA-signed, verified with SENDGRID_WEBHOOK_PUBLIC_KEY): delivered -> "
+        "`delivered`; bounce/dropped -> `bounced`, a hard bounce or an invalid address also suppresses it in the "
+        "organisation. Events of mail that is not ours, or that match no delivery, are ignored",
+    )
+    async def events(self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> None:
+        body = await request.body()
+        sendgrid_events.verify(
+            settings.messaging.sendgrid_webhook_public_key,
+            body,
+            request.headers.get(sendgrid_events.SIGNATURE_HEADER),
+            request.headers.get(sendgrid_events.TIMESTAMP_HEADER),
+        )
+        for report in sendgrid_events.parse(body):
+            # Each event in its organisation's scope: a batch may span organisations.
+            await apply_org_now(db_session, report.org_id)
+            await reports.apply_report(
+                db_session,
+                report.org_id,
+                report.delivery_id,
+                report.outcome,
+                channel="email",
+                message_id=report.message_id,
+                reason=report.reason,
+                suppress_address=report.permanent,
+            )

@@ -16,6 +16,7 @@ duplicate). Outcomes:
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -278,6 +279,10 @@ def _build_email(
         message["Reply-To"] = profile.reply_to
     message["Subject"] = rendered.subject
     message["Message-ID"] = message_id_for(settings, row.id)
+    if settings.email.mode == "sendgrid":  # echoed in SendGrid's event webhook (sendgrid_events.py)
+        message["X-SMTPAPI"] = json.dumps(
+            {"unique_args": {"spotless_org": str(row.org_id), "spotless_delivery": str(row.id)}}
+        )
     if unsubscribe is not None:
         message["List-Unsubscribe"] = f"<{unsubscribe}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

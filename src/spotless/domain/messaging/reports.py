@@ -51,11 +51,13 @@ async def apply_report(
     *,
     channel: Literal["email", "sms"],
     provider_id: str | None = None,
+    message_id: str | None = None,
     reason: str | None = None,
     suppress_address: bool = False,
 ) -> bool:
     """Apply one report to the delivery (in the caller's transaction, scoped to `org_id`).
-    False: no delivery of this organisation, on this channel, sent with this provider id.
+    False: no delivery of this organisation, on this channel, sent with this provider id (Twilio's
+    SID) or Message-ID (email).
     `outcome` None: a progress report (queued, sent...) that changes nothing but is ours."""
     # FOR UPDATE: a callback racing the delivery job's own transaction waits for its commit
     # (and then sees the provider id the job stored).
@@ -65,6 +67,8 @@ async def apply_report(
     if row is None or row.org_id != org_id:
         return False
     if provider_id is not None and row.provider_id != provider_id:
+        return False
+    if message_id is not None and row.message_id != message_id:
         return False
     current = _RANK.get(row.status)
     if current is None:
