@@ -89,6 +89,30 @@ async def test_without_texts_the_client_gets_one_email(client, owner_engine, smt
     assert statuses == {"email": "sent", "sms": "skipped"}
 
 
+async def test_a_moved_visit_is_a_new_trip_told_once_more(client, owner_engine, smtp_server) -> None:
+    owner, _world, cleaner, booking_id = await _job(client, owner_engine, texts=False)
+    url = f"/v1/worker/jobs/{booking_id}/travel"
+    async with job_runtime(**smtp_server.env()):
+        assert (await client.post(url, headers=cleaner.headers)).status_code == 201
+        assert await run_subscriber(owner_engine, SUBSCRIBER) == 1
+        await run_deliveries(owner_engine)
+        await smtp_server.wait_for(1)
+        later = (datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(hours=3)).isoformat()
+        moved = await client.post(
+            f"/v1/bookings/{booking_id}/reschedule",
+            json={"starts_at": later, "override": {"reason": "any hour"}},
+            headers=owner.headers,
+        )
+        assert moved.status_code == 200, moved.text
+        again = await client.post(url, headers=cleaner.headers)
+        assert again.status_code == 201, again.text  # a new trip, not the earlier one repeated
+        assert await run_subscriber(owner_engine, SUBSCRIBER) == 1
+        await run_deliveries(owner_engine, twice=True)
+        await smtp_server.wait_for(2)
+    on_the_way = [m for m in smtp_server.messages if "on the way" in str(m.message["Subject"])]
+    assert len(on_the_way) == 2
+
+
 async def test_only_an_assigned_cleaner_of_the_organisation_may_set_off(client, owner_engine) -> None:
     owner, _world, _cleaner, booking_id = await _job(client, owner_engine, texts=False)
     url = f"/v1/worker/jobs/{booking_id}/travel"
