@@ -140,11 +140,13 @@ def import_jobs() -> None:
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
     import spotless.domain.evidence.actors
+    import spotless.domain.evidence.retention  # its purger (retention's register_purger)
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
+    import spotless.domain.messaging.retention  # its purger, bundle part and erasure scrub
     import spotless.domain.retention.jobs
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
