@@ -34,6 +34,7 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.integrations.controllers import IntegrationController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
@@ -69,6 +70,7 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         AuditController,
         ClientController,
+        IntegrationController,
         WorkerController,
         TeamController,
         ServiceController,
