@@ -147,6 +147,7 @@ def import_jobs() -> None:
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
+    import spotless.domain.integrations.messages  # integration.needs_reconnect
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
     import spotless.domain.messaging.retention  # its purger, bundle part and erasure scrub
