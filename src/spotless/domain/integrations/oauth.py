@@ -2,7 +2,7 @@
 
 The plain state goes only to the browser; the row keeps its sha256, the member who started it,
 whose connection it makes and (Google) the sealed PKCE verifier. A state is used once, by the
-same member, within 10 minutes. Organisation-wide connections and QuickBooks need settings.manage;
+same member, within 10 minutes. Organisation-wide connections and QuickBooks need integrations.manage;
 any member may connect their own Google calendar."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from spotless.lib.sealed import seal, unseal
 from spotless.settings import Settings
 
 STATE_TTL = timedelta(minutes=10)
-ADMIN = "settings.manage"
+ADMIN = "integrations.manage"  # owners and admins (as for outgoing webhooks)
 
 
 def _hash(state: str) -> str:
