@@ -1,9 +1,8 @@
 """Messaging: messages per second through one worker process, and the time from a booking's
 confirmation commit to its email reaching the SMTP server (issue 13: p50 <= 1 s).
 
-A real aiosmtpd server on loopback (in this process), one Dramatiq worker process (8 threads) and
-the scheduler (its outbox sweep hands on the delivery jobs a subscriber requests inside the worker,
-which has no relay of its own). `just bench messaging`; knobs BENCH_MESSAGING_MESSAGES (500) and
+A real aiosmtpd server on loopback (in this process), one Dramatiq worker process (8 threads: the
+delivery jobs a subscriber requests inside it leave with that job's commit) and the scheduler. `just bench messaging`; knobs BENCH_MESSAGING_MESSAGES (500) and
 BENCH_MESSAGING_ROUNDS (30), scaled by --scale."""
 
 from __future__ import annotations

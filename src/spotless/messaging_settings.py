@@ -59,6 +59,9 @@ class MessagingConfig(msgspec.Struct, frozen=True, kw_only=True):
     )
     # Signs unsubscribe tokens; derived from AUTH_SECRET_KEY when unset.
     unsubscribe_secret: str | None = None
+    # SendGrid's Signed Event Webhook verification key (base64 DER or PEM): bounces and deliveries
+    # reported after SendGrid took an email (messaging/sendgrid_events.py). Unset: webhook refuses.
+    sendgrid_webhook_public_key: str | None = None
 
 
 def load_messaging_settings(env: Any, is_prod: bool) -> MessagingConfig:
@@ -79,6 +82,7 @@ def load_messaging_settings(env: Any, is_prod: bool) -> MessagingConfig:
         ),
         public_base_url=(env.str("MESSAGING_PUBLIC_BASE_URL", "http://localhost:8000") or "").rstrip("/"),
         unsubscribe_secret=env.str("MESSAGING_UNSUBSCRIBE_SECRET"),
+        sendgrid_webhook_public_key=env.str("SENDGRID_WEBHOOK_PUBLIC_KEY"),
     )
 
 

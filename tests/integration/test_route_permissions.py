@@ -27,6 +27,8 @@ PUBLIC_ROUTES = {
     # RFC 8058 one-click unsubscribe: the signed token in the path is the credential (messaging/unsubscribe.py).
     ("POST", "/v1/messaging/unsubscribe/{token:str}"),
     ("POST", "/v1/messaging/twilio/inbound"),  # authenticated by X-Twilio-Signature
+    ("POST", "/v1/messaging/twilio/status/{org_id:uuid}/{delivery_id:uuid}"),  # X-Twilio-Signature
+    ("POST", "/v1/messaging/sendgrid/events"),  # SendGrid's ECDSA signature
     # The local storage backend's downloads: the signed, expiring link is the credential (lib/storage/local.py).
     ("GET", "/v1/storage/{key:path}"),
     # ... and its presigned-POST uploads: the signed form is the credential.

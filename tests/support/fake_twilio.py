@@ -5,7 +5,8 @@ It honours what Spotless relies on: POST /2010-04-01/Accounts/{sid}/Messages.jso
 To/From/Body, HTTP basic auth with the account SID and auth token (401 otherwise), a 201 with the
 message's `sid`; a number that sent STOP answers 400 with Twilio's error 21610. Every request is
 in `messages`. `signed_inbound()` builds the body and X-Twilio-Signature Twilio would POST to our
-inbound webhook for a text received from a number."""
+inbound webhook for a text received from a number; `signed_status()` the status callback it
+would POST to the StatusCallback URL a text was sent with."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class Sent:
     from_: str
     body: str
     sid: str
+    status_callback: str | None = None
 
 
 class FakeTwilio:
@@ -97,6 +99,30 @@ class FakeTwilio:
             "x-twilio-signature": header,
         }
 
+    def signed_status(
+        self, sent: Sent, status: str, error_code: str | None = None, *, sid: str | None = None
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """(url, body, headers) of the status callback Twilio would POST for a text it took."""
+        assert sent.status_callback, "the text was sent without a StatusCallback"
+        params = {
+            "MessageSid": sid or sent.sid,
+            "SmsSid": sid or sent.sid,
+            "AccountSid": ACCOUNT_SID,
+            "From": FROM_NUMBER,
+            "To": sent.to,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "ApiVersion": "2010-04-01",
+        }
+        if error_code is not None:
+            params["ErrorCode"] = error_code
+        header = signature(AUTH_TOKEN, sent.status_callback, list(params.items()))
+        return (
+            sent.status_callback,
+            urlencode(params).encode(),
+            {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": header},
+        )
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
@@ -133,7 +159,15 @@ class FakeTwilio:
             if not form.get("Body"):
                 return 400, {"code": 21602, "message": "Message body is required.", "status": 400}
             sid = "SM" + secrets.token_hex(16)
-            self.messages.append(Sent(to=to, from_=form.get("From", ""), body=form["Body"], sid=sid))
+            self.messages.append(
+                Sent(
+                    to=to,
+                    from_=form.get("From", ""),
+                    body=form["Body"],
+                    sid=sid,
+                    status_callback=form.get("StatusCallback"),
+                )
+            )
         return 201, {"sid": sid, "status": "queued", "to": to, "from": form.get("From"), "body": form["Body"]}
 
 

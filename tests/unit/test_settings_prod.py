@@ -153,3 +153,53 @@ def test_generated_secrets_pass_the_entropy_check(make):
     for _ in range(2_000):
         token = secrets.token_urlsafe(12)
         assert secret_weakness(token, 16) is None, token
+
+
+# --- integrations -------------------------------------------------------------------------------
+
+
+def test_integrations_read_their_variables():
+    from spotless.lib.sealed import generate_key_entry
+
+    keys = generate_key_entry("k2") + "," + generate_key_entry("k1")
+    s = load_settings(
+        {
+            **BASE,
+            "INTEGRATION_TOKEN_KEYS": keys,
+            "GOOGLE_API_BASE_URL": "http://127.0.0.1:9999/",
+            "GCAL_WEBHOOK_URL": "https://api.example.com/v1/integrations/google/notifications",
+            "GCAL_CHANNEL_TTL_SECONDS": "3600",
+            "QBO_SYNC_INTERVAL_SECONDS": "600",
+        }
+    ).integrations
+    assert s.token_keys == keys
+    assert s.google_api_base_url == "http://127.0.0.1:9999"
+    assert s.gcal_webhook_url.endswith("/notifications")
+    assert (s.gcal_channel_ttl_seconds, s.qbo_sync_interval_seconds) == (3600, 600)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GCAL_CHANNEL_TTL_SECONDS", "60"), ("GCAL_CHANNEL_TTL_SECONDS", "700000"), ("INTEGRATION_TOKEN_KEYS", "k1:QUFB")],
+)
+def test_integration_values_out_of_range_are_refused(name, value):
+    assert name in _refused({**BASE, name: value})
+
+
+def test_prod_with_a_provider_needs_a_real_key_ring_and_secret():
+    google = {
+        "GOOGLE_OAUTH_CLIENT_ID": "client.apps.googleusercontent.com",
+        "GOOGLE_OAUTH_REDIRECT_URI": "https://app.example.com/settings/integrations/google",
+    }
+    message = _refused({**PROD, **google})
+    assert "INTEGRATION_TOKEN_KEYS is required" in message
+    assert "GOOGLE_OAUTH_CLIENT_SECRET" in message
+    from spotless.integration_settings import DEV_TOKEN_KEYS
+    from spotless.lib.sealed import generate_key_entry
+
+    dev = _refused({**PROD, **google, "GOOGLE_OAUTH_CLIENT_SECRET": "s" * 24, "INTEGRATION_TOKEN_KEYS": DEV_TOKEN_KEYS})
+    assert "development key" in dev
+    ok = {**PROD, **google, "GOOGLE_OAUTH_CLIENT_SECRET": "s" * 24, "INTEGRATION_TOKEN_KEYS": generate_key_entry("k1")}
+    assert load_settings(ok).integrations.google_configured
+    # No provider configured: prod starts without a key ring.
+    assert load_settings(PROD).integrations.token_keys == ""

@@ -34,11 +34,14 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.integrations.controllers import IntegrationController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
         MessagingController,
+        SendgridEventsController,
         TwilioInboundController,
+        TwilioStatusController,
         UnsubscribeController,
         WorkerMessagingController,
     )
@@ -67,6 +70,7 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         AuditController,
         ClientController,
+        IntegrationController,
         WorkerController,
         TeamController,
         ServiceController,
@@ -97,6 +101,8 @@ def controllers() -> list[Any]:
         BookingMessagesController,
         UnsubscribeController,
         TwilioInboundController,
+        TwilioStatusController,
+        SendgridEventsController,
         NotificationSettingsController,
         ExportController,
         TaxExportController,
@@ -116,6 +122,7 @@ def import_models() -> None:
     import spotless.domain.evidence.models
     import spotless.domain.exports.models
     import spotless.domain.identity.models
+    import spotless.domain.integrations.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
     import spotless.domain.retention.models
@@ -136,11 +143,14 @@ def import_jobs() -> None:
     import spotless.domain.billing.recovery
     import spotless.domain.billing.stripe_events
     import spotless.domain.evidence.actors
+    import spotless.domain.evidence.retention  # its purger (retention's register_purger)
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
+    import spotless.domain.integrations.messages  # integration.needs_reconnect
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
+    import spotless.domain.messaging.retention  # its purger, bundle part and erasure scrub
     import spotless.domain.retention.jobs
     import spotless.domain.scheduling.actors
     import spotless.domain.system.actors
@@ -155,6 +165,7 @@ def import_events() -> None:
     """Every context's events module (those nobody subscribes to yet included)."""
     import spotless.domain.billing.events
     import spotless.domain.clients.events
+    import spotless.domain.integrations.events
     import spotless.domain.scheduling.events
     import spotless.domain.system.events
     import spotless.domain.webhooks.events  # noqa: F401

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import text
 
 from spotless.domain.exports.runner import run_export
+from tests.integration.retention.deliveries import add_delivery
 from tests.integration.retention.test_erasure import _client_world
 from tests.support.identity import add_member, signup
 
@@ -20,13 +21,15 @@ async def test_a_clients_export_holds_their_data_and_not_others(api, runtime, ow
     owner = await signup(api)
     world = await _client_world(owner_engine, owner.org_id)
     async with owner_engine.begin() as conn:
-        await conn.execute(
+        grace = await conn.scalar(
             text(
                 "INSERT INTO client (id, org_id, name, email, tags, blocked, created_at, updated_at) VALUES"
                 " (gen_random_uuid(), :org, 'Grace Hopper', 'grace@example.com', '{}', false, now(), now())"
+                " RETURNING id"
             ),
             {"org": owner.org_id},
         )
+        await add_delivery(conn, owner.org_id, grace, age_days=1, address="grace@example.com", kind="invoice.issued")
     created = await api.post(
         "/v1/exports", json={"kind": "client_data", "client_id": str(world["client"])}, headers=owner.headers
     )
@@ -44,7 +47,7 @@ async def test_a_clients_export_holds_their_data_and_not_others(api, runtime, ow
     parts = {name: json.loads(archive.read(name)) for name in archive.namelist()}
     assert set(parts) >= {
         "profile.json", "addresses.json", "bookings.json", "series.json", "invoices.json", "payments.json",
-        "payment_methods.json",
+        "payment_methods.json", "messages.json",
     }  # fmt: skip
     assert parts["profile.json"][0]["email"] == "ada.lovelace@example.com"
     assert parts["addresses.json"][0]["line1"] == "12 Analytical Way"
@@ -53,6 +56,14 @@ async def test_a_clients_export_holds_their_data_and_not_others(api, runtime, ow
     assert parts["payments.json"][0]["amount_cents"] == world["total"]
     assert parts["payment_methods.json"][0]["last4"] == "4242"
     assert "stripe_payment_method_id" not in parts["payment_methods.json"][0]
+    # What was sent to them (kind, channel, where, when, status), never what it said: a link in
+    # a message's wording or parameters may be a live secret.
+    [message] = parts["messages.json"]
+    assert message["id"] == str(world["message"]) and message["kind"] == "booking.confirmed"
+    assert (message["channel"], message["address"], message["status"]) == ("email", "ada.lovelace@example.com", "sent")
+    assert message["requested_at"] and message["finished_at"]
+    assert set(message) == {"id", "kind", "channel", "address", "status", "requested_at", "finished_at"}
+    assert b"SECRET-LINK" not in b"".join(archive.read(n) for n in archive.namelist())
     assert polled["progress"]["done"] == sum(len(rows) for rows in parts.values())
     assert b"grace@example.com" not in b"".join(archive.read(n) for n in archive.namelist())
 

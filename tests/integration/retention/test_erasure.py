@@ -11,6 +11,8 @@ from uuid import UUID
 from sqlalchemy import text
 
 from spotless.domain.billing.models import LedgerEntry, PaymentMethod
+from spotless.domain.messaging.models import SmsConsent
+from tests.integration.retention.deliveries import add_delivery
 from tests.support.factories import add, arrange, new_client, new_issued_invoice
 from tests.support.factories.catalog import new_service
 from tests.support.factories.clients import new_address
@@ -55,7 +57,20 @@ async def _client_world(owner_engine: Any, org_id: UUID, *, open_work: bool = Fa
                 last4="4242", active=True,
             ),
         )  # fmt: skip
-        world: dict[str, Any] = {"client": client.id, "invoice": invoice.id, "total": invoice.total_cents}
+        # What messaging keeps of them: a message sent (its address and what it said), a consent to texts.
+        message = await add_delivery(
+            db, org_id, client.id, age_days=3, summary="Ada Lovelace, your visit is confirmed",
+            params={"note": "door code 1234", "pay_url": "https://pay.example/t/SECRET-LINK"},
+        )  # fmt: skip
+        await add(
+            db,
+            SmsConsent(
+                org_id=org_id, recipient_kind="client", recipient_id=client.id, phone="555 0199", source="office"
+            ),
+        )
+        world: dict[str, Any] = {
+            "client": client.id, "invoice": invoice.id, "total": invoice.total_cents, "message": message,
+        }  # fmt: skip
         if open_work:
             unpaid = await new_issued_invoice(db, org_id, client.id, number=number + 1)
             future = await new_booking(db, org_id, client.id, address.id, service.id)
@@ -68,6 +83,8 @@ _ROWS = {
     "client_address": "SELECT row_to_json(t)::text FROM client_address t WHERE client_id = :id",
     "booking": "SELECT row_to_json(t)::text FROM booking t WHERE client_id = :id",
     "invoices": "SELECT row_to_json(t)::text FROM invoices t WHERE client_id = :id",
+    "deliveries": "SELECT row_to_json(t)::text FROM deliveries t WHERE client_id = :id",
+    "sms_consents": "SELECT row_to_json(t)::text FROM sms_consents t WHERE client_id = :id",
 }
 
 
@@ -118,7 +135,16 @@ async def test_erasure_leaves_no_personal_field_and_keeps_the_books(api, owner_e
     for value in PERSONAL:
         assert value not in dump, value
     assert "vip" not in dump
-    assert all(len(r) == len(rows[t]) for t, r in after.items())  # nothing deleted
+    # Nothing deleted but the consent to text a number we no longer hold.
+    assert all(len(r) == len(rows[t]) for t, r in after.items() if t != "sms_consents")
+    assert after["sms_consents"] == [] and body["counts"]["sms_consents"] == 1
+    assert "SECRET-LINK" not in dump
+    # The message's log line stays (kind, channel, when, what became of it), without its address.
+    log = (await api.get(f"/v1/clients/{client_id}/messages", headers=owner.headers)).json()["items"]
+    assert [(e["id"], e["kind"], e["status"], e["to"], e["summary"]) for e in log] == [
+        (str(world["message"]), "booking.confirmed", "sent", None, None)
+    ]
+    assert body["counts"]["messages"] == 1
     assert await _money(owner_engine, client_id) == before
     async with owner_engine.connect() as conn:
         state = (

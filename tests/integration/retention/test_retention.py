@@ -143,3 +143,82 @@ async def test_an_admin_runs_only_their_own_organisations_retention(api, runtime
     assert b_old in await _exports(owner_engine, b.org_id)
     dispatcher = await add_member(api, b, "dispatcher")
     assert (await api.post("/v1/admin/retention/cleanup", headers=dispatcher.headers)).status_code == 403
+
+
+async def test_delivered_message_bodies_are_cleared_past_retention_and_their_log_kept(api, runtime, owner_engine):
+    from tests.integration.retention.deliveries import add_delivery, delivery
+    from tests.support.factories import arrange, new_client
+
+    a = await signup(api, name="Org A")
+    b = await signup(api, name="Org B")
+    assert (await api.put("/v1/admin/retention", json={"message_body_days": 30}, headers=a.headers)).status_code == 200
+    async with arrange(owner_engine) as db:
+        a_client = (await new_client(db, a.org_id, name="Ada Lovelace")).id
+        b_client = (await new_client(db, b.org_id, name="Ada Lovelace")).id
+    async with owner_engine.begin() as conn:
+        a_old = [await add_delivery(conn, a.org_id, a_client, age_days=40) for _ in range(3)]
+        a_bounced = await add_delivery(conn, a.org_id, a_client, age_days=40, status="bounced")
+        a_new = await add_delivery(conn, a.org_id, a_client, age_days=10)
+        # Still owed: its parameters are what it will be built from.
+        a_queued = await add_delivery(conn, a.org_id, a_client, age_days=40, status="queued")
+        b_old = await add_delivery(conn, b.org_id, b_client, age_days=40)
+        b_older = await add_delivery(conn, b.org_id, b_client, age_days=100)
+
+    counts = await apply_for_org(runtime, a.org_id, runtime.settings.retention.batch_size)
+    assert counts["message_bodies"] == 4  # in batches of 2
+    for cleared in (*a_old, a_bounced):
+        row = await delivery(owner_engine, cleared)
+        assert row.params == {} and row.summary is None
+        # The log line stays: who, where, when, what became of it.
+        assert row.address == "ada.lovelace@example.com" and row.finished_at is not None
+        assert row.status in ("sent", "bounced") and row.message_id
+    for kept in (a_new, a_queued, b_old, b_older):
+        row = await delivery(owner_engine, kept)
+        assert row.params == {"note": "door code 1234"} and row.summary == "Your visit on Monday, Ada Lovelace"
+    log = await api.get(f"/v1/clients/{a_client}/messages", headers=a.headers)
+    assert log.status_code == 200, log.text
+    entries = {e["id"]: e for e in log.json()["items"]}
+    assert len(entries) == 6
+    assert entries[str(a_bounced)]["status"] == "bounced" and entries[str(a_bounced)]["summary"] is None
+    assert entries[str(a_new)]["summary"] == "Your visit on Monday, Ada Lovelace"
+
+    # The system job: B by its default (90 days) clears only its 100-day-old message; run again,
+    # nothing is left to clear.
+    report = await apply_retention(runtime)
+    assert report["message_bodies"] == 1
+    assert (await delivery(owner_engine, b_older)).summary is None
+    assert (await delivery(owner_engine, b_old)).summary is not None
+    assert (await apply_retention(runtime))["message_bodies"] == 0
+
+
+async def test_the_retention_job_took_over_the_outbox_purge(runtime, owner_engine):
+    from spotless.lib.jobs import JOBS
+    from spotless.lib.jobs.registry import resolve_job
+
+    # The old job's name still runs something: the job that now does its work.
+    assert "system.purge_outbox" not in JOBS
+    assert resolve_job("system.purge_outbox").name == "retention.apply"
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM job_outbox"))
+        await conn.execute(
+            text(
+                "INSERT INTO job_outbox (id, actor_name, queue_name, args, kwargs, available_at, sent_at, attempts,"
+                " created_at, updated_at) VALUES"
+                " (gen_random_uuid(), 'old.sent', 'default', '[]', '{}', now(), now() - interval '4 days', 0, now(), now())"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO scheduled_runs (job_name, slot, started_at, status, attempts) VALUES"
+                " ('test.old', now() - interval '8 days', now() - interval '8 days', 'done', 1),"
+                " ('test.recent', now() - interval '6 days', now() - interval '6 days', 'done', 1)"
+            )
+        )
+    report = await apply_retention(runtime)
+    assert report["outbox"] == 1 and report["scheduled_runs"] >= 1
+    async with owner_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM job_outbox WHERE actor_name = 'old.sent'")) == 0
+        runs = set(
+            (await conn.execute(text("SELECT job_name FROM scheduled_runs WHERE job_name LIKE 'test.%'"))).scalars()
+        )
+    assert runs == {"test.recent"}

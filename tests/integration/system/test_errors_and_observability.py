@@ -190,6 +190,11 @@ def test_every_operation_documents_its_problems_and_its_credentials(app):
     public |= {("POST", "/v1/pay/{token}/card-setup"), ("POST", "/v1/payments/stripe/webhook")}
     # One-click unsubscribe (the signed token is the credential) and Twilio's signed webhook.
     public |= {("POST", "/v1/messaging/unsubscribe/{token}"), ("POST", "/v1/messaging/twilio/inbound")}
+    # Delivery reports: Twilio's signed status callbacks and SendGrid's signed Event Webhook.
+    public |= {
+        ("POST", "/v1/messaging/twilio/status/{org_id}/{delivery_id}"),
+        ("POST", "/v1/messaging/sendgrid/events"),
+    }
     public |= {("POST", "/v1/payments/stripe/webhook")}
     # The local storage backend's signed downloads (the signed link is the credential).
     public |= {("GET", "/v1/storage/{key}"), ("POST", "/v1/storage/uploads")}

@@ -48,6 +48,8 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "billing.PaymentRecorded": ["messaging.payment_receipt", "webhooks.fan_out"],
     "billing.RefundSucceeded": ["webhooks.fan_out"],
     "clients.ClientArchived": ["scheduling.close_client_work", "webhooks.fan_out"],
+    # gcal/qbo subscribe to it (drop the disconnected connection's busy blocks, watch channels).
+    "integrations.IntegrationDisconnected": [],
     "scheduling.BookingCancelled": [
         "messaging.booking_cancelled",
         "messaging.cleaner_job_cancelled",
@@ -64,6 +66,7 @@ EXPECTED_MAP: dict[str, list[str]] = {
         "webhooks.fan_out",
     ],
     "scheduling.BookingStarted": ["webhooks.fan_out"],
+    "scheduling.BookingTravelStarted": ["messaging.booking_on_my_way"],
     "scheduling.ClientVisitsHeld": [],
     "scheduling.ClientVisitsReleased": [],
     "scheduling.SeriesPaused": ["webhooks.fan_out"],

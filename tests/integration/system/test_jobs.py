@@ -195,7 +195,6 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("retention.apply", 3600),
         ("scheduling.materialise_series", 120),
         ("storage.janitor", 3600),
-        ("system.purge_outbox", 3600),
         ("system.tick", 7),
         ("webhooks.retry_due", 10),
     }
@@ -350,7 +349,7 @@ async def test_the_operations_guides_job_names_run_or_say_they_are_not_built(own
     listing = await asyncio.to_thread(_run_job, "--list")
     assert "system.tick  (jobs-runner)" in listing.stdout.decode().splitlines()
     assert "storage.janitor  (storage-janitor)" in listing.stdout.decode().splitlines()
-    assert "retention.apply  (retention-cleanup)" in listing.stdout.decode().splitlines()
+    assert "retention.apply  (retention-cleanup, system.purge_outbox)" in listing.stdout.decode().splitlines()
 
 
 async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmaker, owner_engine):

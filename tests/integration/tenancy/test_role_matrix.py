@@ -187,6 +187,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # field app: the caller's own jobs, so only a member with a worker profile gets past 403
     ("GET", "/v1/worker/jobs"): Expect(default=NO_PROFILE, by_role={"worker": None}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/start"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
+    ("POST", "/v1/worker/jobs/{booking_id:uuid}/travel"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/pause"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/resume"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
     ("POST", "/v1/worker/jobs/{booking_id:uuid}/finish"): Expect(default=NO_PROFILE, by_role={"worker": 404}),
@@ -255,6 +256,8 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/bookings/{booking_id:uuid}/messages"): OK,
     ("POST", "/v1/messaging/unsubscribe/{token:str}"): PUBLIC,
     ("POST", "/v1/messaging/twilio/inbound"): PUBLIC,
+    ("POST", "/v1/messaging/twilio/status/{org_id:uuid}/{delivery_id:uuid}"): PUBLIC,
+    ("POST", "/v1/messaging/sendgrid/events"): PUBLIC,
     # exports (exports.run; the tax export finance.view), dead jobs (jobs.manage: admins), and the
     # local storage's signed downloads (public: without a valid signature, 400/403, never a file).
     ("POST", "/v1/exports"): OK,

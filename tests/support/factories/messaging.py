@@ -3,6 +3,7 @@ kinds are declared by code, not created per organisation, so `kind` names one of
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.support.messaging import AGENDA, NOTICE
@@ -24,3 +25,15 @@ REQUEST_BODIES[("PUT", "/v1/workers/{worker_id:uuid}/message-preferences/{kind:s
 REQUEST_BODIES[("PUT", "/v1/clients/{client_id:uuid}/sms-consent")] = {"consented": False}
 REQUEST_BODIES[("PUT", "/v1/workers/{worker_id:uuid}/sms-consent")] = {"consented": False}
 REQUEST_BODIES[("PUT", "/v1/messaging/templates/{kind:str}")] = {"subject": "Hello {{ org.name }}"}
+
+
+# Twilio's status callback names the organisation and the delivery in its path (its signature is
+# the credential): the member's own organisation, and a delivery id nobody has.
+@register("org_id")
+async def api_org_id(client: Any, member: Any) -> str:
+    return str(member.org_id)
+
+
+@register("delivery_id")
+async def api_delivery_id(client: Any, member: Any) -> str:
+    return str(uuid.uuid4())

@@ -7,7 +7,10 @@
   consent to texts.
 - /v1/bookings/{id}/messages, /v1/clients/{id}/messages: the message log (contacts.view).
 - Public: POST /v1/messaging/unsubscribe/{token} (RFC 8058 one-click; the signed token is the
-  credential) and POST /v1/messaging/twilio/inbound (Twilio's signature is the authentication).
+  credential) and POST /v1/messaging/twilio/inbound (Twilio's signature is the authentication);
+  POST /v1/messaging/twilio/status/{org}/{delivery}: the status callback of a text we sent
+  (signed the same way), which marks it delivered or bounced (reports.py); POST
+  /v1/messaging/sendgrid/events: SendGrid's signed Event Webhook, the same for email.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.db.engine import apply_org_now
 from spotless.domain.identity.public import Principal
-from spotless.domain.messaging import log, org_settings, preferences, templates_admin, twilio_inbound
+from spotless.domain.messaging import (
+    log,
+    org_settings,
+    preferences,
+    reports,
+    sendgrid_events,
+    templates_admin,
+    twilio_inbound,
+)
 from spotless.domain.messaging.schemas import (
     KindRead,
     MessageLog,
@@ -37,7 +48,7 @@ from spotless.domain.messaging.schemas import (
     UnsubscribeRead,
 )
 from spotless.domain.messaging.unsubscribe import read_token
-from spotless.lib.errors import Problem, problems
+from spotless.lib.errors import Problem, not_found, problems
 from spotless.settings import Settings
 
 SETTINGS = {"permission": "settings.manage"}
@@ -46,6 +57,7 @@ LOG = {"permission": "contacts.view"}
 PUBLIC_UNSUBSCRIBE = {"public": True, "rate_limit": "public"}
 # As Stripe's webhook: Twilio posts from a few addresses; its signature is what protects the route.
 PUBLIC_TWILIO = {"public": True, "rate_limit": "exempt"}
+PUBLIC_SENDGRID = {"public": True, "rate_limit": "exempt"}  # likewise, its ECDSA signature
 Limit = Annotated[int, Parameter(ge=1, le=200, description="At most this many entries, newest first")]
 
 
@@ -135,16 +147,19 @@ async def _preferences(
     phone = await preferences.recipient_phone(db_session, recipient_kind, recipient_id)
     stored = await preferences.stored_preferences(db_session, recipient_kind, recipient_id)
     consent = await preferences.consent_phone(db_session, recipient_kind, recipient_id)
+    opted_out = await preferences.opted_out(db_session, phone)
+    # What the delivery job picks with no stored choice (delivery.preferred_channel).
+    texts = consent is not None and not opted_out
     return PreferencesRead(
         recipient_kind=recipient_kind,
         recipient_id=recipient_id,
         sms_consent=consent is not None,
-        sms_opted_out=await preferences.opted_out(db_session, phone),
+        sms_opted_out=opted_out,
         preferences=[
             PreferenceRead(
                 kind=k.name,
                 channels=list(k.channels),
-                channel=stored.get(k.name, k.default_channel),  # type: ignore[arg-type]
+                channel=stored.get(k.name, "sms" if k.sms_when_consented and texts else k.default_channel),  # type: ignore[arg-type]
                 default=k.name not in stored,
             )
             for k in preferences.kinds_for(recipient_kind)
@@ -332,3 +347,87 @@ class TwilioInboundController(Controller):
         values = dict(params)
         await preferences.handle_inbound_keyword(db_session, values.get("From", ""), values.get("Body", ""))
         return Response(TWIML_EMPTY, media_type="application/xml", status_code=200)
+
+
+class TwilioStatusController(Controller):
+    path = twilio_inbound.STATUS_PATH
+    tags = ["messaging"]
+
+    @post(
+        "/{org_id:uuid}/{delivery_id:uuid}",
+        operation_id="receiveTwilioStatus",
+        opt=PUBLIC_TWILIO,
+        status_code=204,
+        responses=problems(400, 404),
+        summary="Twilio's status callback for a text we sent (X-Twilio-Signature verified over the URL we "
+        "gave): delivered -> `delivered`, undelivered/failed -> `bounced`; a permanent error (21610, 30003, "
+        "30005, 30006) suppresses the number in the organisation. Reports only move a text forward, so a "
+        "repeat or a late one changes nothing. 404 for a delivery or SID that is not ours",
+    )
+    async def status(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        org_id: uuid.UUID,
+        delivery_id: uuid.UUID,
+    ) -> None:
+        form = await request.form()
+        params = [(k, str(v)) for k, v in form.multi_items()]
+        sms = settings.messaging.sms
+        # The URL we handed Twilio, not the request's (a proxy may rewrite host or scheme).
+        url = twilio_inbound.status_callback_url(settings.messaging.public_base_url, org_id, delivery_id)
+        twilio_inbound.verify(sms.twilio_auth_token, url, params, request.headers.get(twilio_inbound.SIGNATURE_HEADER))
+        values = dict(params)
+        outcome, reason, permanent = reports.twilio_report(
+            values.get("MessageStatus") or values.get("SmsStatus") or "", values.get("ErrorCode")
+        )
+        await apply_org_now(db_session, org_id)
+        matched = await reports.apply_report(
+            db_session,
+            org_id,
+            delivery_id,
+            outcome,
+            channel="sms",
+            provider_id=values.get("MessageSid") or values.get("SmsSid") or "",
+            reason=reason,
+            suppress_address=permanent,
+        )
+        if not matched:
+            raise not_found("delivery")
+
+
+class SendgridEventsController(Controller):
+    path = "/v1/messaging/sendgrid/events"
+    tags = ["messaging"]
+
+    @post(
+        operation_id="receiveSendgridEvents",
+        opt=PUBLIC_SENDGRID,
+        status_code=204,
+        responses=problems(400),
+        summary="SendGrid's Event Webhook (ECDSA-signed, verified with SENDGRID_WEBHOOK_PUBLIC_KEY): delivered -> "
+        "`delivered`; bounce/dropped -> `bounced`, a hard bounce or an invalid address also suppresses it in the "
+        "organisation. Events of mail that is not ours, or that match no delivery, are ignored",
+    )
+    async def events(self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> None:
+        body = await request.body()
+        sendgrid_events.verify(
+            settings.messaging.sendgrid_webhook_public_key,
+            body,
+            request.headers.get(sendgrid_events.SIGNATURE_HEADER),
+            request.headers.get(sendgrid_events.TIMESTAMP_HEADER),
+        )
+        for report in sendgrid_events.parse(body):
+            # Each event in its organisation's scope: a batch may span organisations.
+            await apply_org_now(db_session, report.org_id)
+            await reports.apply_report(
+                db_session,
+                report.org_id,
+                report.delivery_id,
+                report.outcome,
+                channel="email",
+                message_id=report.message_id,
+                reason=report.reason,
+                suppress_address=report.permanent,
+            )

@@ -16,6 +16,7 @@ duplicate). Outcomes:
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from spotless.domain.messaging.models import (
 from spotless.domain.messaging.preferences import normalize_phone
 from spotless.domain.messaging.rendering import Part, Rendered, RenderError, render
 from spotless.domain.messaging.sms import UNSUBSCRIBED, send_sms
+from spotless.domain.messaging.twilio_inbound import status_callback_url
 from spotless.domain.messaging.unsubscribe import UnsubscribeClaim, unsubscribe_url
 from spotless.domain.workforce.public import Worker
 from spotless.lib.jobs.outbox import JobOutbox
@@ -164,7 +166,7 @@ async def contact_of(session: AsyncSession, recipient_kind: str, recipient_id: u
 
 
 async def preferred_channel(
-    session: AsyncSession, kind: MessageKind, recipient_kind: str, recipient_id: uuid.UUID
+    session: AsyncSession, kind: MessageKind, recipient_kind: str, recipient_id: uuid.UUID, phone: str | None = None
 ) -> str:
     stored = await session.scalar(
         select(Preference.channel).where(
@@ -173,7 +175,20 @@ async def preferred_channel(
             Preference.kind == kind.name,
         )
     )
-    return stored or kind.default_channel
+    if stored:
+        return stored
+    # --- kinds that prefer texts (MessageKind.sms_when_consented): a consented, open number ---
+    if kind.sms_when_consented and "sms" in kind.channels and phone:
+        consented = await session.scalar(
+            select(SmsConsent.id).where(
+                SmsConsent.recipient_kind == recipient_kind,
+                SmsConsent.recipient_id == recipient_id,
+                SmsConsent.phone == phone,
+            )
+        )
+        if consented is not None and not await _suppressed(session, "sms", phone):
+            return "sms"
+    return kind.default_channel
 
 
 async def _overrides(session: AsyncSession, kind: str) -> dict[Part, str | None]:
@@ -238,8 +253,9 @@ def _finish(row: Delivery, status: str, now: datetime, error: str | None = None)
 
 
 async def _suppressed(session: AsyncSession, channel: str, address: str) -> bool:
-    if channel == "sms":
-        return await session.scalar(select(SmsOptOut.phone).where(SmsOptOut.phone == address)) is not None
+    if channel == "sms" and await session.scalar(select(SmsOptOut.phone).where(SmsOptOut.phone == address)):
+        return True
+    # An sms row too: a number Twilio reported unreachable/unsubscribed (messaging/reports.py).
     found = await session.scalar(
         select(Suppression.id).where(Suppression.channel == channel, Suppression.address == address)
     )
@@ -284,6 +300,10 @@ def _build_email(
         message["Reply-To"] = profile.reply_to
     message["Subject"] = rendered.subject
     message["Message-ID"] = message_id_for(settings, row.id)
+    if settings.email.mode == "sendgrid":  # echoed in SendGrid's event webhook (sendgrid_events.py)
+        message["X-SMTPAPI"] = json.dumps(
+            {"unique_args": {"spotless_org": str(row.org_id), "spotless_delivery": str(row.id)}}
+        )
     if unsubscribe is not None:
         message["List-Unsubscribe"] = f"<{unsubscribe}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -323,7 +343,7 @@ async def attempt_delivery(
     if to is None:
         _finish(row, "skipped", now, "recipient no longer active")
         return result
-    wanted = await preferred_channel(session, kind, row.recipient_kind, row.recipient_id)
+    wanted = await preferred_channel(session, kind, row.recipient_kind, row.recipient_id, normalize_phone(to.phone))
     if wanted != row.channel:
         _finish(row, "skipped", now, f"preference: {wanted}")
         return result
@@ -389,7 +409,10 @@ async def attempt_delivery(
             _finish(row, "failed", now, "this kind has no text wording")
             return result
         row.summary = _redact(rendered.sms, secrets)[:300]
-        sms = await send_sms(settings.messaging.sms, address, rendered.sms, reference=str(row.id))
+        callback = status_callback_url(settings.messaging.public_base_url, org_id, row.id)  # reports.py
+        sms = await send_sms(
+            settings.messaging.sms, address, rendered.sms, reference=str(row.id), status_callback=callback
+        )
         if sms.sid:
             row.provider_id = sms.sid
         if sms.outcome == "permanent" and sms.code == UNSUBSCRIBED:

@@ -46,6 +46,9 @@ class MessageKind:
     secrets: (
         Callable[[AsyncSession, Settings, uuid.UUID, Mapping[str, Any]], Awaitable[dict[str, str | None] | None]] | None
     ) = None
+    # With no stored preference, a text to a recipient who consented to texts on their current
+    # number (not opted out), else the default channel (on-my-way: a text beats an email).
+    sms_when_consented: bool = False
 
     @property
     def default_channel(self) -> Channel:

@@ -1,5 +1,5 @@
 """The message log the office reads: what was sent about a booking, or to a client, to whom,
-when, and what became of it. Addresses of workers and members are masked for a reader who may
+when, and what became of it (delivered or bounced, once the provider reports it: reports.py). Addresses of workers and members are masked for a reader who may
 not see their contact details."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _entries(principal: Principal, rows: Any) -> MessageLog:
                 recipient_kind=row.recipient_kind,
                 recipient_id=row.recipient_id,
                 to=_visible(principal, row),
-                status=row.status,
+                status=row.status,  # type: ignore[arg-type]  # the check constraint's values
                 attempts=row.attempts,
                 summary=row.summary,
                 reason=row.error,
@@ -53,6 +53,7 @@ def _entries(principal: Principal, rows: Any) -> MessageLog:
                 subject_id=row.subject_id,
                 requested_at=row.created_at,
                 finished_at=row.finished_at,
+                reported_at=row.reported_at,
             )
             for row in rows
         ]

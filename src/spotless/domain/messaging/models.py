@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from spotless.db.base import TenantMixin, UUIDv7AuditBase
 
-DELIVERY_STATUSES = ("queued", "sent", "logged", "skipped", "suppressed", "refused", "bounced", "failed")
+DELIVERY_STATUSES = ("queued", "sent", "logged", "delivered", "skipped", "suppressed", "refused", "bounced", "failed")
 # Statuses after which a delivery is never attempted again.
 FINAL_STATUSES = frozenset(DELIVERY_STATUSES) - {"queued"}
 CHANNELS = ("email", "sms")
@@ -110,6 +110,9 @@ class Delivery(UUIDv7AuditBase, TenantMixin):
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # When the provider reported it `delivered` or `bounced` (Twilio's status callback, SendGrid's
+    # event webhook), after it was sent (migration 0025).
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # Why it was refused, skipped or failed, in words (never a credential or a body).
     error: Mapped[str | None] = mapped_column(Text, default=None)
 

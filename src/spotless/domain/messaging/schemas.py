@@ -10,6 +10,9 @@ import msgspec
 
 from spotless.lib.schema import Clock
 
+DeliveryStatus = Literal[
+    "queued", "sent", "logged", "delivered", "skipped", "suppressed", "refused", "bounced", "failed"
+]
 Body = Annotated[str, msgspec.Meta(max_length=20_000)]
 
 
@@ -113,7 +116,9 @@ class MessageLogEntry(msgspec.Struct, kw_only=True):
     recipient_id: uuid.UUID
     # The address or number it went to (masked where the reader may not see it).
     to: str | None
-    status: str
+    # queued; sent / logged (accepted); delivered or bounced (the provider's later report);
+    # skipped, suppressed, refused (a permanent refusal at send time), failed (gave up).
+    status: DeliveryStatus
     attempts: int
     # The subject line (email) or the first words (text).
     summary: str | None
@@ -123,6 +128,8 @@ class MessageLogEntry(msgspec.Struct, kw_only=True):
     subject_id: uuid.UUID
     requested_at: datetime
     finished_at: datetime | None
+    # When the provider reported it delivered or bounced (null: no report yet, or none expected).
+    reported_at: datetime | None
 
 
 class MessageLog(msgspec.Struct, kw_only=True):

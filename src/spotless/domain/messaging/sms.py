@@ -26,7 +26,10 @@ class SmsAnswer:
     sid: str | None = None
 
 
-async def send_sms(settings: SmsSettings, to: str, body: str, *, reference: str) -> SmsAnswer:
+async def send_sms(
+    settings: SmsSettings, to: str, body: str, *, reference: str, status_callback: str | None = None
+) -> SmsAnswer:
+    """`status_callback`: where Twilio reports the text delivered or undelivered (reports.py)."""
     if settings.mode == "off":
         return SmsAnswer("skipped")
     if settings.mode == "log":
@@ -36,9 +39,10 @@ async def send_sms(settings: SmsSettings, to: str, body: str, *, reference: str)
     url = f"{settings.twilio_api_base}/2010-04-01/Accounts/{sid}/Messages.json"
     try:
         async with httpx.AsyncClient(timeout=settings.timeout_seconds) as client:
-            response = await client.post(
-                url, auth=(sid, token), data={"To": to, "From": settings.twilio_from_number or "", "Body": body}
-            )
+            form = {"To": to, "From": settings.twilio_from_number or "", "Body": body}
+            if status_callback:
+                form["StatusCallback"] = status_callback
+            response = await client.post(url, auth=(sid, token), data=form)
     except httpx.HTTPError as exc:
         return SmsAnswer("temporary", None, f"{type(exc).__name__}: {exc}"[:500])
     try:

@@ -1,4 +1,4 @@
-"""Twilio's inbound-message webhook: its X-Twilio-Signature is HMAC-SHA1, keyed with the account's
+"""Twilio's webhooks (the inbound-message one, and the status callback of each text we send): their X-Twilio-Signature is HMAC-SHA1, keyed with the account's
 auth token, over the URL Twilio called followed by every POST parameter (sorted by name, name and
 value concatenated), base64-encoded (Twilio's "Webhooks security" documentation). Twilio's SDK is
 not a dependency for this one check."""
@@ -8,11 +8,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import Iterable
 
 from spotless.lib.errors import Problem
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+STATUS_PATH = "/v1/messaging/twilio/status"
+
+
+def status_callback_url(public_base_url: str, org_id: uuid.UUID, delivery_id: uuid.UUID) -> str:
+    """The StatusCallback of one text: it names the delivery, and Twilio's signature covers the
+    URL, so nobody but Twilio can report on it (reports.py matches the SID too)."""
+    return f"{public_base_url.rstrip('/')}{STATUS_PATH}/{org_id}/{delivery_id}"
 
 
 def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:

@@ -4,7 +4,9 @@ Personal fields are replaced by a tombstone: the client row (name, e-mail, phone
 blocked reason), its addresses, the notes of its bookings and series, and the snapshots invoices
 keep of the client (name, e-mail, billing address). The client is archived; its bookings,
 invoices and ledger entries stay, with their amounts untouched, pointing at the tombstone. Saved
-cards are deactivated and detached from the Stripe customer (billing's own removal).
+cards are deactivated and detached from the Stripe customer (billing's own removal). Contexts
+holding more about a client add their statements with `register_scrub` (messaging: its log's
+addresses and wording, SMS consents).
 
 Erasure is refused (409, listing what blocks it) while the client has open work: an unpaid
 invoice, a visit still to come, an active recurring series, an export of their data still running. Cancelling those here would void
@@ -78,6 +80,13 @@ _SCRUB: dict[str, str] = {
     "data_exports": """UPDATE exports SET status = 'expired', updated_at = now()
         WHERE org_id = :org_id AND subject_id = :client_id AND status = 'succeeded'""",
 }
+
+
+def register_scrub(name: str, statement: str) -> None:
+    """The hook for contexts holding a client's personal fields (messaging's log: `messages`): an
+    UPDATE or DELETE naming `:org_id` and `:client_id` (`:tombstone` and `:erased` are there too),
+    run in the erasure's transaction; its row count lands in the erasure's `counts[name]`."""
+    _SCRUB.setdefault(name, statement)
 
 
 async def client_exists(session: AsyncSession, org_id: UUID, client_id: UUID) -> bool:

@@ -3,8 +3,10 @@
 Per organisation (listed by `retention_organisations`, 0022, then each worked on inside its own
 organisation, so row-level security scopes every statement: one organisation's settings can never
 reach another's rows): expired exports, and whatever other contexts register as a purger
-(delivered message bodies, job photos: see `register_purger`). Then the system tables, which have
-no organisation and one retention for everyone: sent outbox rows and handled inbox events.
+(messaging's delivered message bodies, evidence's job photos: see `register_purger`). Then the
+system tables, which have no organisation and one retention for everyone: sent outbox rows,
+handled inbox events and the scheduler's old slot records (this job took over the former
+`system.purge_outbox`, whose name stays an alias).
 
 Every delete is batched (`LIMIT` with `FOR UPDATE SKIP LOCKED`, one short transaction per batch,
 so a row another transaction holds is simply left for the next run) and idempotent: run twice,
@@ -60,7 +62,8 @@ def _every(settings: Settings) -> timedelta:
     max_retries=3,
     time_limit_ms=60 * 60_000,
     max_age_ms=6 * 3_600_000,
-    aliases=("retention-cleanup",),
+    # `system.purge_outbox` was the outbox's own hourly job before retention covered it.
+    aliases=("retention-cleanup", "system.purge_outbox"),
 )
 async def apply_retention_job(slot: str | None = None) -> None:
     rt = get_runtime()
@@ -136,11 +139,19 @@ _SYSTEM = {
     # Handled events only: one still failing stays listed for replay.
     "inbox": "DELETE FROM inbox_events WHERE id IN (SELECT id FROM inbox_events WHERE handled_at IS NOT NULL"
     " AND handled_at < now() - make_interval(days => :days) LIMIT :batch FOR UPDATE SKIP LOCKED)",
+    # A slot's record only needs to outlive the redeliveries of that slot.
+    "scheduled_runs": "DELETE FROM scheduled_runs WHERE (job_name, slot) IN (SELECT job_name, slot"
+    " FROM scheduled_runs WHERE slot < now() - make_interval(days => :days) LIMIT :batch FOR UPDATE SKIP LOCKED)",
 }
+SCHEDULED_RUNS_DAYS = 7
 
 
 async def purge_system_tables(rt: JobRuntime, batch: int) -> dict[str, int]:
-    days = {"outbox": rt.settings.retention.outbox_days, "inbox": rt.settings.retention.inbox_days}
+    days = {
+        "outbox": rt.settings.retention.outbox_days,
+        "inbox": rt.settings.retention.inbox_days,
+        "scheduled_runs": SCHEDULED_RUNS_DAYS,
+    }
     counts: dict[str, int] = {}
     for kind, statement in _SYSTEM.items():
         counts[kind] = 0

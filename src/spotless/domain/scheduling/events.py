@@ -38,6 +38,14 @@ class BookingStarted(BookingEvent, frozen=True, kw_only=True):
     pass
 
 
+class BookingTravelStarted(BookingEvent, frozen=True, kw_only=True):
+    """An assigned cleaner said they are on their way (the field app); once per booking."""
+
+    worker_id: UUID
+    starts_at: datetime
+    travel_started_at: datetime
+
+
 class BookingCompleted(BookingEvent, frozen=True, kw_only=True):
     completed_at: datetime
 

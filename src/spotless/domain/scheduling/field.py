@@ -1,5 +1,7 @@
 """Cleaners in the field: their day's jobs and the time they spend on each.
 
+"On my way" (`travel`) is stored once on the booking and announced to the client's messages.
+
 Each worker's progress on a booking is a sequence of time entries (start/resume opens one,
 pause/finish closes it) plus `finished_at` on their assignment. Actions lock the booking row, so
 a double-tapped start cannot open two entries (the partial unique index `uq_time_entry_open` is
@@ -21,10 +23,12 @@ from spotless.domain.identity.public import Principal
 from spotless.domain.scheduling import timeutil
 from spotless.domain.scheduling.bookings import worker_id_for
 from spotless.domain.scheduling.context import OrgContext
+from spotless.domain.scheduling.events import BookingTravelStarted
 from spotless.domain.scheduling.models import Booking, BookingAssignment, TimeEntry
 from spotless.domain.scheduling.schemas import FieldAction, FieldAddress, TimeEntryRead, WorkerJobRead
 from spotless.domain.scheduling.status import set_status
 from spotless.lib.errors import Problem, not_found
+from spotless.lib.events import emit
 from spotless.lib.query import get_or_404
 
 
@@ -77,6 +81,7 @@ def _job(
         address=address,
         notes=booking.notes,
         entries=[TimeEntryRead.from_model(e, ctx.tz) for e in entries],
+        travel_started_at=timeutil.local(booking.travel_started_at, ctx.tz) if booking.travel_started_at else None,
     )
 
 
@@ -205,6 +210,49 @@ async def start(
     session.add(entry)
     assignment.started_at = now
     return await _action(session, ctx, booking, assignment, entry, now), True
+
+
+async def travel(
+    session: AsyncSession, principal: Principal, ctx: OrgContext, booking_id: UUID
+) -> tuple[FieldAction, bool]:
+    """An assigned cleaner sets off for a confirmed job of today or later: stored on the booking
+    and announced (BookingTravelStarted: the client's on-my-way message). Once per booking: a
+    second press, by them or a teammate, answers the same and announces nothing (created=False)."""
+    booking, assignment, _ = await _locked(session, principal, booking_id)
+    now = datetime.now(UTC)
+    if booking.travel_started_at is not None:
+        return await _action(session, ctx, booking, assignment, None, now), False
+    if booking.payment_hold:
+        raise _field_conflict(
+            "payment-hold",
+            "This job is on payment hold",
+            "The client's visits are on hold until an unpaid invoice is settled; the office has been told.",
+            booking,
+        )
+    if booking.status != "confirmed" or assignment.finished_at is not None:
+        raise _field_conflict(
+            "illegal-transition",
+            "You cannot set off for this job",
+            f"Travel is for a confirmed job not started yet; this one is {booking.status}.",
+            booking,
+        )
+    if timeutil.local_date(booking.starts_at, ctx.tz) < timeutil.local_date(now, ctx.tz):
+        raise _field_conflict(
+            "job-not-upcoming", "This job is in the past", "Travel is for a job of today or later.", booking
+        )
+    booking.travel_started_at = now
+    emit(
+        session,
+        BookingTravelStarted(
+            org_id=ctx.org_id,
+            booking_id=booking.id,
+            series_id=booking.series_id,
+            worker_id=assignment.worker_id,
+            starts_at=booking.starts_at,
+            travel_started_at=now,
+        ),
+    )
+    return await _action(session, ctx, booking, assignment, None, now), True
 
 
 def _open(entries: Sequence[TimeEntry]) -> TimeEntry | None:

@@ -201,6 +201,8 @@ class Booking(UUIDv7AuditBase, TenantMixin):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # When an assigned cleaner said they were on their way (field app, once per booking).
+    travel_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # Snapshot of the quote at booking time: later price changes never touch an existing booking.
     frequency: Mapped[str] = mapped_column(String(16), default="once")
     price: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -202,6 +202,9 @@ async def move(
     await flush_assignments(session, booking.id, worker_ids, during, flushed(session, shift))
     if overridden and override is not None:
         await audit_override(session, principal, booking, override, overridden, "reschedule")
+    if new_start != previous_start:
+        # A moved visit is a new trip: the cleaner's next "on my way" tells the client again.
+        booking.travel_started_at = None
     if new_start != previous_start or minutes:
         emit(
             session,

@@ -407,6 +407,8 @@ class WorkerJobRead(Output):
     address: FieldAddress | None = None
     notes: str | None = None
     entries: list[TimeEntryRead] = []
+    # When a cleaner on the job said they were on their way (POST .../travel), local time.
+    travel_started_at: datetime | None = None
 
 
 class FieldAction(Output):

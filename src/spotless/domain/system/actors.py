@@ -1,6 +1,6 @@
-"""System jobs: the scheduler tick (heartbeats, dead-letter gauge, outbox housekeeping), a no-op,
+"""System jobs: the scheduler tick (heartbeats, dead-letter gauge), a no-op,
 and the platform's own subscribers: `bookings_total{action}` counted from scheduling's events, and
-the probe's two subscribers."""
+the probe's two subscribers. Old outbox rows and slot records are retention's (`retention.apply`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from spotless.domain.system.events import Probed
 from spotless.lib.events import first_delivery, subscriber
 from spotless.lib.jobs import job
 from spotless.lib.jobs.dlq import count_dead_letters
-from spotless.lib.jobs.outbox import purge_sent
 from spotless.lib.jobs.runtime import get_runtime
 from spotless.lib.jobs.scheduler import claim_run
 from spotless.lib.metrics import BOOKINGS, DEAD_LETTERS, JOB_RUNNER_UP
@@ -63,19 +62,6 @@ async def tick(slot: str | None = None) -> None:
         except Exception:
             logger.exception("could not record the tick failure")
         raise
-
-
-@job("system.purge_outbox", every=timedelta(hours=1), max_retries=3)
-async def purge_outbox(slot: str | None = None) -> None:
-    rt = get_runtime()
-    async with rt.session() as session:
-        if not await claim_run(session, "system.purge_outbox", slot):
-            return
-        await purge_sent(session, timedelta(days=3))
-        # scheduled_runs only needs to outlive redelivery; a week is plenty.
-        from sqlalchemy import text
-
-        await session.execute(text("DELETE FROM scheduled_runs WHERE slot < now() - interval '7 days'"))
 
 
 @job("system.noop", max_retries=0)

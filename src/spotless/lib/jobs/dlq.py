@@ -150,3 +150,21 @@ async def drop_dead_letter(redis: Redis, namespace: str, queue: str, redis_id: s
     key = f"{namespace}:{queue}.XQ"
     await redis.zrem(key, redis_id)
     await redis.hdel(f"{key}.msgs", redis_id)
+
+
+async def org_dead_since(redis: Redis, namespace: str, org_id: str, since_ms: int) -> list[Message[Any]]:
+    """The dead letters of `org_id` that died at or after `since_ms` (the set's score is the time
+    of death), at most SCAN_LIMIT per queue: the office's daily notice (messaging/notifications/office)."""
+    found: list[Message[Any]] = []
+    for queue in sorted(_queues()):
+        key = f"{namespace}:{queue}.XQ"
+        ids = cast(list[bytes], await redis.zrangebyscore(key, since_ms, "+inf", start=0, num=SCAN_LIMIT))
+        if not ids:
+            continue
+        for raw in cast(list[bytes | None], await redis.hmget(f"{key}.msgs", ids)):
+            if raw is None:
+                continue
+            message = Message.decode(raw)
+            if message_org(message) == org_id:
+                found.append(message)
+    return found

@@ -344,14 +344,6 @@ async def refresh_pending_gauge(sessionmaker: async_sessionmaker[AsyncSession]) 
         logger.debug("could not count pending outbox rows", exc_info=True)
 
 
-async def purge_sent(session: AsyncSession, older_than: timedelta = timedelta(days=3)) -> int:
-    result = await session.execute(
-        text("DELETE FROM job_outbox WHERE sent_at IS NOT NULL AND sent_at < :cutoff"),
-        {"cutoff": datetime.now(UTC) - older_than},
-    )
-    return result.rowcount or 0  # type: ignore[attr-defined]
-
-
 _relay: OutboxRelay | None = None
 
 

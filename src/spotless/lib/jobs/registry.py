@@ -252,7 +252,7 @@ class JobNotBuiltYet(LookupError):
 def resolve_job(name: str) -> JobSpec:
     """A job by its `domain.verb` name or an operations-guide alias (`storage_janitor` spelled
     with either separator). Raises JobNotBuiltYet for a guide's job whose domain comes later."""
-    key = name if name in JOBS else name.replace("_", "-")
+    key = name if name in JOBS or name in ALIASES else name.replace("_", "-")
     if key in JOBS:
         return JOBS[key]
     if key in ALIASES:

@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -39,6 +40,10 @@ class JobRuntime:
 
 
 _runtime: JobRuntime | None = None
+# The worker process's broker (`workers.worker`): set, each runtime built here installs an outbox
+# relay over it, so what a job's transaction enqueues (a subscriber's delivery, a follow-up) goes to
+# the broker right after its commit, as the API's commits do, instead of waiting for the sweep.
+_relay_broker: Any = None
 
 
 def runner_id() -> str:
@@ -56,10 +61,21 @@ def build_runtime(settings: Settings, application_name: str = "spotless-worker")
     )
 
 
+def relay_commits_through(broker: Any) -> None:
+    """Called once by the worker entry point; the runtime (built after the fork) uses it."""
+    global _relay_broker
+    _relay_broker = broker
+
+
 def get_runtime() -> JobRuntime:
     global _runtime
     if _runtime is None or _runtime.runner_id != runner_id():
         _runtime = build_runtime(load_settings())
+        if _relay_broker is not None:
+            # Imported here: the outbox module imports the job registry, which imports this one.
+            from spotless.lib.jobs.outbox import OutboxRelay, install_relay
+
+            install_relay(OutboxRelay(_runtime.sessionmaker, _relay_broker))
     return _runtime
 
 

@@ -18,6 +18,7 @@ def test_the_kinds_of_issue_13_are_declared() -> None:
         "booking.rescheduled",
         "booking.cancelled",
         "booking.reminder",
+        "booking.on_my_way",
         "cleaner.agenda",
         "cleaner.job_changed",
         "invoice.issued",

@@ -1,4 +1,4 @@
-"""To clients, when their booking changes: confirmed, rescheduled, cancelled.
+"""To clients, when their booking changes: confirmed, rescheduled, cancelled; and "on my way".
 
 Each hears scheduling's event and requests one message in the subscriber's transaction; the
 deliveries row's unique key (send key "confirmed" / the new start / "cancelled") makes a
@@ -6,8 +6,10 @@ redelivered event a no-op, so a booking is confirmed once however often the even
 the message says is loaded when it is sent: a booking cancelled before its confirmation went out
 is not confirmed (`build_context` answers None, the delivery is skipped).
 
-No on-my-way message: the field app (scheduling/field.py) has start, pause, resume and finish,
-but no "travelling" step or event to hear; it is left out until one exists."""
+On my way: the field app's travel step (scheduling/field.travel) announces BookingTravelStarted
+once per booking; the client hears it by text when they agreed to texts on their number (the
+kind's `sms_when_consented`), else as they prefer, and not in the organisation's quiet hours (a
+text then waits for their end, as every text does). One per visit: send key = the visit's start."""
 
 from __future__ import annotations
 
@@ -24,12 +26,19 @@ from spotless.domain.messaging.notifications.context import (
     load_visit,
     local_when,
     sample_visit,
+    uuid_param,
     visit_context,
     with_recipient,
+    worker_names,
     zone_of,
 )
 from spotless.domain.messaging.public import MessageKind, Recipient, register_kind, request_message
-from spotless.domain.scheduling.events import BookingCancelled, BookingConfirmed, BookingRescheduled
+from spotless.domain.scheduling.events import (
+    BookingCancelled,
+    BookingConfirmed,
+    BookingRescheduled,
+    BookingTravelStarted,
+)
 from spotless.domain.scheduling.public import visit_notice
 from spotless.lib.events import subscriber
 from spotless.lib.jobs.runtime import get_runtime
@@ -37,6 +46,7 @@ from spotless.lib.jobs.runtime import get_runtime
 CONFIRMED = "booking.confirmed"
 RESCHEDULED = "booking.rescheduled"
 CANCELLED = "booking.cancelled"
+ON_MY_WAY = "booking.on_my_way"
 
 
 async def _confirmed_context(session: AsyncSession, org_id: UUID, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -63,6 +73,21 @@ async def _cancelled_context(session: AsyncSession, org_id: UUID, params: Mappin
     if visit is None or visit.status != "cancelled":
         return None
     return await visit_context(session, org_id, visit)
+
+
+async def _on_my_way_context(session: AsyncSession, org_id: UUID, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    visit = await load_visit(session, params)
+    # Cancelled or moved since the cleaner set off (a text deferred by quiet hours): not due.
+    if visit is None or visit.status != "confirmed" or visit.starts_at != datetime.fromisoformat(params["starts_at"]):
+        return None
+    context = await visit_context(session, org_id, visit)
+    names = await worker_names(session, [uuid_param(params, "worker_id")])
+    context["cleaner"] = names[0] if names else ""
+    return context
+
+
+def _sample_on_my_way() -> dict[str, Any]:
+    return {**sample_visit(), "cleaner": "Sam Lee"}
 
 
 def _sample_rescheduled() -> dict[str, Any]:
@@ -109,6 +134,20 @@ register_kind(
     )
 )
 
+register_kind(
+    MessageKind(
+        name=ON_MY_WAY,
+        audience="client",
+        transactional=True,
+        channels=("email", "sms"),
+        template="booking_on_my_way",
+        template_dir=TEMPLATES,
+        build_context=_on_my_way_context,
+        sample_context=with_recipient(_sample_on_my_way),
+        sms_when_consented=True,
+    )
+)
+
 
 async def _client_of(session: AsyncSession, booking_id: UUID) -> UUID | None:
     visit = await visit_notice(session, booking_id)
@@ -152,3 +191,15 @@ async def booking_rescheduled(event: BookingRescheduled, event_id: str) -> None:
 @subscriber(BookingCancelled, name="messaging.booking_cancelled", max_retries=10, time_limit_ms=60_000)
 async def booking_cancelled(event: BookingCancelled, event_id: str) -> None:
     await _request(event.org_id, event.booking_id, CANCELLED, "cancelled", {})
+
+
+@subscriber(BookingTravelStarted, name="messaging.booking_on_my_way", max_retries=10, time_limit_ms=60_000)
+async def booking_on_my_way(event: BookingTravelStarted, event_id: str) -> None:
+    # One per visit (the booking's start when the cleaner set off): heard twice, sent once.
+    await _request(
+        event.org_id,
+        event.booking_id,
+        ON_MY_WAY,
+        f"on_my_way:{event.starts_at.isoformat()}",
+        {"starts_at": event.starts_at.isoformat(), "worker_id": str(event.worker_id)},
+    )

@@ -41,6 +41,22 @@ class WorkerJobsController(Controller):
         return await field.jobs_on(db_session, principal, ctx, day or timeutil.local_date(datetime.now(UTC), ctx.tz))
 
     @post(
+        "/{booking_id:uuid}/travel",
+        operation_id="startTravelToJob",
+        opt=STATUS,
+        responses=problems(404, 409),
+        summary="On my way: an assigned cleaner sets off for a confirmed job of today or later (201); the client "
+        "is told once (a text if they agreed to texts, else as they prefer). Pressing it again, or a teammate "
+        "pressing it, returns the job unchanged (200) and tells nobody. 409 for a job cancelled, started, "
+        "past or on payment hold",
+    )
+    async def travel(
+        self, db_session: AsyncSession, principal: Principal, ctx: OrgContext, booking_id: UUID
+    ) -> Response[FieldAction]:
+        action, created = await field.travel(db_session, principal, ctx, booking_id)
+        return Response(action, status_code=201 if created else 200)
+
+    @post(
         "/{booking_id:uuid}/start",
         operation_id="startJob",
         opt=STATUS,
