@@ -119,10 +119,12 @@ async def invitation_email(env: dict[str, str], org_id: str, invitation_id: str)
     from sqlalchemy import select
     from tests.support.smtp import SmtpServer
 
+    from spotless.domain import registry
     from spotless.domain.messaging.actors import deliver_message
     from spotless.domain.messaging.models import Delivery
     from spotless.lib.jobs.runtime import build_runtime, set_runtime
 
+    registry.import_jobs()  # the message kinds, as a worker knows them
     server = SmtpServer()
     server.controller.start()
     runtime = build_runtime(load_settings({**env, **server.env()}), application_name="spotless-fuzz-seed")

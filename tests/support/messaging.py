@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from spotless.domain.messaging.actors import deliver_message
 from spotless.domain.messaging.delivery import DeadLettered
 from spotless.domain.messaging.public import MessageKind, register_kind
-from spotless.lib.jobs.runtime import JobRuntime, build_runtime, set_runtime
+from spotless.lib.jobs.runtime import JobRuntime, build_runtime, installed_runtime, set_runtime
 
 TEMPLATES = Path(__file__).parent / "messaging_templates"
 CONTEXT_CALLS: list[Mapping[str, Any]] = []
@@ -99,12 +99,13 @@ async def job_runtime(**env: str) -> AsyncIterator[JobRuntime]:
     """The jobs' runtime with these settings (e.g. an SMTP server's env), as a worker has it."""
     from tests.conftest import make_settings  # conftest imports the factories, which import this module
 
+    previous = installed_runtime()  # a test's own runtime (its fixture's) comes back afterwards
     runtime = build_runtime(make_settings(**env), application_name="spotless-tests-messaging")
     set_runtime(runtime)
     try:
         yield runtime
     finally:
-        set_runtime(None)
+        set_runtime(previous)
         await runtime.close()
 
 

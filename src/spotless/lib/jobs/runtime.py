@@ -79,6 +79,11 @@ def get_runtime() -> JobRuntime:
     return _runtime
 
 
+def installed_runtime() -> JobRuntime | None:
+    """The runtime set now, if any (a test swapping in its own puts this one back after)."""
+    return _runtime
+
+
 def set_runtime(runtime: JobRuntime | None) -> None:
     """Tests and one-shot runs install their own runtime."""
     global _runtime
