@@ -34,7 +34,6 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
-    from spotless.domain.integrations.controllers import IntegrationController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
@@ -70,7 +69,6 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         AuditController,
         ClientController,
-        IntegrationController,
         WorkerController,
         TeamController,
         ServiceController,
@@ -122,7 +120,6 @@ def import_models() -> None:
     import spotless.domain.evidence.models
     import spotless.domain.exports.models
     import spotless.domain.identity.models
-    import spotless.domain.integrations.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
     import spotless.domain.retention.models
@@ -147,7 +144,6 @@ def import_jobs() -> None:
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
-    import spotless.domain.integrations.messages  # integration.needs_reconnect
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
     import spotless.domain.messaging.retention  # its purger, bundle part and erasure scrub
@@ -165,7 +161,6 @@ def import_events() -> None:
     """Every context's events module (those nobody subscribes to yet included)."""
     import spotless.domain.billing.events
     import spotless.domain.clients.events
-    import spotless.domain.integrations.events
     import spotless.domain.scheduling.events
     import spotless.domain.system.events
     import spotless.domain.webhooks.events  # noqa: F401

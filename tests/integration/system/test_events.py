@@ -48,8 +48,6 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "billing.PaymentRecorded": ["messaging.payment_receipt", "webhooks.fan_out"],
     "billing.RefundSucceeded": ["webhooks.fan_out"],
     "clients.ClientArchived": ["scheduling.close_client_work", "webhooks.fan_out"],
-    # gcal/qbo subscribe to it (drop the disconnected connection's busy blocks, watch channels).
-    "integrations.IntegrationDisconnected": [],
     "scheduling.BookingCancelled": [
         "messaging.booking_cancelled",
         "messaging.cleaner_job_cancelled",
