@@ -15,6 +15,7 @@ from msgspec import Meta
 
 from spotless import photo_settings as photo_config
 from spotless import storage_settings as storage_config
+from spotless.integration_settings import IntegrationSettings, integration_prod_problems, load_integration_settings
 from spotless.messaging_settings import EmailSettings, MessagingConfig, load_messaging_settings, messaging_prod_problems
 from spotless.retention_settings import RetentionSettings, load_retention
 from spotless.secret_strength import MIN_SECRET_LENGTH, WEAK_SECRETS, secret_weakness
@@ -181,6 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     photos: photo_config.PhotoSettings = msgspec.field(default_factory=photo_config.PhotoSettings)
     retention: RetentionSettings = msgspec.field(default_factory=RetentionSettings)
+    integrations: IntegrationSettings = msgspec.field(default_factory=IntegrationSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -377,6 +379,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["storage"], values["exports"] = storage_config.load_storage_settings(env), storage_config.load_export(env)
     values["photos"] = photo_config.load_photo_settings(env)
     values["retention"] = load_retention(env)
+    values["integrations"] = load_integration_settings(env, is_prod)
     _check_redis_tls(values["redis"], values["rate_limit"].redis_url)
     if (is_prod or values["http"].strict_cors) and "*" in values["http"].cors_origins:
         raise ConfigError("CORS_ORIGINS must list explicit origins in prod (or with STRICT_CORS), not '*'")
@@ -516,6 +519,7 @@ def prod_problems(settings: Settings, *, allow_loopback: set[str] | frozenset[st
                 f"the service's host (list {name} in ALLOW_LOOPBACK_URLS if a local sidecar proxy is intended)"
             )
     problems.extend(storage_config.prod_problems(settings.storage, secret_weakness, _is_local_url, allow_loopback))
+    problems.extend(integration_prod_problems(settings.integrations, secret_weakness, _is_local_url, allow_loopback))
     if "*" in settings.http.allowed_hosts:
         problems.append("ALLOWED_HOSTS must list the API's host names in prod, not '*'")
     return problems

@@ -34,6 +34,7 @@ def controllers() -> list[Any]:
         MyInvitationsController,
         OrganizationController,
     )
+    from spotless.domain.integrations.controllers import IntegrationsController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
@@ -107,6 +108,7 @@ def controllers() -> list[Any]:
         DeadLetterController,
         StorageDownloadController,
         WebhooksController,
+        IntegrationsController,
         RetentionController,
         ClientErasureController,
     ]
@@ -120,6 +122,7 @@ def import_models() -> None:
     import spotless.domain.evidence.models
     import spotless.domain.exports.models
     import spotless.domain.identity.models
+    import spotless.domain.integrations.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
     import spotless.domain.retention.models
@@ -161,6 +164,7 @@ def import_events() -> None:
     """Every context's events module (those nobody subscribes to yet included)."""
     import spotless.domain.billing.events
     import spotless.domain.clients.events
+    import spotless.domain.integrations.events
     import spotless.domain.scheduling.events
     import spotless.domain.system.events
     import spotless.domain.webhooks.events  # noqa: F401

@@ -48,6 +48,8 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "billing.PaymentRecorded": ["messaging.payment_receipt", "webhooks.fan_out"],
     "billing.RefundSucceeded": ["webhooks.fan_out"],
     "clients.ClientArchived": ["scheduling.close_client_work", "webhooks.fan_out"],
+    "integrations.IntegrationDisconnected": [],  # integrations.google / .quickbooks clean up
+    "integrations.IntegrationNeedsReconnect": ["messaging.integration_needs_reconnect"],
     "scheduling.BookingCancelled": [
         "messaging.booking_cancelled",
         "messaging.cleaner_job_cancelled",

@@ -281,6 +281,17 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/v1/webhooks/messages/{message_id:uuid}/attempts"): OK,
     ("POST", "/v1/webhooks/messages/{message_id:uuid}/replay"): OK,
     ("POST", "/v1/storage/uploads"): PUBLIC,
+    # integrations (core.view; organisation-wide connections integrations.manage). This suite's server
+    # has no provider set up: starting or finishing a connection is a 409 for every role, and there is
+    # no connection of the caller's own to disconnect.
+    ("GET", "/v1/integrations"): OK,
+    ("POST", "/v1/integrations/{provider_name:str}/connect"): Expect(
+        default=(409, "/problems/integration-not-configured")
+    ),
+    ("POST", "/v1/integrations/{provider_name:str}/callback"): Expect(
+        default=(409, "/problems/integration-not-configured")
+    ),
+    ("DELETE", "/v1/integrations/{provider_name:str}"): Expect(default=(404, "/problems/not-found")),
     # field evidence: checklist templates (core.view / pricing.manage), a job's evidence (bookings.view,
     # a cleaner only their own), the field app's checklist and photos (bookings.status, own jobs only:
     # the factory's booking is not the matrix cleaner's)

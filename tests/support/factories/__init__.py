@@ -16,6 +16,7 @@ importing this package registers them."""
 from tests.support.factories import billing as _billing  # noqa: F401 (registers invoice_id)
 from tests.support.factories import evidence as _evidence  # noqa: F401 (registers item_id, photo_id)
 from tests.support.factories import exports as _exports  # noqa: F401 (registers export_id)
+from tests.support.factories import integrations as _integrations  # noqa: F401 (registers provider_name)
 from tests.support.factories import messaging as _messaging  # noqa: F401 (registers kind)
 from tests.support.factories import notifications as _notifications  # noqa: F401 (registers digest_key)
 from tests.support.factories import retention as _retention  # noqa: F401 (retention bodies)

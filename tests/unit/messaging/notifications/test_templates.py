@@ -27,6 +27,7 @@ def test_the_kinds_of_issue_13_are_declared() -> None:
         "office.followup_step",
         "office.dispute_opened",
         "office.webhook_endpoint_disabled",
+        "office.integration_needs_reconnect",
         "office.dead_letters",
         "notifications.digest",
     }
