@@ -274,7 +274,12 @@ FROM worker w JOIN working_hours h ON h.worker_id = w.id AND h.org_id = w.org_id
 WHERE w.org_id = $1 AND w.active AND h.weekday = $2
 ORDER BY w.id
 """
-_TIME_OFF = "SELECT worker_id, starts_at, ends_at FROM time_off WHERE org_id = $1 AND starts_at < $3 AND ends_at > $2"
+# Busy time synced from a cleaner's own calendar blocks like time off: the floor reads it too.
+_TIME_OFF = """
+SELECT worker_id, starts_at, ends_at FROM time_off WHERE org_id = $1 AND starts_at < $3 AND ends_at > $2
+UNION ALL
+SELECT worker_id, starts_at, ends_at FROM external_busy WHERE org_id = $1 AND starts_at < $3 AND ends_at > $2
+"""
 _BUSY = """
 SELECT worker_id, lower(during), upper(during) FROM booking_assignment
 WHERE org_id = $1 AND active AND starts_at > $2::timestamptz - interval '1 day' AND starts_at < $3
@@ -382,6 +387,9 @@ FROM working_hours h WHERE h.worker_id = ANY($1::uuid[])
 UNION ALL
 SELECT 1, t.worker_id, NULL, NULL, NULL
 FROM time_off t WHERE t.worker_id = ANY($1::uuid[]) AND t.starts_at < $3 AND t.ends_at > $2
+UNION ALL
+SELECT 1, b.worker_id, NULL, NULL, NULL
+FROM external_busy b WHERE b.worker_id = ANY($1::uuid[]) AND b.starts_at < $3 AND b.ends_at > $2
 """
 _OUTBOX = """
 INSERT INTO job_outbox (id, actor_name, queue_name, args, kwargs, available_at, attempts, created_at, updated_at)

@@ -98,6 +98,8 @@ class FakeOAuth:
         self.token_requests: list[dict[str, str]] = []
         self.authorize_requests: list[dict[str, str]] = []
         self.revoked_tokens: list[str] = []
+        # A status the revoke endpoint answers instead (None: it works).
+        self.fail_revoke: int | None = None
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -303,6 +305,8 @@ class FakeOAuth:
         return 200, self._answer(grant, with_refresh=provider == "quickbooks", with_id=False)
 
     def _revoke(self, provider: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        if self.fail_revoke is not None:
+            return self.fail_revoke, {"error": "backend_error"}
         if provider == "quickbooks":
             if not self._client_ok(provider, headers):
                 return 401, {"error": "invalid_client"}

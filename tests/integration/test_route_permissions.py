@@ -24,6 +24,7 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/pay/{token:str}/checkout"),
     ("POST", "/v1/pay/{token:str}/card-setup"),  # the card-update link of a follow-up step
     ("POST", "/v1/payments/stripe/webhook"),  # authenticated by Stripe's signature on the body
+    ("POST", "/v1/integrations/google/notifications"),  # authenticated by the watch channel's token
     # RFC 8058 one-click unsubscribe: the signed token in the path is the credential (messaging/unsubscribe.py).
     ("POST", "/v1/messaging/unsubscribe/{token:str}"),
     ("POST", "/v1/messaging/twilio/inbound"),  # authenticated by X-Twilio-Signature

@@ -35,6 +35,7 @@ def controllers() -> list[Any]:
         OrganizationController,
     )
     from spotless.domain.integrations.controllers import IntegrationsController
+    from spotless.domain.integrations.google.controllers import GoogleCalendarController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
@@ -111,6 +112,7 @@ def controllers() -> list[Any]:
         IntegrationsController,
         RetentionController,
         ClientErasureController,
+        GoogleCalendarController,
     ]
 
 
@@ -122,6 +124,7 @@ def import_models() -> None:
     import spotless.domain.evidence.models
     import spotless.domain.exports.models
     import spotless.domain.identity.models
+    import spotless.domain.integrations.google.models
     import spotless.domain.integrations.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
@@ -147,6 +150,9 @@ def import_jobs() -> None:
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
+    import spotless.domain.integrations.google.actors
+    import spotless.domain.integrations.retention  # its purger (expired connect states)
+    import spotless.domain.integrations.revocation
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
     import spotless.domain.messaging.retention  # its purger, bundle part and erasure scrub

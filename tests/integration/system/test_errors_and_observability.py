@@ -196,6 +196,8 @@ def test_every_operation_documents_its_problems_and_its_credentials(app):
         ("POST", "/v1/messaging/sendgrid/events"),
     }
     public |= {("POST", "/v1/payments/stripe/webhook")}
+    # Google Calendar watch notifications (the channel token is the credential).
+    public |= {("POST", "/v1/integrations/google/notifications")}
     # The local storage backend's signed downloads (the signed link is the credential).
     public |= {("GET", "/v1/storage/{key}"), ("POST", "/v1/storage/uploads")}
     for path, item in spec["paths"].items():

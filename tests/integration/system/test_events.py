@@ -48,9 +48,11 @@ EXPECTED_MAP: dict[str, list[str]] = {
     "billing.PaymentRecorded": ["messaging.payment_receipt", "webhooks.fan_out"],
     "billing.RefundSucceeded": ["webhooks.fan_out"],
     "clients.ClientArchived": ["scheduling.close_client_work", "webhooks.fan_out"],
-    "integrations.IntegrationDisconnected": [],  # integrations.google / .quickbooks clean up
+    "integrations.IntegrationDisconnected": ["integrations.gcal_forget_calendar"],
     "integrations.IntegrationNeedsReconnect": ["messaging.integration_needs_reconnect"],
+    "scheduling.BookingAssignmentsChanged": ["integrations.gcal_push_visit"],
     "scheduling.BookingCancelled": [
+        "integrations.gcal_push_visit",
         "messaging.booking_cancelled",
         "messaging.cleaner_job_cancelled",
         "system.count_booking",
@@ -58,9 +60,10 @@ EXPECTED_MAP: dict[str, list[str]] = {
     ],
     "scheduling.BookingCompleted": ["billing.invoice_completed_visit", "system.count_booking", "webhooks.fan_out"],
     "scheduling.BookingConfirmed": ["messaging.booking_confirmed", "system.count_booking", "webhooks.fan_out"],
-    "scheduling.BookingCreated": ["system.count_booking", "webhooks.fan_out"],
+    "scheduling.BookingCreated": ["integrations.gcal_push_visit", "system.count_booking", "webhooks.fan_out"],
     "scheduling.BookingNoShow": ["system.count_booking", "webhooks.fan_out"],
     "scheduling.BookingRescheduled": [
+        "integrations.gcal_push_visit",
         "messaging.booking_rescheduled",
         "messaging.cleaner_job_moved",
         "webhooks.fan_out",

@@ -292,6 +292,10 @@ EXPECTED: dict[tuple[str, str], Expect] = {
         default=(409, "/problems/integration-not-configured")
     ),
     ("DELETE", "/v1/integrations/{provider_name:str}"): Expect(default=(404, "/problems/not-found")),
+    # Google Calendar: watch notifications are Google's (public; a channel we do not keep gets a 200 no-op);
+    # conflicts with synced busy time are for dispatch (bookings.assign)
+    ("POST", "/v1/integrations/google/notifications"): PUBLIC,
+    ("GET", "/v1/integrations/google/conflicts"): OK,
     # field evidence: checklist templates (core.view / pricing.manage), a job's evidence (bookings.view,
     # a cleaner only their own), the field app's checklist and photos (bookings.status, own jobs only:
     # the factory's booking is not the matrix cleaner's)

@@ -37,11 +37,12 @@ from spotless.domain.integrations.errors import ProviderRefused, ProviderUnavail
 from spotless.domain.integrations.events import IntegrationDisconnected
 from spotless.domain.integrations.models import IntegrationConnection, OAuthState
 from spotless.domain.integrations.providers import PROVIDER_NAMES, Provider, provider
+from spotless.domain.integrations.revocation import revoke_grant
 from spotless.domain.integrations.schemas import Owner
-from spotless.domain.integrations.tokens import refresh_aad, store_tokens
+from spotless.domain.integrations.tokens import store_tokens
 from spotless.lib.errors import FieldError, Problem
 from spotless.lib.events import emit
-from spotless.lib.sealed import KeyRing, SealedError
+from spotless.lib.sealed import KeyRing
 from spotless.settings import Settings
 
 logger = logging.getLogger("spotless.integrations.oauth")
@@ -212,9 +213,13 @@ async def complete_callback(
         raise Problem(503, "integration-provider-refused", "No refresh token", "The provider sent no refresh token.")
     missing = sorted(set(found.required_scopes) - set((answer.scope or " ".join(found.scopes)).split()))
     if missing:
-        await token_endpoint.revoke(
-            found, token=answer.refresh_token, timeout_seconds=settings.integrations.oauth_timeout_seconds
-        )
+        # Nothing is stored for it: give the half grant back now, best effort.
+        try:
+            await token_endpoint.revoke(
+                found, token=answer.refresh_token, timeout_seconds=settings.integrations.oauth_timeout_seconds
+            )
+        except ProviderUnavailable:
+            logger.warning("%s revoke endpoint unreachable; the partial grant stays until it expires", found.name)
         raise Problem(
             400,
             "integration-scope-missing",
@@ -287,12 +292,11 @@ async def _store_connection(
 async def _wipe(
     session: AsyncSession, ring: KeyRing, settings: Settings, found: Provider, row: IntegrationConnection, now: datetime
 ) -> None:
-    token: str | None = None
+    # The grant is revoked by a job queued in this transaction: a disconnect that rolls back
+    # revokes nothing, and one that commits revokes even if the provider is down right now. The
+    # job carries the refresh token still sealed (never plain in the outbox or in Redis).
     if row.refresh_token_sealed:
-        try:
-            token = ring.unseal(row.refresh_token_sealed, aad=refresh_aad(row.org_id, row.id))
-        except SealedError:
-            logger.warning("connection %s: its refresh token does not open; not revoked at %s", row.id, found.name)
+        revoke_grant.enqueue(session, row.org_id, row.id, found.name, row.refresh_token_sealed)
     row.status, row.status_changed_at = "disconnected", now
     row.access_token_sealed = row.refresh_token_sealed = None
     row.access_expires_at = row.next_sync_at = None
@@ -303,9 +307,6 @@ async def _wipe(
             org_id=row.org_id, connection_id=row.id, provider=row.provider, owner_user_id=row.owner_user_id
         ),
     )
-    if token is not None:
-        # Best effort, bounded by the client's timeout: the grant dies with our copy either way.
-        await token_endpoint.revoke(found, token=token, timeout_seconds=settings.integrations.oauth_timeout_seconds)
 
 
 async def disconnect(

@@ -85,14 +85,13 @@ async def refresh(provider: Provider, *, refresh_token: str, timeout_seconds: fl
 
 
 async def revoke(provider: Provider, *, token: str, timeout_seconds: float) -> bool:
-    """Best effort (a disconnect never waits on the provider): True when it confirmed."""
-    try:
-        # Intuit's revoke endpoint takes JSON; Google's (RFC 7009) a form.
-        as_json = provider.name == "quickbooks"
-        response = await _post(provider, provider.revoke_url, {"token": token}, timeout_seconds, as_json=as_json)
-    except ProviderUnavailable:
-        logger.warning("%s revoke endpoint unreachable; the grant stays until it expires", provider.name)
-        return False
+    """True when the provider confirmed, False when it refused (the grant was already gone).
+    Raises ProviderUnavailable when it could not be reached or answered 429/5xx (worth retrying)."""
+    # Intuit's revoke endpoint takes JSON; Google's (RFC 7009) a form.
+    as_json = provider.name == "quickbooks"
+    response = await _post(provider, provider.revoke_url, {"token": token}, timeout_seconds, as_json=as_json)
+    if response.status_code == 429 or response.status_code >= 500:
+        raise ProviderUnavailable(f"{provider.name} revoke endpoint answered {response.status_code}")
     if response.status_code != 200:
         logger.warning("%s revoke answered %s", provider.name, response.status_code)
     return response.status_code == 200

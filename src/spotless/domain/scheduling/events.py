@@ -30,6 +30,12 @@ class BookingRescheduled(BookingEvent, frozen=True, kw_only=True):
     ends_at: datetime
 
 
+class BookingAssignmentsChanged(BookingEvent, frozen=True, kw_only=True):
+    """Workers were added to or removed from the booking; `worker_ids` is who is on it now."""
+
+    worker_ids: list[UUID]
+
+
 class BookingConfirmed(BookingEvent, frozen=True, kw_only=True):
     pass
 

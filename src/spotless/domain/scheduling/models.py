@@ -301,7 +301,8 @@ class SeriesConflict(UUIDv7AuditBase, TenantMixin):
         tenant_fk("conflicting_booking_id", "booking", ondelete="SET NULL"),
         UniqueConstraint("series_id", "occurrence_date", name="uq_series_conflict_series_id_occurrence_date"),
         CheckConstraint(
-            "reason IN ('booking-conflict', 'outside-working-hours', 'worker-time-off', 'worker-inactive')",
+            "reason IN ('booking-conflict', 'outside-working-hours', 'worker-time-off', 'worker-calendar-busy',"
+            " 'worker-inactive')",
             name="reason_known",
         ),
     )

@@ -28,7 +28,7 @@ from spotless.domain.scheduling.assignments import (
 )
 from spotless.domain.scheduling.bookings import assignments_of, get_booking
 from spotless.domain.scheduling.context import OrgContext
-from spotless.domain.scheduling.events import BookingCreated, BookingRescheduled
+from spotless.domain.scheduling.events import BookingAssignmentsChanged, BookingCreated, BookingRescheduled
 from spotless.domain.scheduling.models import Booking
 from spotless.domain.scheduling.pricing import default_params, price, snapshot
 from spotless.domain.scheduling.rules import apply_rules, audit_override, check_start, resolve_workers
@@ -254,7 +254,17 @@ async def assign(
         await flush_assignments(session, booking.id, new, during, flushed(session, lambda: session.add_all(added)))
         if overridden and override is not None:
             await audit_override(session, principal, booking, override, overridden, "assign")
+        _announce_workers(session, booking, current + new)
     return booking, current + new
+
+
+def _announce_workers(session: AsyncSession, booking: Booking, worker_ids: list[UUID]) -> None:
+    emit(
+        session,
+        BookingAssignmentsChanged(
+            org_id=booking.org_id, booking_id=booking.id, series_id=booking.series_id, worker_ids=worker_ids
+        ),
+    )
 
 
 async def unassign(
@@ -275,4 +285,6 @@ async def unassign(
     for worker_id in dict.fromkeys(worker_ids):
         await session.delete(rows.pop(worker_id))
     await session.flush()
+    if worker_ids:
+        _announce_workers(session, booking, list(rows))
     return booking, list(rows)

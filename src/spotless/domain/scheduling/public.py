@@ -216,14 +216,56 @@ async def own_field_job(session: AsyncSession, principal: Any, booking_id: UUID)
     return _field_job(booking), worker_id
 
 
+# --- outside calendars (integrations.google) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldTime:
+    """A visit holding a worker's time (an active assignment), as a busy block may overlap it."""
+
+    booking_id: UUID
+    worker_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+async def held_overlapping(
+    session: AsyncSession, worker_id: UUID, ranges: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[int, HeldTime]]:
+    """For each (start, end) of `ranges`, the worker's visits (job time, buffer excluded) still
+    holding their time that overlap it, as (index in `ranges`, visit). One query whatever the number
+    of ranges, each an index range scan bounded by the longest booking."""
+    from sqlalchemy import and_, or_
+
+    from spotless.domain.scheduling.assignments import MAX_HELD
+
+    if not ranges:
+        return []
+    a = BookingAssignment
+    stmt = select(a.booking_id, a.worker_id, a.starts_at, a.ends_at).where(
+        a.worker_id == worker_id,
+        a.active,
+        or_(*(and_(a.starts_at > start - MAX_HELD, a.starts_at < end, a.ends_at > start) for start, end in ranges)),
+    )
+    found: list[tuple[int, HeldTime]] = []
+    for row in await session.execute(stmt.order_by(a.starts_at)):
+        for i, (start, end) in enumerate(ranges):
+            if row.starts_at < end and row.ends_at > start:
+                found.append((i, HeldTime(row.booking_id, row.worker_id, row.starts_at, row.ends_at)))
+    return found
+
+
 __all__ = [
     "BillableVisit",
     "Booking",
+    "BookingAssignment",
     "FieldJob",
+    "HeldTime",
     "VisitNotice",
     "completed_visits_before",
     "count_series_conflicts",
     "count_visits",
+    "held_overlapping",
     "job_for_office",
     "own_field_job",
     "visit_notice",

@@ -29,6 +29,7 @@ _TITLES = {
     "booking-conflict": "The worker is already booked at that time",
     "outside-working-hours": "Outside the worker's working hours",
     "worker-time-off": "The worker is off at that time",
+    "worker-calendar-busy": "The worker's own calendar is busy at that time",
 }
 
 
@@ -95,14 +96,24 @@ async def rule_violations(
             )
         for off in schedule.time_off if schedule else ():
             if off.starts_at < end and start < off.ends_at:
-                found.append(
-                    SchedulingConflict(
-                        "worker-time-off",
-                        "The worker has time off then; a dispatcher may override with a reason.",
-                        worker_id=worker_id,
-                        time_off_id=str(off.id),
+                if off.external:  # synced from their own calendar: times only, overridable like time off
+                    found.append(
+                        SchedulingConflict(
+                            "worker-calendar-busy",
+                            "The worker's own calendar is busy then; a dispatcher may override with a reason.",
+                            worker_id=worker_id,
+                            busy_id=str(off.id),
+                        )
                     )
-                )
+                else:
+                    found.append(
+                        SchedulingConflict(
+                            "worker-time-off",
+                            "The worker has time off then; a dispatcher may override with a reason.",
+                            worker_id=worker_id,
+                            time_off_id=str(off.id),
+                        )
+                    )
                 break
     return found
 

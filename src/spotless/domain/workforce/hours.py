@@ -30,6 +30,8 @@ class TimeOffInterval(msgspec.Struct, frozen=True, kw_only=True):
     starts_at: datetime
     ends_at: datetime
     reason: str | None = None
+    # Busy time from the worker's own calendar (workforce.models.ExternalBusy), not time off entered here.
+    external: bool = False
 
 
 class WorkerSchedule(msgspec.Struct, frozen=True, kw_only=True):

@@ -75,6 +75,28 @@ class TimeOff(UUIDv7AuditBase, TenantMixin):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class ExternalBusy(UUIDv7AuditBase, TenantMixin):
+    """Time a worker is busy elsewhere, as an outside calendar says (their own Google Calendar):
+    only the times, never what. It blocks availability and assignment exactly as time off does
+    (`schedules` reads both in one statement). `source_id` is the synced calendar it came from,
+    `external_id` the provider's event id: a resync replaces rows by that key."""
+
+    __tablename__ = "external_busy"
+    __table_args__ = (
+        tenant_key("external_busy"),
+        tenant_fk("worker_id", "worker", ondelete="CASCADE"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_starts"),
+        UniqueConstraint("org_id", "source_id", "external_id", name="uq_external_busy_source_event"),
+        Index("ix_external_busy_worker_id_starts_at", "worker_id", "starts_at"),
+    )
+
+    worker_id: Mapped[UUID] = mapped_column()
+    source_id: Mapped[UUID] = mapped_column()
+    external_id: Mapped[str] = mapped_column(String(1024))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Team(UUIDv7AuditBase, TenantMixin):
     __tablename__ = "team"
     __table_args__ = (tenant_key("team"), UniqueConstraint("org_id", "name", name="uq_team_org_id_name"))

@@ -1,5 +1,7 @@
 """Reading schedules for availability and placement: each worker's weekly hours and time off, in
-one statement of columns (no ORM objects) whatever the number of workers. Re-exported by
+one statement of columns (no ORM objects) whatever the number of workers. Busy time synced from a
+worker's own calendar (`ExternalBusy`) comes in the same statement as time off flagged `external`:
+it blocks slots and assignment exactly as time off does, at the cost of one more index range scan. Re-exported by
 `workforce.services` and `workforce.public`."""
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.workforce.hours import HoursInterval, TimeOffInterval, WorkerSchedule
-from spotless.domain.workforce.models import TimeOff, Worker, WorkingHours
+from spotless.domain.workforce.models import ExternalBusy, TimeOff, Worker, WorkingHours
 from spotless.lib.sql import Compiled
 
 
 def _schedule_rows(workers: Any) -> Compiled:
     """One statement for the schedules of the `workers` CTE (worker_id, pos, total): a row per
     worker (kind 0, in `pos` order), per weekly interval on the `:weekdays` (kind 1) and per time
-    off overlapping [`:start_utc`, `:end_utc`) (kind 2), as columns. Built once (at import) and
+    off overlapping [`:start_utc`, `:end_utc`) (kind 2) and per external busy block overlapping it
+    (kind 3, no reason: only times are kept), as columns. Built once (at import) and
     compiled once (lib.sql): a request pays for neither its construction nor its compilation."""
 
     def none(column: Any, name: str | None = None) -> Any:
@@ -50,7 +53,11 @@ def _schedule_rows(workers: Any) -> Compiled:
     away = select(literal(2), TimeOff.worker_id, *no_worker, *hours, TimeOff.id, TimeOff.starts_at, TimeOff.ends_at)
     away = away.add_columns(TimeOff.reason).join(workers, workers.c.worker_id == TimeOff.worker_id)
     away = away.where(TimeOff.starts_at < bindparam("end_utc"), TimeOff.ends_at > bindparam("start_utc"))
-    every = union_all(of_worker, in_hours, away).subquery()
+    busy = select(literal(3), ExternalBusy.worker_id, *no_worker, *hours, ExternalBusy.id, ExternalBusy.starts_at)
+    busy = busy.add_columns(ExternalBusy.ends_at, none(TimeOff.reason))
+    busy = busy.join(workers, workers.c.worker_id == ExternalBusy.worker_id)
+    busy = busy.where(ExternalBusy.starts_at < bindparam("end_utc"), ExternalBusy.ends_at > bindparam("start_utc"))
+    every = union_all(of_worker, in_hours, away, busy).subquery()
     c = every.c
     return Compiled(select(*c).order_by(c.kind, c.pos, c.weekday, c.start_time, c.off_starts_at))
 
@@ -88,7 +95,9 @@ async def _read_schedules(
         elif kind == 1:
             hours[worker_id].append(HoursInterval(weekday=weekday, start=start, end=end))
         else:
-            off[worker_id].append(TimeOffInterval(id=off_id, starts_at=off_start, ends_at=off_end, reason=reason))
+            off[worker_id].append(
+                TimeOffInterval(id=off_id, starts_at=off_start, ends_at=off_end, reason=reason, external=kind == 3)
+            )
     found = {w: WorkerSchedule(worker_id=w, hours=tuple(hours[w]), time_off=tuple(off[w])) for w in hours}
     return found, total
 

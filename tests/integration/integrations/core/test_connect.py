@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spotless.domain.integrations.errors import ProviderUnavailable
 from spotless.domain.integrations.models import IntegrationConnection, OAuthState
+from spotless.lib.jobs.registry import JOBS
 from tests.conftest import make_settings
 from tests.fakes.oauth_server import FakeOAuth
 from tests.integration.integrations.core.conftest import authorize, connect, connection_row, row_text, start
@@ -143,6 +147,29 @@ async def test_an_expired_state_is_refused(client, fake_oauth: FakeOAuth, owner_
     assert late.status_code == 400 and "expired" in late.json()["detail"]
 
 
+async def test_retention_removes_connect_states_a_day_past_their_expiry(
+    client, fake_oauth: FakeOAuth, owner_engine: AsyncEngine, runtime
+) -> None:
+    from spotless.domain.retention.jobs import apply_retention
+
+    owner = await signup(client)
+    await start(client, owner, "google", "organization")
+    await start(client, owner, "google", "organization")
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE oauth_states SET expires_at = now() - interval '2 days'"
+                " WHERE id = (SELECT id FROM oauth_states ORDER BY id LIMIT 1)"
+            )
+        )
+    report = await apply_retention(runtime)
+    assert report["oauth_states"] == 1
+    async with owner_engine.connect() as conn:
+        left = await conn.scalar(text("SELECT count(*) FROM oauth_states WHERE expires_at > now()"))
+        total = await conn.scalar(text("SELECT count(*) FROM oauth_states"))
+    assert (left, total) == (1, 1)  # the pending connect is still finishable
+
+
 async def test_who_may_connect_what(client, fake_oauth: FakeOAuth) -> None:
     owner = await signup(client)
     cleaner = await add_member(client, owner, "worker")
@@ -212,7 +239,15 @@ async def test_each_sees_what_they_may_and_no_organisation_sees_anothers(
         assert await session.scalar(select(func.count()).select_from(IntegrationConnection)) == 3
 
 
-async def test_disconnecting_revokes_wipes_and_tells(client, fake_oauth: FakeOAuth, owner_engine: AsyncEngine) -> None:
+async def _queued(owner_engine: AsyncEngine, actor: str) -> list[tuple[list[object]]]:
+    async with owner_engine.connect() as conn:
+        rows = await conn.execute(text("SELECT args FROM job_outbox WHERE actor_name = :a ORDER BY id"), {"a": actor})
+        return [(list(r.args),) for r in rows]
+
+
+async def test_disconnecting_revokes_wipes_and_tells(
+    client, fake_oauth: FakeOAuth, owner_engine: AsyncEngine, runtime
+) -> None:
     owner = await signup(client)
     cleaner = await add_member(client, owner, "worker")
     colleague = await add_member(client, owner, "worker")
@@ -223,6 +258,14 @@ async def test_disconnecting_revokes_wipes_and_tells(client, fake_oauth: FakeOAu
     assert refused.status_code == 403
     assert (await client.delete("/v1/integrations/google", headers=colleague.headers)).status_code == 404
     assert (await client.delete("/v1/integrations/google", headers=cleaner.headers)).status_code == 204
+    # The grant is revoked by a job of the disconnect's commit, which carries the token sealed only.
+    [(args,)] = await _queued(owner_engine, "integrations.revoke_grant")
+    assert grant.refresh_token not in json.dumps(args) and not grant.revoked
+    fake_oauth.fail_revoke = 503
+    with pytest.raises(ProviderUnavailable):  # the provider is down: the job is retried
+        await JOBS["integrations.revoke_grant"].fn(*args)
+    fake_oauth.fail_revoke = None
+    await JOBS["integrations.revoke_grant"].fn(*args)
     assert grant.revoked and fake_oauth.revoked_tokens == [grant.refresh_token]
     row = await connection_row(owner_engine, made["id"])
     assert row.status == "disconnected" and row.refresh_token_sealed is None and row.access_token_sealed is None
