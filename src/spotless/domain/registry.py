@@ -35,6 +35,7 @@ def controllers() -> list[Any]:
         OrganizationController,
     )
     from spotless.domain.integrations.controllers import IntegrationsController
+    from spotless.domain.integrations.quickbooks.controllers import QuickBooksController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
@@ -109,6 +110,7 @@ def controllers() -> list[Any]:
         StorageDownloadController,
         WebhooksController,
         IntegrationsController,
+        QuickBooksController,
         RetentionController,
         ClientErasureController,
     ]
@@ -123,6 +125,7 @@ def import_models() -> None:
     import spotless.domain.exports.models
     import spotless.domain.identity.models
     import spotless.domain.integrations.models
+    import spotless.domain.integrations.quickbooks.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
     import spotless.domain.retention.models
@@ -147,6 +150,7 @@ def import_jobs() -> None:
     import spotless.domain.exports.actors
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
+    import spotless.domain.integrations.quickbooks.actors
     import spotless.domain.messaging.actors
     import spotless.domain.messaging.notifications.actors
     import spotless.domain.messaging.retention  # its purger, bundle part and erasure scrub

@@ -236,7 +236,6 @@ def job(
 ALIASES: dict[str, str] = {}
 NOT_BUILT_YET: dict[str, str] = {
     "gcal-sync": "the Google Calendar integration",
-    "qbo-sync": "the QuickBooks integration",
     "export-dead-letter": "the exports domain (dead export retries)",
 }
 
