@@ -3,7 +3,7 @@ loopback: our client, limiter and jobs are the real ones; the settings point the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from spotless.domain.billing.public import Entry, post_entry
 from spotless.lib.jobs.runtime import JobRuntime, build_runtime, set_runtime
 from spotless.settings import Settings
 from tests.conftest import make_settings
-from tests.fakes.quickbooks import FakeQuickBooks, fake_qbo  # noqa: F401  (the fixture)
+from tests.fakes.quickbooks import FakeQuickBooks
 from tests.support.factories import arrange
 from tests.support.factories.billing import new_invoice, new_invoice_line
 from tests.support.factories.clients import new_client
@@ -28,6 +28,15 @@ from tests.support.integrations import connect
 registry.import_jobs()
 
 REALM = "9130354"
+
+
+@pytest.fixture
+def fake_qbo() -> Iterator[FakeQuickBooks]:
+    fake = FakeQuickBooks().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 @pytest.fixture
