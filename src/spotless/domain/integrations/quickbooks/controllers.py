@@ -58,19 +58,19 @@ class QuickBooksController(Controller):
         )
 
     @post(
-        "/items/{item_id:uuid}/retry",
+        "/items/{qbo_item_id:uuid}/retry",
         operation_id="retryQuickBooksItem",
         opt=MANAGE,
         status_code=202,
         responses=problems(404, 409),
         summary="Push the item to QuickBooks again now (a refused create is attempted anew); poll the report",
     )
-    async def retry(self, db_session: AsyncSession, principal: Principal, item_id: UUID) -> ItemAccepted:
-        row = await services.retry(db_session, principal, item_id)
+    async def retry(self, db_session: AsyncSession, principal: Principal, qbo_item_id: UUID) -> ItemAccepted:
+        row = await services.retry(db_session, principal, qbo_item_id)
         return ItemAccepted(item=ReconciliationItem.from_model(row))
 
     @post(
-        "/items/{item_id:uuid}/resolve",
+        "/items/{qbo_item_id:uuid}/resolve",
         operation_id="resolveQuickBooksCustomer",
         opt=MANAGE,
         status_code=202,
@@ -79,7 +79,7 @@ class QuickBooksController(Controller):
         "under a unique name; never a second customer of the same name",
     )
     async def resolve(
-        self, db_session: AsyncSession, principal: Principal, item_id: UUID, data: ResolveRequest
+        self, db_session: AsyncSession, principal: Principal, qbo_item_id: UUID, data: ResolveRequest
     ) -> ItemAccepted:
-        row = await services.resolve(db_session, principal, item_id, data.action, data.qbo_id, data.display_name)
+        row = await services.resolve(db_session, principal, qbo_item_id, data.action, data.qbo_id, data.display_name)
         return ItemAccepted(item=ReconciliationItem.from_model(row))
