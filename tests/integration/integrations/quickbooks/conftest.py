@@ -69,13 +69,18 @@ class Books:
 
 
 async def books(
-    owner_engine: AsyncEngine, settings: Settings, *, org_id: UUID | None = None, client_name: str = "Ada Client"
+    owner_engine: AsyncEngine,
+    settings: Settings,
+    *,
+    org_id: UUID | None = None,
+    client_name: str = "Ada Client",
+    **connection: Any,
 ) -> Books:
     async with arrange(owner_engine) as db:
         if org_id is None:
             org_id = (await new_org(db)).id
         client = await new_client(db, org_id, name=client_name)
-    connection_id = await connect(owner_engine, settings, org_id, "quickbooks", external_id=REALM)
+    connection_id = await connect(owner_engine, settings, org_id, "quickbooks", external_id=REALM, **connection)
     return Books(org_id=org_id, connection_id=connection_id, client_id=client.id)
 
 

@@ -469,28 +469,42 @@ class Pass:
                 .values(**values, connection_id=self.connection_id, updated_at=datetime.now(UTC))
             )
 
-    async def push_window(self, since: datetime) -> None:
+    async def push_window(self, since: datetime) -> datetime:
+        """Our records changed since `since`; how far that got (now, or where a full batch stopped:
+        the next pass continues from there)."""
+        through = self.now
         async with self.rt.session(self.org_id) as s:
             invoices = await billing.invoices_changed_since(s, since, BATCH)
         for inv in invoices:
             await self.invoice(inv)
+        if len(invoices) >= BATCH:
+            through = min(through, invoices[-1].updated_at)
         async with self.rt.session(self.org_id) as s:
-            linked = list(
+            changed = await clients.clients_changed_since(s, since, None, BATCH)
+            linked = set(
                 (
                     await s.scalars(
                         select(QboLink.our_id).where(
-                            QboLink.realm_id == self.realm, QboLink.kind == "customer", QboLink.qbo_id.is_not(None)
+                            QboLink.realm_id == self.realm,
+                            QboLink.kind == "customer",
+                            QboLink.qbo_id.is_not(None),
+                            QboLink.our_id.in_([c.id for c in changed]),
                         )
                     )
                 ).all()
             )
-            changed = await clients.clients_changed_since(s, since, linked, BATCH)
         for c in changed:
-            await self.customer(c.id)
+            if c.id in linked:
+                await self.customer(c.id)
+        if len(changed) >= BATCH:
+            through = min(through, changed[-1].updated_at)
         async with self.rt.session(self.org_id) as s:
             movements = await billing.movements_since(s, since, BATCH)
         for m in movements:
             await self.movement(m)
+        if len(movements) >= BATCH:
+            through = min(through, movements[-1].created_at)
+        return through
 
     async def push_waiting(self) -> None:
         """Links left `pending` (a retry, the office's choice) or waiting on another record."""
@@ -629,9 +643,10 @@ async def run_pass(
         backfill = timedelta(days=cfg.qbo_sync_backfill_days)
         initial = now - timedelta(days=cfg.qbo_sync_initial_days)
         push_since = cursor.pushed_through - backfill if cursor.pushed_through else initial
-        await p.push_window(push_since)
+        through = await p.push_window(push_since)
         await p.push_waiting()
-        await p.save_cursor(pushed_through=now)
+        # A full batch: the next pass resumes there (its backfill overlap costs no calls: digests).
+        await p.save_cursor(pushed_through=through + backfill if through < now else now)
         floor = now - CDC_WINDOW + CDC_MARGIN
         pull_since = max(cursor.pulled_through - backfill if cursor.pulled_through else initial, floor)
         pulled = await p.pull(pull_since)
