@@ -73,4 +73,4 @@ async def api_qbo_item_id(client: Any, member: Any) -> str:
     return str(link.id)
 
 
-REQUEST_BODIES[("POST", "/v1/integrations/quickbooks/items/{qbo_item_id:uuid}/resolve")] = {"action": "link"}
+REQUEST_BODIES[("POST", "/v1/quickbooks/items/{qbo_item_id:uuid}/resolve")] = {"action": "link"}

@@ -21,7 +21,7 @@ from tests.support.factories import arrange
 from tests.support.factories.clients import new_client
 from tests.support.identity import Member, add_member, signup
 
-REPORT = "/v1/integrations/quickbooks/reconciliation"
+REPORT = "/v1/quickbooks/reconciliation"
 
 
 async def report(client: Any, member: Member, **params: str) -> dict[str, Any]:
@@ -63,11 +63,11 @@ async def test_a_duplicate_name_waits_for_the_office_to_link_never_a_second_cust
     await sync_due(runtime)
     assert len(fake_qbo.creates("customer")) == 1
     # Retry is not the answer to a name clash.
-    refused = await client.post(f"/v1/integrations/quickbooks/items/{customer['id']}/retry", headers=owner.headers)
+    refused = await client.post(f"/v1/quickbooks/items/{customer['id']}/retry", headers=owner.headers)
     assert refused.status_code == 409, refused.text
 
     linked = await client.post(
-        f"/v1/integrations/quickbooks/items/{customer['id']}/resolve", json={"action": "link"}, headers=owner.headers
+        f"/v1/quickbooks/items/{customer['id']}/resolve", json={"action": "link"}, headers=owner.headers
     )
     assert linked.status_code == 202, linked.text
     assert linked.json()["item"]["state"] == "pending" and linked.json()["item"]["qbo_id"] == existing["Id"]
@@ -81,7 +81,7 @@ async def test_a_duplicate_name_waits_for_the_office_to_link_never_a_second_cust
     assert item_of(body, "invoice", invoice_id)["qbo_id"] == pushed["Id"]
     # Once linked, matched by id only: a name change here updates that customer, it does not search.
     again = await client.post(
-        f"/v1/integrations/quickbooks/items/{customer['id']}/resolve", json={"action": "link"}, headers=owner.headers
+        f"/v1/quickbooks/items/{customer['id']}/resolve", json={"action": "link"}, headers=owner.headers
     )
     assert again.status_code == 409 and again.json()["type"] == "/problems/qbo-no-choice-pending"
 
@@ -95,7 +95,7 @@ async def test_rename_pushes_the_client_under_a_unique_name(
     await sync_due(runtime)
     customer = item_of(await report(client, owner, group="failed"), "customer", b.client_id)
     renamed = await client.post(
-        f"/v1/integrations/quickbooks/items/{customer['id']}/resolve",
+        f"/v1/quickbooks/items/{customer['id']}/resolve",
         json={"action": "rename"},
         headers=owner.headers,
     )
@@ -124,7 +124,7 @@ async def test_link_to_a_customer_another_client_has_is_refused(
     customer = item_of(await report(client, owner), "customer", twin.id)
     assert customer["state"] == "needs_choice" and customer["existing_qbo_id"] == ada["Id"]
     taken = await client.post(
-        f"/v1/integrations/quickbooks/items/{customer['id']}/resolve", json={"action": "link"}, headers=owner.headers
+        f"/v1/quickbooks/items/{customer['id']}/resolve", json={"action": "link"}, headers=owner.headers
     )
     assert taken.status_code == 409 and taken.json()["type"] == "/problems/qbo-customer-already-linked"
     assert len(fake_qbo.all(REALM, "Customer")) == 1
@@ -175,10 +175,10 @@ async def test_the_report_lists_differences_and_failures_and_retry_pushes_again(
     assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in rest["items"]})
 
     fake_qbo.delete(REALM, "Invoice", taken["Id"])
-    retried = await client.post(f"/v1/integrations/quickbooks/items/{failed['id']}/retry", headers=owner.headers)
+    retried = await client.post(f"/v1/quickbooks/items/{failed['id']}/retry", headers=owner.headers)
     assert retried.status_code == 202, retried.text
     assert retried.json()["item"]["state"] == "pending"
-    twice = await client.post(f"/v1/integrations/quickbooks/items/{failed['id']}/retry", headers=owner.headers)
+    twice = await client.post(f"/v1/quickbooks/items/{failed['id']}/retry", headers=owner.headers)
     assert twice.status_code == 409
     await qbo_push_waiting(b.org_id, b.connection_id, REALM)
     body = await report(client, owner)
@@ -202,7 +202,7 @@ async def test_another_organisation_sees_none_of_it(
     for item in items:
         for action, body in (("retry", None), ("resolve", {"action": "rename"})):
             answer = await client.post(
-                f"/v1/integrations/quickbooks/items/{item['id']}/{action}", json=body, headers=stranger.headers
+                f"/v1/quickbooks/items/{item['id']}/{action}", json=body, headers=stranger.headers
             )
             assert answer.status_code == 404, answer.text
     # Within the organisation, only owners and admins (integrations.manage).

@@ -1,6 +1,9 @@
-"""/v1/integrations/quickbooks/...: the reconciliation report of the organisation's QuickBooks
+"""/v1/quickbooks/...: the reconciliation report of the organisation's QuickBooks
 sync and the office's answers (retry an item; link-or-rename a customer whose name exists there).
-Owners and admins (`integrations.manage`)."""
+Owners and admins (`integrations.manage`).
+
+Not under /v1/integrations/quickbooks: that segment is `{provider_name}` of the core's routes
+(connect, callback, disconnect), and a static `quickbooks` there would shadow them."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ Group = Literal["in_sync", "differs", "failed", "pending"]
 
 
 class QuickBooksController(Controller):
-    path = "/v1/integrations/quickbooks"
+    path = "/v1/quickbooks"
     tags = ["integrations"]
 
     @get(

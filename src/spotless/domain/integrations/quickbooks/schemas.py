@@ -1,4 +1,4 @@
-"""Bodies of /v1/integrations/quickbooks/...: the reconciliation report and the office's answers."""
+"""Bodies of /v1/quickbooks/...: the reconciliation report and the office's answers."""
 
 from __future__ import annotations
 
@@ -112,5 +112,16 @@ class ResolveRequest(Input):
     unique name (`display_name`, default "Name (client 1a2b3c4d)")."""
 
     action: Literal["link", "rename"]
-    qbo_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")] | None = None
+    qbo_id: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=64,
+                pattern=r"^[0-9A-Za-z-]+$",
+                description="a QuickBooks customer Id (letters, digits, dashes), e.g. `58`",
+            ),
+        ]
+        | None
+    ) = None
     display_name: Annotated[str, Meta(min_length=1, max_length=500, pattern=NO_NUL)] | None = None

@@ -261,7 +261,12 @@ class Pass:
         wanted = digest(body)
         if link.qbo_id is not None and link.sync_token is None:
             # Linked by the office to a customer that was already there: adopt it as it is.
-            current = await self.client.read("Customer", link.qbo_id)
+            try:
+                current = await self.client.read("Customer", link.qbo_id)
+            except QboFault as fault:
+                qbo_id = link.qbo_id
+                await self.refused(link, wanted, fault.code, f"QuickBooks customer {qbo_id} could not be read: {fault}")
+                return None
             await self.pushed(link, current, wanted)
             return link.qbo_id
         if link.settled(wanted):
@@ -337,7 +342,10 @@ class Pass:
 
     async def judge(self, link: LinkView, inv: billing.InvoiceFacts, remote: dict[str, Any]) -> None:
         found = invoice_differences(inv, remote)
-        state = "differs" if found else "synced"
+        # A failure (or a push asked for meanwhile) stays what the report shows; the differences are kept.
+        state = (
+            link.state if link.state in ("pending", "failed", "needs_choice") else ("differs" if found else "synced")
+        )
         if state == "differs" and link.state != "differs":
             self.counts["differs"] += 1
         await self.save(link, remote=remote, differences=found or None, state=state, checked_at=datetime.now(UTC))
@@ -358,7 +366,7 @@ class Pass:
         body = self.invoice_body(inv, customer_id)
         wanted = digest(body)
         if link.settled(wanted):
-            if link.remote is not None:
+            if link.remote is not None and link.state != "failed":
                 await self.judge(link, inv, link.remote)
             return link
         try:
@@ -517,7 +525,7 @@ class Pass:
                         (QboLink.state == "pending")
                         | ((QboLink.state == "failed") & QboLink.error_code.in_(DEPENDENT)),
                     )
-                    .order_by(QboLink.id)
+                    .order_by(QboLink.state != "pending", QboLink.id)
                     .limit(BATCH)
                 )
             ).all()
