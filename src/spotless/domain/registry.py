@@ -36,6 +36,7 @@ def controllers() -> list[Any]:
     )
     from spotless.domain.integrations.controllers import IntegrationsController
     from spotless.domain.integrations.google.controllers import GoogleCalendarController
+    from spotless.domain.integrations.quickbooks.controllers import QuickBooksController
     from spotless.domain.messaging.controllers import (
         BookingMessagesController,
         ClientMessagingController,
@@ -110,6 +111,7 @@ def controllers() -> list[Any]:
         StorageDownloadController,
         WebhooksController,
         IntegrationsController,
+        QuickBooksController,
         RetentionController,
         ClientErasureController,
         GoogleCalendarController,
@@ -126,6 +128,7 @@ def import_models() -> None:
     import spotless.domain.identity.models
     import spotless.domain.integrations.google.models
     import spotless.domain.integrations.models
+    import spotless.domain.integrations.quickbooks.models
     import spotless.domain.messaging.models
     import spotless.domain.messaging.notifications.models
     import spotless.domain.retention.models
@@ -151,6 +154,7 @@ def import_jobs() -> None:
     import spotless.domain.identity.actors
     import spotless.domain.identity.messages  # its message kinds (a worker must know every kind)
     import spotless.domain.integrations.google.actors
+    import spotless.domain.integrations.quickbooks.actors
     import spotless.domain.integrations.retention  # its purger (expired connect states)
     import spotless.domain.integrations.revocation
     import spotless.domain.messaging.actors

@@ -187,6 +187,7 @@ def test_schedules_are_discovered_from_the_job_declarations():
         ("exports.sweep", 300),
         ("identity.purge_expired", 3600),
         ("integrations.gcal_sync", 60),
+        ("integrations.qbo_sync", 60),
         ("messaging.digest_daily", 900),
         ("messaging.digest_monthly", 900),
         ("messaging.digest_weekly", 900),
@@ -344,8 +345,11 @@ async def test_the_operations_guides_job_names_run_or_say_they_are_not_built(own
     # `gcal-sync` runs the Google Calendar poller (no connection here: nothing to sync).
     gcal = await asyncio.to_thread(_run_job, "--job", "gcal-sync", "--once")
     assert gcal.returncode == 0, gcal.stderr.decode()
+    # `qbo-sync` is built (QuickBooks not configured here: it claims nothing and ends).
+    qbo = await asyncio.to_thread(_run_job, "--job", "qbo-sync", "--once")
+    assert qbo.returncode == 0, qbo.stderr.decode()
     # A guide's job whose domain comes later is named as such, not as an unknown job.
-    for name in ("qbo-sync",):
+    for name in ("export-dead-letter",):
         refused = await asyncio.to_thread(_run_job, "--job", name, "--once")
         assert refused.returncode == 3, (name, refused.stderr)
         assert f"job {name!r} is not built yet".encode() in refused.stderr
@@ -354,6 +358,7 @@ async def test_the_operations_guides_job_names_run_or_say_they_are_not_built(own
     assert "system.tick  (jobs-runner)" in listing.stdout.decode().splitlines()
     assert "storage.janitor  (storage-janitor)" in listing.stdout.decode().splitlines()
     assert "retention.apply  (retention-cleanup, system.purge_outbox)" in listing.stdout.decode().splitlines()
+    assert "integrations.qbo_sync  (qbo-sync)" in listing.stdout.decode().splitlines()
 
 
 async def test_hung_redis_does_not_hold_the_outbox_forever(settings, sessionmaker, owner_engine):

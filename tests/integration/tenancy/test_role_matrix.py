@@ -296,6 +296,13 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # conflicts with synced busy time are for dispatch (bookings.assign)
     ("POST", "/v1/integrations/google/notifications"): PUBLIC,
     ("GET", "/v1/integrations/google/conflicts"): OK,
+    # QuickBooks reconciliation (integrations.manage: owner and admin). The factory's item is a customer
+    # waiting for link-or-rename: resolving it is accepted; retrying it is not what it needs (409).
+    ("GET", "/v1/quickbooks/reconciliation"): OK,
+    ("POST", "/v1/quickbooks/items/{qbo_item_id:uuid}/retry"): Expect(
+        default=(409, "/problems/qbo-item-not-retryable")
+    ),
+    ("POST", "/v1/quickbooks/items/{qbo_item_id:uuid}/resolve"): OK,
     # field evidence: checklist templates (core.view / pricing.manage), a job's evidence (bookings.view,
     # a cleaner only their own), the field app's checklist and photos (bookings.status, own jobs only:
     # the factory's booking is not the matrix cleaner's)

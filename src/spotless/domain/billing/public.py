@@ -10,11 +10,22 @@
 - what messaging tells of money (`notices`): `invoice_notice`, `mint_message_link` (a pay link minted
   at send time), `invoice_pdf`, `dispute_notice`, `money_totals` (digests).
 - cards: `remove_client_cards` (a client's erasure: every saved card deactivated and detached).
+- accounting (QuickBooks): `invoices_changed_since`, `invoices_by_id`, `movements_since`,
+  `movements_by_id` (issued invoices and their payments/refunds as plain data; read only).
 Events are in `billing.events`."""
 
 from typing import Any
 from uuid import UUID
 
+from spotless.domain.billing.accounting import (
+    InvoiceFacts,
+    LineFacts,
+    MovementFacts,
+    invoices_by_id,
+    invoices_changed_since,
+    movements_by_id,
+    movements_since,
+)
 from spotless.domain.billing.followup import payment_hold_wanted
 from spotless.domain.billing.ledger import Entry, client_credit_cents, derive_status, open_cents
 from spotless.domain.billing.ledger import post as post_entry
@@ -37,8 +48,11 @@ __all__ = [
     "CREDIT_NOTE_SERIES",
     "DisputeNotice",
     "Entry",
+    "InvoiceFacts",
     "InvoiceNotice",
+    "LineFacts",
     "MoneyTotals",
+    "MovementFacts",
     "Rate",
     "TaxLine",
     "client_credit_cents",
@@ -48,9 +62,13 @@ __all__ = [
     "get_settings",
     "invoice_notice",
     "invoice_pdf",
+    "invoices_by_id",
+    "invoices_changed_since",
     "line_tax",
     "mint_message_link",
     "money_totals",
+    "movements_by_id",
+    "movements_since",
     "normalise_region",
     "open_cents",
     "page_urls",

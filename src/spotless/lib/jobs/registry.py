@@ -235,7 +235,6 @@ def job(
 # Jobs that exist declare theirs (`job(..., aliases=...)`); these belong to domains not built yet.
 ALIASES: dict[str, str] = {}
 NOT_BUILT_YET: dict[str, str] = {
-    "qbo-sync": "the QuickBooks integration",
     "export-dead-letter": "the exports domain (dead export retries)",
 }
 

@@ -230,7 +230,7 @@ async def test_each_sees_what_they_may_and_no_organisation_sees_anothers(
     assert [(c["id"], c["owner"]) for c in cleaner_view] == [(mine["id"], "me")]
     assert (await client.get("/v1/integrations", headers=other_org.headers)).json()["items"] == []
     # Organisation B cannot disconnect A's (nothing of A's is visible to it).
-    assert (await client.delete("/v1/integrations/quickbooks", headers=other_org.headers)).status_code == 404
+    assert (await client.delete("/v1/quickbooks", headers=other_org.headers)).status_code == 404
     # The database itself: the application role bound to B sees none of A's rows.
     async with app_sessions.scoped(other_org.org_id) as session:
         assert await session.scalar(select(func.count()).select_from(IntegrationConnection)) == 0
