@@ -14,8 +14,25 @@ from typing import Any
 
 import httpx
 import schemathesis
+from hypothesis.internal import lambda_sources
 
 BASE_URL = os.environ.get("FUZZ_BASE_URL", "http://127.0.0.1:8000")
+
+# CPython 3.11 before 3.11.9 can raise SystemError "AST constructor recursion depth mismatch" from
+# ast.parse when garbage collection runs Python code mid-parse (fixed upstream, gh-106905).
+# Hypothesis parses a source file only to spell a lambda in a strategy's repr, so on that error
+# the lambda is described as unknown instead of failing whichever operation was being generated.
+_describe_lambda = lambda_sources._lambda_description
+
+
+def _describe_lambda_or_unknown(f: Any, *args: Any, **kwargs: Any) -> str:
+    try:
+        return str(_describe_lambda(f, *args, **kwargs))
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+lambda_sources._lambda_description = _describe_lambda_or_unknown
 
 
 def _signup() -> str:

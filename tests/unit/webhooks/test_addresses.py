@@ -85,6 +85,7 @@ def test_numeric_spellings_are_read_as_the_address_they_name(host: str, address:
         "https://api.localhost/hook",
         "https://metadata.google.internal/",
         "https://example.com:99999/",
+        "hTTPs://\u009a\u00ac",  # no name the resolver could be asked (IDNA cannot encode it)
     ],
 )
 def test_urls_that_are_not_plain_https_are_refused(url: str) -> None:

@@ -136,6 +136,11 @@ def parse_url(url: str, *, allow_http: bool) -> tuple[str, str, int]:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise AddressRefused("must name a host")
+    try:
+        # What the resolver will be asked: a name IDNA cannot encode is no host at all.
+        host.encode("idna")
+    except UnicodeError:
+        raise AddressRefused(f"{host!r} is not a valid host name") from None
     if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
         raise AddressRefused(f"{host} is not a public host")
     return scheme, host, port or (443 if scheme == "https" else 80)

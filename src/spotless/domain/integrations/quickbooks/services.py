@@ -17,9 +17,9 @@ from spotless.domain.clients import public as clients
 from spotless.domain.identity.public import Principal
 from spotless.domain.integrations.models import IntegrationConnection
 from spotless.domain.integrations.quickbooks.actors import qbo_push_waiting
+from spotless.domain.integrations.quickbooks.mapping import unique_display_name
 from spotless.domain.integrations.quickbooks.models import QboLink
 from spotless.domain.integrations.quickbooks.schemas import GROUPS, ConnectionState, ReconciliationSummary
-from spotless.domain.integrations.quickbooks.sync import unique_display_name
 from spotless.lib.errors import Problem, not_found
 from spotless.lib.pagination import Keyset
 

@@ -21,10 +21,7 @@ QBO_SYNC_INITIAL_DAYS back. A record whose pushed digest is unchanged costs no c
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,114 +42,29 @@ from spotless.domain.integrations.quickbooks.client import (
     with_stale_retry,
 )
 from spotless.domain.integrations.quickbooks.limiter import RealmLimiter
+from spotless.domain.integrations.quickbooks.mapping import (
+    DEFAULT_ITEM,
+    DEPENDENT,
+    DOC_NUMBER_MAX,
+    LinkView,
+    cents,
+    digest,
+    invoice_differences,
+    invoice_remote,
+    money,
+    parse_time,
+    request_id,
+    updated_at,
+)
 from spotless.domain.integrations.quickbooks.models import QboLink, QboSyncCursor
 from spotless.lib.jobs.runtime import JobRuntime
 
 logger = logging.getLogger("spotless.integrations.quickbooks")
 
-REQUEST_NAMESPACE = uuid.UUID("6f1c9a52-3a7e-4d53-9f0e-0b7a1c2d9e41")
 CDC_WINDOW = timedelta(days=30)
 CDC_MARGIN = timedelta(minutes=10)
 CDC_MAX = 1_000
 BATCH = 500
-# Failures caused by another record (its customer waits for a choice, its invoice is not there):
-# tried again on every pass, at no cost while the cause stands.
-DEPENDENT = ("customer", "invoice", "account")
-# QuickBooks' DocNumber holds 21 characters.
-DOC_NUMBER_MAX = 21
-# A new QuickBooks company's own service item, used when the company has no active Service item.
-DEFAULT_ITEM = {"value": "1", "name": "Services"}
-
-
-def request_id(org_id: UUID, realm: str, kind: str, our_id: UUID, generation: int) -> str:
-    return str(uuid.uuid5(REQUEST_NAMESPACE, f"{org_id}:{realm}:{kind}:{our_id}:{generation}"))
-
-
-def digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def cents(amount: Any) -> int:
-    return round(float(amount or 0) * 100)
-
-
-def money(value: int) -> float:
-    return round(value / 100, 2)
-
-
-def unique_display_name(name: str, client_id: UUID) -> str:
-    return f"{name} (client {str(client_id)[-8:]})"
-
-
-@dataclass
-class LinkView:
-    id: UUID
-    kind: str
-    our_id: UUID
-    qbo_id: str | None
-    sync_token: str | None
-    generation: int
-    display_name: str | None
-    pushed_digest: str | None
-    state: str
-    error_code: str | None
-    remote: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, row: QboLink) -> LinkView:
-        return cls(
-            id=row.id,
-            kind=row.kind,
-            our_id=row.our_id,
-            qbo_id=row.qbo_id,
-            sync_token=row.sync_token,
-            generation=row.generation,
-            display_name=row.display_name,
-            pushed_digest=row.pushed_digest,
-            state=row.state,
-            error_code=row.error_code,
-            remote=row.remote,
-        )
-
-    def settled(self, wanted: str) -> bool:
-        """Pushed as it is now (or refused for good as it is now): nothing to call."""
-        if self.pushed_digest != wanted or self.state == "pending":
-            return False
-        return self.state in ("synced", "differs") or (self.state == "failed" and self.error_code not in DEPENDENT)
-
-
-def _theirs_status(total: int, balance: int) -> str:
-    if total > 0 and balance <= 0:
-        return "paid"
-    if balance < total:
-        return "partially_paid"
-    return "open"
-
-
-OURS_STATUS = {
-    "issued": "open",
-    "partially_paid": "partially_paid",
-    "paid": "paid",
-    "partially_refunded": "paid",
-    "refunded": "paid",
-    "void": "void",
-    "uncollectible": "uncollectible",
-}
-
-
-def invoice_differences(ours: billing.InvoiceFacts, remote: dict[str, Any]) -> list[dict[str, Any]]:
-    if remote.get("deleted"):
-        return [{"field": "existence", "ours": OURS_STATUS.get(ours.status, ours.status), "theirs": "deleted"}]
-    found: list[dict[str, Any]] = []
-    total, balance = int(remote["total_cents"]), int(remote["balance_cents"])
-    if total != ours.total_cents:
-        found.append({"field": "total_cents", "ours": ours.total_cents, "theirs": total})
-    if balance != ours.open_cents:
-        found.append({"field": "open_cents", "ours": ours.open_cents, "theirs": balance})
-    mine, theirs = OURS_STATUS.get(ours.status, ours.status), _theirs_status(total, balance)
-    if mine != theirs:
-        found.append({"field": "status", "ours": mine, "theirs": theirs})
-    return found
 
 
 @dataclass
@@ -415,7 +327,7 @@ class Pass:
             await self.refused(link, wanted, fault.code, message, generation=link.generation + (link.qbo_id is None))
             return link
         await self.pushed(link, answer, wanted)
-        await self.judge(link, inv, _invoice_remote(answer))
+        await self.judge(link, inv, invoice_remote(answer))
         return link
 
     # --- payments and refunds ----------------------------------------------------------------
@@ -590,7 +502,7 @@ class Pass:
         latest = since
         for obj in changes["Invoice"]:
             seen += 1
-            latest = max(latest, _updated(obj) or latest)
+            latest = max(latest, updated_at(obj) or latest)
             link = await self.by_qbo_id("invoice", str(obj.get("Id")))
             if link is None:
                 continue
@@ -598,13 +510,13 @@ class Pass:
                 inv = (await billing.invoices_by_id(s, [link.our_id])).get(link.our_id)
             if inv is None:
                 continue
-            remote: dict[str, Any] = {"deleted": True} if obj.get("status") == "Deleted" else _invoice_remote(obj)
+            remote: dict[str, Any] = {"deleted": True} if obj.get("status") == "Deleted" else invoice_remote(obj)
             if "sync_token" in remote:
                 await self.save(link, sync_token=str(remote["sync_token"]))
             await self.judge(link, inv, remote)
         for obj in changes["Payment"]:
             seen += 1
-            latest = max(latest, _updated(obj) or latest)
+            latest = max(latest, updated_at(obj) or latest)
             link = await self.by_qbo_id("payment", str(obj.get("Id")))
             if link is None:
                 continue  # recorded in QuickBooks: its invoice's balance shows it
@@ -631,31 +543,8 @@ class Pass:
             )
         if seen >= CDC_MAX:
             return latest  # more than one answer holds: resume from the last change seen
-        stamp = _parse(at) if at else None
+        stamp = parse_time(at) if at else None
         return stamp or self.now
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _updated(obj: dict[str, Any]) -> datetime | None:
-    return _parse((obj.get("MetaData") or {}).get("LastUpdatedTime"))
-
-
-def _invoice_remote(obj: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "total_cents": cents(obj.get("TotalAmt")),
-        "balance_cents": cents(obj.get("Balance", obj.get("TotalAmt"))),
-        "sync_token": str(obj.get("SyncToken", "0")),
-        "doc_number": obj.get("DocNumber"),
-    }
 
 
 def _limiter(rt: JobRuntime) -> RealmLimiter:
