@@ -84,8 +84,8 @@ EMAIL_JOBS = Counter("email_jobs_total", "Emails handled by kind and outcome", [
 
 # The label values the operations guides document (and alerts select on).
 WEBHOOK_RESULTS = ("processed", "ignored", "error")
-# Message kinds (messaging.deliver labels by kind) and the emailed temporary password's own job.
-EMAIL_JOB_KINDS = ("identity.password_reset", "identity.invitation", "temp_password_reset")
+# Identity's message kinds (messaging.deliver labels by kind): the sign-in emails alerts watch.
+EMAIL_JOB_KINDS = ("identity.password_reset", "identity.invitation", "identity.temp_password_reset")
 EMAIL_STATUSES = ("sent", "skipped", "error")
 BOOKING_ACTIONS = ("created", "confirmed", "cancelled", "completed", "no_show")
 

@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from spotless.app import create_app
-from spotless.domain.identity.actors import deliver_temp_password
 from spotless.domain.messaging.actors import deliver_message
 from spotless.lib.jobs.broker import build_broker
 from spotless.lib.jobs.dlq import list_dead_letters
@@ -24,8 +23,7 @@ from tests.support.identity import add_member, login, signup, temp_password_in, 
 from tests.support.smtp import SmtpServer
 
 JOBS = {
-    "messaging.deliver": deliver_message,  # password resets and invitations among its kinds
-    "identity.deliver_temp_password": deliver_temp_password,
+    "messaging.deliver": deliver_message,  # password resets, invitations and temporary passwords among its kinds
 }
 
 

@@ -386,12 +386,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spotless.domain.identity.actors import deliver_temp_password
+from spotless.domain.identity.actors import sync_sessions
 from spotless.domain.messaging.actors import deliver_message
 
 def request(session: AsyncSession, user_id: uuid.UUID, org_id: uuid.UUID) -> None:
     deliver_message.enqueue(session, org_id=org_id, delivery_id=uuid.uuid4())
-    deliver_temp_password.enqueue(session, org_id=org_id, user_id=user_id, changed_at=datetime.now())
+    sync_sessions.enqueue(session, org_id=org_id, user_id=user_id)
     deliver_message.enqueue(session, org_id=str(org_id), delivery_id=uuid.uuid4())  # line 13
     deliver_message.enqueue(session, org_id=org_id)  # line 14
 """
@@ -417,19 +417,19 @@ def test_enqueueing_is_type_checked_against_the_jobs_signature(tmp_path):
 
 
 async def test_typed_enqueue_encodes_ids_and_datetimes_and_the_job_gets_them_back(sessionmaker, owner_engine):
-    from spotless.domain.identity.actors import deliver_temp_password
-    from spotless.lib.jobs.registry import decoding
+    from spotless.domain.identity.actors import sync_sessions
+    from spotless.lib.jobs.registry import decoding, encode_argument
 
     org_id, user_id, changed_at = uuid.uuid4(), uuid.uuid4(), datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     async with sessionmaker() as session, session.begin():
-        deliver_temp_password.enqueue(session, org_id, user_id, changed_at=changed_at)
+        sync_sessions.enqueue(session, org_id, user_id=user_id)
     async with owner_engine.connect() as conn:
         args, kwargs = (
-            await conn.execute(
-                text("SELECT args, kwargs FROM job_outbox WHERE actor_name = 'identity.deliver_temp_password'")
-            )
+            await conn.execute(text("SELECT args, kwargs FROM job_outbox WHERE actor_name = 'identity.sync_sessions'"))
         ).one()
-    assert args == [str(org_id), str(user_id)] and kwargs == {"changed_at": changed_at.isoformat()}
+    assert args == [str(org_id)] and kwargs == {"user_id": str(user_id)}
+    kwargs["changed_at"] = encode_argument(changed_at)
+    assert kwargs["changed_at"] == changed_at.isoformat()
 
     received: dict[str, object] = {}
 

@@ -112,7 +112,7 @@ async def test_a_fresh_api_process_exports_every_documented_series():
         *(("bookings_total", {"action": a}) for a in ("created", "cancelled")),
         *(
             ("email_jobs_total", {"job": j, "status": s})
-            for j in ("identity.password_reset", "identity.invitation", "temp_password_reset")
+            for j in ("identity.password_reset", "identity.invitation", "identity.temp_password_reset")
             for s in ("sent", "skipped", "error")
         ),
     ]

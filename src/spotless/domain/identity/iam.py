@@ -7,6 +7,7 @@ transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -17,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spotless.domain.audit.public import record_audit
 from spotless.domain.identity import passwords
-from spotless.domain.identity.actors import deliver_temp_password
 from spotless.domain.identity.authn import IdentityRuntime
 from spotless.domain.identity.messages import TEMP_PASSWORD_RESET
 from spotless.domain.identity.models import Membership, Organization, User
@@ -25,7 +25,7 @@ from spotless.domain.identity.permissions import can_grant, rank
 from spotless.domain.identity.principal import Principal
 from spotless.domain.identity.schemas import MemberRead, SessionsRevoked, TempPassword
 from spotless.domain.identity.sessions import act_as_user, last_owner, revoke_sessions, session_changed
-from spotless.domain.messaging.public import OutgoingEmail, Recipient, request_message
+from spotless.domain.messaging.public import Recipient, request_message
 from spotless.lib.errors import Problem, not_found
 from spotless.lib.query import offset_page
 from spotless.settings import Settings
@@ -34,9 +34,11 @@ from spotless.settings import Settings
 _SET_PASSWORD = text("SELECT identity_admin_set_password(:user, :hash)")
 
 
-async def _notify_reset(db: AsyncSession, principal: Principal, user_id: UUID, changed_at: datetime) -> None:
-    """A notice without secrets (those are minted by their own delivery jobs at send time),
-    through messaging's one delivery path: once per reset, whatever redelivers it."""
+async def _notify_reset(
+    db: AsyncSession, principal: Principal, user_id: UUID, changed_at: datetime, *, emailed: bool
+) -> None:
+    """The reset's email through messaging's one delivery path, once per reset whatever redelivers
+    it. Its row and job hold ids only: an emailed temporary password is minted at send time."""
     await request_message(
         db,
         org_id=principal.org_id,
@@ -45,6 +47,7 @@ async def _notify_reset(db: AsyncSession, principal: Principal, user_id: UUID, c
         subject_type="user",
         subject_id=user_id,
         send_key=f"temp_password_reset:{changed_at.isoformat()}",
+        params={"user_id": str(user_id), "changed_at": changed_at.isoformat(), "emailed": emailed},
     )
 
 
@@ -152,35 +155,28 @@ async def reset_temp_password(
         user_id,
         meta={"revoked_sessions": revoked, "delivery": "email" if by_email else "response"},
     )
+    await _notify_reset(db, principal, user_id, changed_at, emailed=by_email)
     if by_email:
-        deliver_temp_password.enqueue(db, principal.org_id, user_id, changed_at)
         return TempPassword(user_id=user_id, delivery="email", temp_password=None)
-    await _notify_reset(db, principal, user_id, changed_at)
     return TempPassword(user_id=user_id, delivery="response", temp_password=temp_password)
 
 
-async def prepare_temp_password_email(
-    session: AsyncSession, settings: Settings, user_id: UUID, changed_at: datetime
-) -> OutgoingEmail | None:
-    """The job's half of an emailed reset: mint the temporary password now, store only its hash.
-    Skipped when the password changed since (the person chose theirs, or a newer reset). A second
-    delivery mints again, so only the latest email's password works."""
+async def mint_temp_password(
+    session: AsyncSession, settings: Settings, params: Mapping[str, Any]
+) -> dict[str, str | None] | None:
+    """The delivery job's secrets hook for an emailed reset: mint the temporary password now,
+    store only its hash. None (nothing sent) once the password changed since: the person chose
+    theirs, or a newer reset superseded this one. A retried send mints again, so only the latest
+    email's password works."""
+    user_id = UUID(str(params["user_id"]))
+    changed_at = datetime.fromisoformat(str(params["changed_at"]))
     await act_as_user(session, user_id)
     user = (await session.scalars(select(User).where(User.id == user_id).with_for_update())).one_or_none()
     if user is None or not user.must_change_password or user.password_changed_at != changed_at:
         return None
     temp_password = passwords.temporary_password()
     user.password_hash = await passwords.hash_password(settings.auth, temp_password)
-    return OutgoingEmail(
-        to=user.email,
-        subject="Your Spotless password was reset",
-        body=(
-            "An administrator reset your password and signed you out everywhere.\n"
-            f"Your temporary password: {temp_password}\n"
-            "You will be asked to choose your own when you sign in.\n"
-        ),
-        kind="temp_password_reset",
-    )
+    return {"temp_password": temp_password}
 
 
 async def change_role(db: AsyncSession, principal: Principal, user_id: UUID, role: str) -> MemberRead:

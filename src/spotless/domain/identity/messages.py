@@ -23,6 +23,20 @@ async def _no_context(session: AsyncSession, org_id: uuid.UUID, params: Mapping[
     return {}
 
 
+async def _temp_password_secrets(
+    session: AsyncSession, settings: Settings, org_id: uuid.UUID, params: Mapping[str, Any]
+) -> dict[str, str | None] | None:
+    # Shown to the administrator (the default): the email only says it happened, with no secret.
+    if not params.get("emailed"):
+        return {"temp_password": None}
+    from spotless.domain.identity.iam import mint_temp_password
+
+    return await mint_temp_password(session, settings, params)
+
+
+# The administrator's reset of a member's password. With EMAIL_TEMP_PASSWORDS the email carries
+# the temporary password, minted when it is sent (only its hash is stored); otherwise the
+# administrator was shown it and the email only tells the member.
 TEMP_PASSWORD_RESET = register_kind(
     MessageKind(
         name="identity.temp_password_reset",
@@ -32,7 +46,8 @@ TEMP_PASSWORD_RESET = register_kind(
         template="temp_password_reset",
         template_dir=TEMPLATES,
         build_context=_no_context,
-        sample_context=dict,
+        sample_context=lambda: {"temp_password": None},
+        secrets=_temp_password_secrets,
     )
 )
 

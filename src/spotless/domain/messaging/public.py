@@ -10,24 +10,20 @@
   kind; the recipient's preference picks which one goes (the others end `skipped`);
 - a kind whose message carries a secret (a reset link, an invitation token) declares a `secrets`
   hook: the delivery job calls it at send time, in its transaction, on every attempt; only the
-  sent message holds what it returns (nothing stored does: ids in `params`, a redacted summary);
-- `OutgoingEmail` / `deliver`: the administrator's temporary-password email only (its own job)."""
+  sent message holds what it returns (nothing stored does: ids in `params`, a redacted summary)."""
 
 from spotless.domain.messaging.actors import deliver_message
 from spotless.domain.messaging.kinds import KINDS, MessageKind, Recipient, UnknownKind, get_kind, register_kind
 from spotless.domain.messaging.models import DELIVERY_STATUSES, Delivery
 from spotless.domain.messaging.requests import office_recipients, request_message
-from spotless.domain.messaging.services import OutgoingEmail, deliver
 
 __all__ = [
     "DELIVERY_STATUSES",
     "KINDS",
     "Delivery",
     "MessageKind",
-    "OutgoingEmail",
     "Recipient",
     "UnknownKind",
-    "deliver",
     "deliver_message",
     "get_kind",
     "office_recipients",
